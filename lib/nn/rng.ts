@@ -34,8 +34,16 @@ export class Rng {
 
   constructor(seed: number) {
     if (!Number.isFinite(seed)) throw new Error(`Rng: seed must be a finite number, got ${seed}`);
-    const sm = splitmix32(Math.floor(seed) ^ Math.floor(seed / 2 ** 32));
+    // Low 32 bits seed splitmix; any high part (negative or >= 2^32 seeds) is mixed in separately,
+    // so e.g. seeds -1 and 0 give different streams (seeds in [0, 2^32) are unaffected).
+    const lo = Math.floor(seed) >>> 0;
+    const hi = Math.floor(Math.floor(seed) / 2 ** 32);
+    const sm = splitmix32(lo);
     this.s = [sm(), sm(), sm(), sm()];
+    if (hi !== 0) {
+      const sh = splitmix32((hi ^ 0x5bd1e995) >>> 0);
+      for (let i = 0; i < 4; i++) this.s[i] = (this.s[i] ^ sh()) >>> 0;
+    }
     if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
   }
 

@@ -1,0 +1,176 @@
+/**
+ * VideoAutoencoder: LVDM's 3D KL autoencoder (lvdm-facts.md section 1; He et al. 2022, Sec. 3.1).
+ * Encoder: conv_in, then per stage a strided Conv3d (kernel 4) and residual blocks, then
+ * GroupNorm + SiLU + Conv3d to (mean, logvar) and a 1x1x1 quant conv. Decoder mirrors it with
+ * residual blocks and transposed Conv3d (kernel 4). Every 3D convolution pads by replicate, so
+ * the network is equivariant to temporal shifts away from the borders. No attention.
+ * Layout: videos [B, T, H, W, C]; latents [B, T/ft, H/fs, W/fs, zc].
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore, Scope } from '../nn/params';
+import { Conv3d, ConvTranspose3d, GroupNorm, Triple, silu } from '../nn/layers';
+import { Rng } from '../nn/rng';
+import { AutoencoderModelConfig } from '../config/schema';
+
+/** Largest group count <= `groups` that divides `channels`. */
+export function normGroups(groups: number, channels: number): number {
+  let g = Math.min(groups, channels);
+  while (channels % g !== 0) g -= 1;
+  return g;
+}
+
+export class ResBlock3d {
+  readonly norm1: GroupNorm;
+  readonly conv1: Conv3d;
+  readonly norm2: GroupNorm;
+  readonly conv2: Conv3d;
+  readonly skip: Conv3d | null;
+
+  constructor(s: Scope, cin: number, cout: number, groups: number) {
+    this.norm1 = new GroupNorm(s.child('norm1'), normGroups(groups, cin), cin);
+    this.conv1 = new Conv3d(s.child('conv1'), cin, cout, 3);
+    this.norm2 = new GroupNorm(s.child('norm2'), normGroups(groups, cout), cout);
+    this.conv2 = new Conv3d(s.child('conv2'), cout, cout, 3);
+    this.skip = cin === cout ? null : new Conv3d(s.child('skip'), cin, cout, 1);
+  }
+
+  apply(x: tf.Tensor5D): tf.Tensor5D {
+    return tf.tidy(() => {
+      let h = this.conv1.apply(silu(this.norm1.apply(x))); // [B, T, H, W, Cout]
+      h = this.conv2.apply(silu(this.norm2.apply(h)));
+      return tf.add(this.skip ? this.skip.apply(x) : x, h);
+    });
+  }
+}
+
+/** Per-stage strides derived from (ft, fs): every stage halves space; the first log2(ft) halve time. */
+export function stageStrides(cfg: Pick<AutoencoderModelConfig, 'temporal_factor' | 'spatial_factor' | 'channels'>): Triple[] {
+  const ls = Math.log2(cfg.spatial_factor);
+  const lt = Math.log2(cfg.temporal_factor);
+  if (!Number.isInteger(ls) || !Number.isInteger(lt)) throw new Error(`autoencoder: spatial_factor ${cfg.spatial_factor} and temporal_factor ${cfg.temporal_factor} must be powers of two`);
+  if (lt > ls) throw new Error(`autoencoder: temporal_factor ${cfg.temporal_factor} may not exceed spatial_factor ${cfg.spatial_factor}`);
+  if (cfg.channels.length !== ls)
+    throw new Error(`autoencoder.model.channels: expected ${ls} entries (one per down stage, log2(spatial_factor ${cfg.spatial_factor})), got ${cfg.channels.length}`);
+  return Array.from({ length: ls }, (_, i) => [i < lt ? 2 : 1, 2, 2] as Triple);
+}
+
+export interface Posterior {
+  mean: tf.Tensor5D; // [B, t, h, w, zc]
+  logvar: tf.Tensor5D; // clamped to logvar_clamp
+}
+
+export class VideoAutoencoder {
+  readonly strides: Triple[];
+  readonly base: number;
+  private readonly convIn: Conv3d;
+  private readonly down: { conv: Conv3d; res: ResBlock3d[] }[] = [];
+  private readonly normOut: GroupNorm;
+  private readonly convOut: Conv3d;
+  private readonly quantConv: Conv3d;
+  private readonly postQuantConv: Conv3d;
+  private readonly decIn: Conv3d;
+  private readonly up: { res: ResBlock3d[]; conv: ConvTranspose3d }[] = [];
+  private readonly decNormOut: GroupNorm;
+  /** The decoder's last layer (its weight gradient drives the adaptive GAN weight). */
+  readonly decConvOut: Conv3d;
+
+  constructor(readonly store: ParamStore, readonly cfg: AutoencoderModelConfig) {
+    this.strides = stageStrides(cfg);
+    const g = cfg.norm_groups;
+    const ch = cfg.channels;
+    const zc = cfg.latent_channels;
+    this.base = cfg.base_channels ?? ch[0];
+    const root = new Scope(store);
+    const enc = root.child('encoder');
+    this.convIn = new Conv3d(enc.child('conv_in'), cfg.in_channels, this.base, 3);
+    let c = this.base;
+    ch.forEach((co, i) => {
+      const s = enc.child('down').child(i);
+      const conv = new Conv3d(s.child('conv'), c, co, 4, { stride: this.strides[i] });
+      const res = Array.from({ length: cfg.enc_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), co, co, g));
+      this.down.push({ conv, res });
+      c = co;
+    });
+    this.normOut = new GroupNorm(enc.child('norm_out'), normGroups(g, c), c);
+    this.convOut = new Conv3d(enc.child('conv_out'), c, 2 * zc, 3);
+    this.quantConv = new Conv3d(root.child('quant_conv'), 2 * zc, 2 * zc, 1);
+    this.postQuantConv = new Conv3d(root.child('post_quant_conv'), zc, zc, 1);
+    const dec = root.child('decoder');
+    this.decIn = new Conv3d(dec.child('conv_in'), zc, c, 3);
+    for (let i = ch.length - 1; i >= 0; i--) {
+      const s = dec.child('up').child(i);
+      const res = Array.from({ length: cfg.dec_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), ch[i], ch[i], g));
+      const co = i > 0 ? ch[i - 1] : this.base;
+      this.up.push({ res, conv: new ConvTranspose3d(s.child('upsample'), ch[i], co, 4, { stride: this.strides[i] }) });
+    }
+    this.decNormOut = new GroupNorm(dec.child('norm_out'), normGroups(g, this.base), this.base);
+    this.decConvOut = new Conv3d(dec.child('conv_out'), this.base, cfg.in_channels, 3);
+  }
+
+  /** Total down-sampling per axis: [ft, fs, fs]. */
+  get factors(): Triple {
+    return this.strides.reduce((a, s) => [a[0] * s[0], a[1] * s[1], a[2] * s[2]] as Triple, [1, 1, 1] as Triple);
+  }
+
+  /** Latent shape for a clip of (frames, height, width). */
+  latentShape(frames: number, height: number, width: number): [number, number, number, number] {
+    const [ft, fs] = this.factors;
+    if (frames % ft || height % fs || width % fs)
+      throw new Error(`autoencoder: clip ${frames}x${height}x${width} is not divisible by the factors (ft ${ft}, fs ${fs})`);
+    return [frames / ft, height / fs, width / fs, this.cfg.latent_channels];
+  }
+
+  /** x: [B, T, H, W, 3] in [-1, 1] -> diagonal Gaussian posterior over latents. */
+  encode(x: tf.Tensor5D): Posterior {
+    const out = tf.tidy(() => {
+      let h = this.convIn.apply(x);
+      for (const stage of this.down) {
+        h = stage.conv.apply(h);
+        for (const r of stage.res) h = r.apply(h);
+      }
+      h = this.convOut.apply(silu(this.normOut.apply(h)));
+      return this.quantConv.apply(h); // [B, t, h, w, 2 zc]
+    });
+    const zc = this.cfg.latent_channels;
+    const [lo, hi] = this.cfg.logvar_clamp;
+    const [mean, lv] = tf.split(out, [zc, zc], 4) as [tf.Tensor5D, tf.Tensor5D];
+    const logvar = tf.clipByValue(lv, lo, hi) as tf.Tensor5D;
+    out.dispose();
+    lv.dispose();
+    return { mean, logvar };
+  }
+
+  /** z = mean + exp(logvar / 2) * eps, eps ~ N(0, I) from `rng` (reparameterised). */
+  static samplePosterior(p: Posterior, rng: Rng): tf.Tensor5D {
+    return tf.tidy(() => {
+      const eps = tf.tensor(rng.normalArray(p.mean.size), p.mean.shape);
+      return tf.add(p.mean, tf.mul(tf.exp(tf.mul(p.logvar, 0.5)), eps)) as tf.Tensor5D;
+    });
+  }
+
+  /** Decoder up to (not including) its last conv: [B, t, h, w, zc] -> [B, T, H, W, base]. */
+  decodeTrunk(z: tf.Tensor5D): tf.Tensor5D {
+    return tf.tidy(() => {
+      let h = this.decIn.apply(this.postQuantConv.apply(z));
+      for (const stage of this.up) {
+        for (const r of stage.res) h = r.apply(h);
+        h = stage.conv.apply(h);
+      }
+      return silu(this.decNormOut.apply(h));
+    });
+  }
+
+  /** z: [B, t, h, w, zc] -> reconstruction [B, T, H, W, 3] (unbounded; ~[-1, 1]). */
+  decode(z: tf.Tensor5D): tf.Tensor5D {
+    return tf.tidy(() => this.decConvOut.apply(this.decodeTrunk(z)));
+  }
+}
+
+/** KL(q || N(0, I)) per example, summed over latent dims: 0.5 * sum(mu^2 + var - 1 - logvar). */
+export function klDivergence(p: Posterior): tf.Tensor1D {
+  return tf.tidy(() => {
+    const b = p.mean.shape[0];
+    const kl = tf.mul(tf.sub(tf.add(tf.square(p.mean), tf.exp(p.logvar)), tf.add(p.logvar, 1)), 0.5);
+    return tf.sum(tf.reshape(kl, [b, -1]), 1) as tf.Tensor1D;
+  });
+}

@@ -1,0 +1,8 @@
+/** Every `lvdm` subcommand, in the order `lvdm --help` lists them. */
+import { Command } from './types';
+import { command as doctor } from './commands/doctor';
+import { command as trainAe } from './commands/train-ae';
+import { command as reconstruct } from './commands/reconstruct';
+import { command as demo } from './commands/demo';
+
+export const COMMANDS: Command[] = [demo, doctor, trainAe, reconstruct];
