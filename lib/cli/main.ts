@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
         Object.fromEntries(Object.entries({ type: o.type, short: o.short, multiple: o.multiple, default: o.default }).filter(([, v]) => v !== undefined)),
       ]),
     );
-    const parsed = parseArgs({ args: rest, options: options as ParseArgsConfig['options'], allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: rest, options: options as unknown as ParseArgsConfig['options'], allowPositionals: true, strict: true });
     values = parsed.values as ParsedValues;
     positionals = parsed.positionals;
   } catch (e) {

@@ -4,5 +4,6 @@ import { command as doctor } from './commands/doctor';
 import { command as trainAe } from './commands/train-ae';
 import { command as reconstruct } from './commands/reconstruct';
 import { command as demo } from './commands/demo';
+import { command as data } from './commands/data';
 
-export const COMMANDS: Command[] = [demo, doctor, trainAe, reconstruct];
+export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct];

@@ -9,6 +9,9 @@ import { Scope, init, Initializer } from './params';
 
 export type Triple = [number, number, number];
 
+/** tf.customGrad's parameter type (its callback is typed variadically). */
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
 function triple(v: number | Triple): Triple {
   return typeof v === 'number' ? [v, v, v] : v;
 }
@@ -28,6 +31,45 @@ export function perFrame(x: tf.Tensor5D, fn: (x4: tf.Tensor4D) => tf.Tensor4D): 
   });
 }
 
+/** [d0, ..., dn] viewed as [prod(d<axis), d_axis, prod(d>axis)]. */
+function view3(shape: readonly number[], axis: number): [number, number, number] {
+  const a = shape.slice(0, axis).reduce((p, d) => p * d, 1);
+  const b = shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+  return [a, shape[axis], b];
+}
+
+/**
+ * Slice along one axis through a rank-3 view. The wasm backend slices (and splits, in concat's
+ * gradient) rank-5 tensors with a per-element loop ~100x slower than its rank <= 4 path.
+ */
+export function sliceAxis<T extends tf.Tensor>(x: T, axis: number, begin: number, size: number): T {
+  return tf.tidy(() => {
+    const [a, , b] = view3(x.shape, axis);
+    const shape = x.shape.slice();
+    shape[axis] = size;
+    return tf.reshape(tf.slice(tf.reshape(x, view3(x.shape, axis)), [0, begin, 0], [a, size, b]), shape) as T;
+  });
+}
+
+/** Concatenation along one axis through rank-3 views (fast gradient on wasm, see sliceAxis). */
+export function concatAxis<T extends tf.Tensor>(xs: T[], axis: number): T {
+  return tf.tidy(() => {
+    if (xs.length === 1) return xs[0].clone();
+    const shape = xs[0].shape.slice();
+    shape[axis] = xs.reduce((n, x) => n + x.shape[axis], 0);
+    return tf.reshape(tf.concat(xs.map((x) => tf.reshape(x, view3(x.shape, axis))), 1), shape) as T;
+  });
+}
+
+/** Stacks equal-shaped tensors on a new axis inserted at `axis` (tf.stack without its slow wasm gradient). */
+export function stackAxis<T extends tf.Tensor>(xs: T[], axis: number): tf.Tensor {
+  return tf.tidy(() => {
+    const shape = xs[0].shape.slice();
+    shape.splice(axis, 0, 1);
+    return concatAxis(xs.map((x) => tf.reshape(x, shape)), axis);
+  });
+}
+
 /**
  * Replicate ("edge") padding of the leading spatial/temporal axes. `pads[i]` = [front, back] for
  * axis i (channels and batch are never padded here). Differentiable (slices + concat).
@@ -38,20 +80,13 @@ export function replicatePad<T extends tf.Tensor>(x: T, pads: [number, number][]
     pads.forEach(([front, back], axis) => {
       if (front === 0 && back === 0) return;
       const n = y.shape[axis];
+      const first = sliceAxis(y, axis, 0, 1);
+      const last = sliceAxis(y, axis, n - 1, 1);
       const parts: tf.Tensor[] = [];
-      const edge = (start: number, count: number): tf.Tensor => {
-        const begin = y.shape.map(() => 0);
-        const size = y.shape.slice();
-        begin[axis] = start;
-        size[axis] = 1;
-        const s = tf.slice(y, begin, size);
-        // concat, not tile: tfjs has no rank-5 tile gradient
-        return count === 1 ? s : tf.concat(Array.from({ length: count }, () => s), axis);
-      };
-      if (front > 0) parts.push(edge(0, front));
+      for (let i = 0; i < front; i++) parts.push(first);
       parts.push(y);
-      if (back > 0) parts.push(edge(n - 1, back));
-      y = tf.concat(parts, axis);
+      for (let i = 0; i < back; i++) parts.push(last);
+      y = concatAxis(parts, axis);
     });
     return y as T;
   });
@@ -85,7 +120,7 @@ export class Linear {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       let y = tf.matMul(tf.reshape(x, [-1, this.cin]) as tf.Tensor2D, this.weight as tf.Tensor2D); // [N, Cout]
-      if (this.bias) y = tf.add(y, this.bias);
+      if (this.bias) y = addBias(y, this.bias);
       return tf.reshape(y, [...lead, this.cout]) as T;
     });
   }
@@ -119,7 +154,7 @@ export class Conv2d {
     return tf.tidy(() => {
       const xp = this.padding > 0 ? tf.pad(x, [[0, 0], [this.padding, this.padding], [this.padding, this.padding], [0, 0]]) : x;
       let y = tf.conv2d(xp as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, 'valid');
-      if (this.bias) y = tf.add(y, this.bias);
+      if (this.bias) y = addBias(y, this.bias);
       return y;
     });
   }
@@ -160,7 +195,7 @@ export class Conv3d {
       const pads = samePads(this.kernel, this.stride);
       const xp = pad5(x, pads, this.padMode);
       let y = tf.conv3d(xp, weight as tf.Tensor5D, this.stride, 'valid');
-      if (this.bias) y = tf.add(y, this.bias);
+      if (this.bias) y = addBias(y, this.bias);
       return y;
     });
   }
@@ -222,13 +257,8 @@ export class ConvTranspose3d {
       };
       const phaseOut = (at: number, ah: number, aw: number): tf.Tensor5D => {
         const ph = [phase(0, at), phase(1, ah), phase(2, aw)];
-        const win = tf.slice(xp, [0, ph[0].start, ph[1].start, ph[2].start, 0], [
-          b,
-          n[0] + ph[0].taps.length - 1,
-          n[1] + ph[1].taps.length - 1,
-          n[2] + ph[2].taps.length - 1,
-          this.cin,
-        ]) as tf.Tensor5D;
+        let win = xp;
+        for (let axis = 0; axis < 3; axis++) win = sliceAxis(win, axis + 1, ph[axis].start, n[axis] + ph[axis].taps.length - 1);
         let k: tf.Tensor = this.weight;
         for (let axis = 0; axis < 3; axis++) k = pickTaps(k, ph[axis].taps, axis);
         return tf.conv3d(win, k as tf.Tensor5D, 1, 'valid'); // [B, T, H, W, Cout]
@@ -237,20 +267,20 @@ export class ConvTranspose3d {
       const alongW = (at: number, ah: number): tf.Tensor5D => {
         if (sw === 1) return phaseOut(at, ah, 0);
         const parts = Array.from({ length: sw }, (_, aw) => phaseOut(at, ah, aw));
-        return tf.reshape(tf.stack(parts, 4), [b, t, h, w * sw, this.cout]) as tf.Tensor5D;
+        return tf.reshape(stackAxis(parts, 4), [b, t, h, w * sw, this.cout]) as tf.Tensor5D;
       };
       const alongH = (at: number): tf.Tensor5D => {
         if (sh === 1) return alongW(at, 0);
         const parts = Array.from({ length: sh }, (_, ah) => alongW(at, ah));
-        return tf.reshape(tf.stack(parts, 3), [b, t, h * sh, w * sw, this.cout]) as tf.Tensor5D;
+        return tf.reshape(stackAxis(parts, 3), [b, t, h * sh, w * sw, this.cout]) as tf.Tensor5D;
       };
       let y: tf.Tensor5D;
       if (st === 1) y = alongH(0);
       else {
         const parts = Array.from({ length: st }, (_, at) => alongH(at));
-        y = tf.reshape(tf.stack(parts, 2), [b, t * st, h * sh, w * sw, this.cout]) as tf.Tensor5D;
+        y = tf.reshape(stackAxis(parts, 2), [b, t * st, h * sh, w * sw, this.cout]) as tf.Tensor5D;
       }
-      if (this.bias) y = tf.add(y, this.bias);
+      if (this.bias) y = addBias(y, this.bias);
       return y;
     });
   }
@@ -258,14 +288,7 @@ export class ConvTranspose3d {
 
 /** Selects kernel taps along `axis` by slices + concat (tf.gather's gradient is missing on wasm). */
 function pickTaps(k: tf.Tensor, taps: number[], axis: number): tf.Tensor {
-  const parts = taps.map((i) => {
-    const begin = k.shape.map(() => 0);
-    const size = k.shape.slice();
-    begin[axis] = i;
-    size[axis] = 1;
-    return tf.slice(k, begin, size);
-  });
-  return parts.length === 1 ? parts[0] : tf.concat(parts, axis);
+  return concatAxis(taps.map((i) => sliceAxis(k, axis, i, 1)), axis);
 }
 
 export class GroupNorm {
@@ -284,26 +307,96 @@ export class GroupNorm {
   }
 
   apply<T extends tf.Tensor>(x: T): T {
-    return tf.tidy(() => tf.add(tf.mul(groupNormalize(x, this.groups, this.eps), this.gamma), this.beta) as T);
+    return tf.tidy(() => addBias(scaleChannels(groupNormalize(x, this.groups, this.eps), this.gamma), this.beta));
   }
 }
 
+/** Mean over axis 1 of [N, S, C] as a batched matmul with ones (wasm's Sum over a middle axis is slow). */
+function meanOverPositions(x3: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, s] = x3.shape;
+    const w = tf.fill([n, 1, s], 1 / s) as tf.Tensor3D; // [N, 1, S]
+    return tf.matMul(w, x3); // [N, 1, C]
+  });
+}
+
+/** Per-channel mean over groups of `cg` channels, broadcast back to every channel: [N, 1, C] -> [N, 1, C]. */
+function groupAverage(m: tf.Tensor3D, groups: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, , c] = m.shape;
+    const cg = c / groups;
+    if (cg === 1) return m.clone();
+    const g = tf.mean(tf.reshape(m, [n, groups, cg]), 2, true); // [N, G, 1]
+    return tf.reshape(tf.tile(g, [1, 1, cg]), [n, 1, c]) as tf.Tensor3D;
+  });
+}
+
 /**
- * Group normalisation without affine (Wu & He, 2018), channels-last. Statistics in two stages:
- * per-channel moments over positions, then pooled within each group.
+ * Group normalisation without affine (Wu & He, 2018), channels-last: y = (x - mu_g) / sqrt(var_g + eps).
+ * Statistics in two stages (per channel over positions, by matmul; then per group). The backward
+ * pass is written out, dx = r * (dy - mean_g(dy) - y * mean_g(dy * y)), so its reductions also run
+ * as matmuls instead of wasm's slow middle-axis Sum.
  */
 export function groupNormalize<T extends tf.Tensor>(x: T, groups: number, eps: number): T {
-  return tf.tidy(() => {
-    const n = x.shape[0];
-    const c = x.shape[x.shape.length - 1];
-    const x3 = tf.reshape(x, [n, -1, c]); // [N, S, C]
-    const meanC = tf.mean(x3, 1); // [N, C]
-    const meanG = tf.mean(tf.reshape(meanC, [n, groups, c / groups]), 2, true); // [N, G, 1]
-    const meanB = tf.reshape(tf.tile(meanG, [1, 1, c / groups]), [n, 1, c]); // [N, 1, C]
-    const xc = tf.sub(x3, meanB);
-    const varC = tf.mean(tf.square(xc), 1); // [N, C]
-    const varG = tf.mean(tf.reshape(varC, [n, groups, c / groups]), 2, true); // [N, G, 1]
-    const inv = tf.reshape(tf.tile(tf.rsqrt(tf.add(varG, eps)), [1, 1, c / groups]), [n, 1, c]);
-    return tf.reshape(tf.mul(xc, inv), x.shape) as T;
-  });
+  const shape = x.shape;
+  const n = shape[0];
+  const c = shape[shape.length - 1];
+  if (c % groups !== 0) throw new Error(`groupNormalize: ${c} channels not divisible by ${groups} groups`);
+  const op = tf.customGrad(((xin: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x3 = tf.reshape(xin, [n, -1, c]) as tf.Tensor3D; // [N, S, C]
+    const mean = groupAverage(meanOverPositions(x3), groups); // [N, 1, C]
+    const xc = tf.sub(x3, mean) as tf.Tensor3D;
+    const variance = groupAverage(meanOverPositions(tf.square(xc) as tf.Tensor3D), groups); // [N, 1, C]
+    const r = tf.rsqrt(tf.add(variance, eps)); // [N, 1, C]
+    const y = tf.mul(xc, r) as tf.Tensor3D; // [N, S, C]
+    save([y, r]);
+    return {
+      value: tf.reshape(y, shape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [ys, rs] = saved as [tf.Tensor3D, tf.Tensor3D];
+        const dy3 = tf.reshape(dy, [n, -1, c]) as tf.Tensor3D;
+        const g1 = groupAverage(meanOverPositions(dy3), groups);
+        const g2 = groupAverage(meanOverPositions(tf.mul(dy3, ys) as tf.Tensor3D), groups);
+        return tf.reshape(tf.mul(rs, tf.sub(tf.sub(dy3, g1), tf.mul(ys, g2))), shape);
+      },
+    };
+  }) as CustomGradFn);
+  return op(x) as T;
+}
+
+/** x * g for g over the last axis, with the gradient of g as a matmul reduction (see addBias). */
+export function scaleChannels<T extends tf.Tensor>(x: T, g: tf.Tensor): T {
+  const shape = x.shape;
+  const c = shape[shape.length - 1];
+  const op = tf.customGrad(((xin: tf.Tensor, gin: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xin, gin]);
+    return {
+      value: tf.mul(xin, gin),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, gs] = saved;
+        const p = tf.reshape(tf.mul(dy, xs), [-1, c]) as tf.Tensor2D; // [M, C]
+        const ones = tf.ones([1, p.shape[0]]) as tf.Tensor2D;
+        return [tf.mul(dy, gs), tf.reshape(tf.matMul(ones, p), [c])];
+      },
+    };
+  }) as CustomGradFn);
+  return op(x, g) as T;
+}
+
+/**
+ * x + b for b over the last axis, with the bias gradient as a matmul (sum of dy over every
+ * position); tf.add's broadcast gradient reduces with wasm's slow Sum.
+ */
+export function addBias<T extends tf.Tensor>(x: T, b: tf.Tensor): T {
+  const shape = x.shape;
+  const c = shape[shape.length - 1];
+  const op = tf.customGrad(((xin: tf.Tensor, bin: tf.Tensor) => ({
+    value: tf.add(xin, bin),
+    gradFunc: (dy: tf.Tensor) => {
+      const d2 = tf.reshape(dy, [-1, c]) as tf.Tensor2D; // [M, C]
+      const ones = tf.ones([1, d2.shape[0]]) as tf.Tensor2D;
+      return [dy, tf.reshape(tf.matMul(ones, d2), [c])];
+    },
+  })) as CustomGradFn);
+  return op(x, b) as T;
 }

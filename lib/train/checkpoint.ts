@@ -19,6 +19,8 @@ export interface CheckpointMeta {
   config: unknown;
   /** Trainer-specific JSON state (RNG state, loader position, EMA updates, latent shift/scale...). */
   state: Record<string, unknown>;
+  /** The training loop's own state: log sums since the last metrics line (so a resumed run logs identically). */
+  loop?: { acc: Record<string, number>; accN: number };
   created: string;
 }
 

@@ -86,10 +86,16 @@ export async function runTraining(trainer: Trainer, opts: TrainLoopOptions): Pro
   const ckptFile = path.join(opts.outDir, LAST_CHECKPOINT);
   const logFile = path.join(opts.outDir, METRICS_LOG);
   let startStep = 0;
+  const acc: Record<string, number> = {};
+  let accN = 0;
   if (resumeFrom) {
     const { meta, tensors } = loadCheckpoint(resumeFrom, trainer.kind);
     trainer.restore(tensors, meta.state, meta.step, resumeFrom);
     startStep = meta.step;
+    if (meta.loop) {
+      Object.assign(acc, meta.loop.acc);
+      accN = meta.loop.accN;
+    }
     // Drop log lines written after the checkpoint (they will be recomputed identically).
     const kept = readJsonl(logFile).filter((r) => (r as { step?: number }).step !== undefined && (r as { step: number }).step <= startStep);
     writeFileAtomic(logFile, kept.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -99,14 +105,12 @@ export async function runTraining(trainer: Trainer, opts: TrainLoopOptions): Pro
   }
   let lastGood: number | null = resumeFrom ? startStep : null;
   const save = (step: number): void => {
-    const meta: Omit<CheckpointMeta, 'version' | 'created'> = { kind: trainer.kind, step, config: opts.config, state: trainer.checkpointState() };
+    const meta: Omit<CheckpointMeta, 'version' | 'created'> = { kind: trainer.kind, step, config: opts.config, state: trainer.checkpointState(), loop: { acc: { ...acc }, accN } };
     saveCheckpoint(ckptFile, trainer.checkpointTensors(), meta);
     lastGood = step;
     opts.onCheckpoint?.(step, ckptFile);
   };
   const bar = new ProgressBar(opts.label ?? trainer.kind, opts.totalSteps, startStep, opts.progress !== false);
-  const acc: Record<string, number> = {};
-  let accN = 0;
   let lastLogs: Record<string, number> = {};
   const t0 = Date.now();
   for (let step = startStep; step < opts.totalSteps; step++) {

@@ -1,0 +1,63 @@
+/**
+ * `npm run bench [-- --json] [-- --quick] [-- --only name,...]`: every benchmark workload, printed
+ * as a table (or JSON: one object with `backend`, `results` [{name, params, timings_ms, extra}]).
+ */
+import { parseArgs } from 'node:util';
+import { initBackend } from '../lib/backend';
+import { BenchModule, BenchResult } from './types';
+import { run as kernels } from './kernels';
+import { run as autoencoder } from './autoencoder';
+import { run as data } from './data';
+
+const MODULES: [string, BenchModule][] = [
+  ['kernels', kernels],
+  ['autoencoder', autoencoder],
+  ['data', data],
+];
+
+function fmt(v: number | string | undefined): string {
+  if (v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3);
+}
+
+export function formatTable(results: BenchResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const parts = [
+      ...(r.params !== undefined ? [`params ${r.params.toLocaleString('en-US')}`] : []),
+      ...Object.entries(r.timings_ms).map(([k, v]) => `${k} ${fmt(v)}`),
+      ...Object.entries(r.extra ?? {}).map(([k, v]) => `${k} ${fmt(v)}`),
+    ];
+    lines.push(`${r.name.padEnd(36)} ${parts.join(' | ')}`);
+    if (r.note) lines.push(`${''.padEnd(36)} (${r.note})`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, only: { type: 'string' } },
+    strict: true,
+  });
+  const info = await initBackend({ quiet: Boolean(values.json) });
+  const only = values.only ? values.only.split(',') : null;
+  const results: BenchResult[] = [];
+  for (const [name, mod] of MODULES) {
+    if (only && !only.includes(name)) continue;
+    if (!values.json) process.stderr.write(`[bench] ${name}...\n`);
+    const rs = await mod({ quick: Boolean(values.quick) });
+    results.push(...rs);
+    if (!values.json) console.log(formatTable(rs));
+  }
+  if (values.json) {
+    const rss = process.resourceUsage().maxRSS / 1024;
+    console.log(JSON.stringify({ backend: info.name, versions: info.versions, peak_rss_mb: rss, results }, null, 2));
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e.stack ?? String(e));
+  process.exitCode = 1;
+});

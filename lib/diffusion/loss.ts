@@ -1,0 +1,44 @@
+/**
+ * Training objective: L_simple = E_{t, x_0, eps} || eps - eps_theta(x_t, t) ||  (Ho et al., 2020, eq. 14)
+ * with the norm a config choice: 'mse' is the paper's formula, 'l1' what the public LVDM code uses
+ * (lvdm-facts.md section 2). Timesteps are drawn uniformly from {0, ..., T-1}.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../nn/rng';
+
+export type LossKind = 'l1' | 'mse';
+
+/**
+ * Mean of |pred - target| ('l1') or (pred - target)^2 ('mse'). Optional `weights` broadcastable to
+ * pred (e.g. [B, T, 1, 1, 1]: 1 for the frames that count) gives the weighted mean
+ * sum(w * l) / sum(w broadcast to pred's shape); all-zero weights give 0.
+ */
+export function diffusionLoss(pred: tf.Tensor, target: tf.Tensor, kind: LossKind, weights?: tf.Tensor): tf.Scalar {
+  if (pred.shape.length !== target.shape.length || pred.shape.some((d, i) => d !== target.shape[i]))
+    throw new Error(`diffusionLoss: prediction [${pred.shape}] and target [${target.shape}] differ in shape`);
+  if (kind !== 'l1' && kind !== 'mse') throw new Error(`diffusionLoss: unknown loss '${String(kind)}' (expected 'l1' or 'mse')`);
+  return tf.tidy(() => {
+    const d = tf.sub(pred, target);
+    const l = kind === 'l1' ? tf.abs(d) : tf.square(d);
+    if (!weights) return tf.mean(l) as tf.Scalar;
+    if (weights.rank !== pred.rank || weights.shape.some((w, i) => w !== 1 && w !== pred.shape[i]))
+      throw new Error(`diffusionLoss: weights [${weights.shape}] do not broadcast to [${pred.shape}]`);
+    // Each weight entry covers `rep` elements of the loss.
+    const rep = pred.size / weights.size;
+    const denom = tf.maximum(tf.mul(tf.sum(weights), rep), 1e-12);
+    return tf.div(tf.sum(tf.mul(l, weights)), denom) as tf.Scalar;
+  });
+}
+
+/** B timesteps drawn uniformly from {0, ..., T-1}. */
+export function sampleTimesteps(rng: Rng, batch: number, T: number): Int32Array {
+  const t = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) t[i] = rng.int(0, T - 1);
+  return t;
+}
+
+/** eps ~ N(0, I) of the given shape, drawn from `rng`. */
+export function gaussianNoise(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(rng.normalArray(n), shape, 'float32');
+}

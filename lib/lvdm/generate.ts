@@ -1,0 +1,152 @@
+/**
+ * Short-video generation: sample normalised latents with the trained UNet (DDIM or DDPM), undo
+ * the latent normalisation (z = z_n / scale - shift), decode with the autoencoder and convert to
+ * uint8 RGB; then write each video as MP4 and GIF, one PNG grid of all samples and optionally the
+ * raw uint8 array as .npz (N x T x H x W x 3) for the metrics.
+ *
+ * Seeds: sample i starts from noise drawn from Rng(seed).fork('sample-i'), so with DDIM eta = 0 a
+ * sample does not depend on the batch size or on how many samples are requested.
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../nn/rng';
+import { sample } from '../diffusion/samplers';
+import { Cond } from '../diffusion/types';
+import { floatToUint8, videoGrid, writeGif, writePng } from '../io/image';
+import { writeMp4 } from '../io/video-writer';
+import { writeNpz } from '../io/npy';
+import { displayScale, upscaleNearest } from '../autoencoder/outputs';
+import { LatentCodec } from './latents';
+import { LoadedLvdm } from './weights';
+
+export interface GenerateOptions {
+  n: number;
+  /** Pixel frames per video (default: the training clip length); latent frames = ceil(frames / ft). */
+  frames?: number;
+  batchSize: number;
+  sampler: 'ddim' | 'ddpm';
+  /** DDIM steps (ignored by DDPM, which uses all T). */
+  steps: number;
+  eta: number;
+  seed: number;
+  /** Called after each batch with the number of videos done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface GeneratedVideos {
+  /** Each [T, H, W, 3] uint8. */
+  videos: Uint8Array[];
+  frames: number;
+  height: number;
+  width: number;
+  sampleSeconds: number;
+  decodeSeconds: number;
+}
+
+/** Conditioning of unconditional generation: all-zero mask and s = 0 where the model has them. */
+export function unconditionalCond(model: LoadedLvdm, batch: number, latentFrames: number): Cond | undefined {
+  const u = model.unet.cfg;
+  const cond: Record<string, tf.Tensor> = {};
+  if (u.mask_channel) cond.mask = tf.zeros([batch, latentFrames]);
+  if (u.s_embed !== 'none') cond.s = tf.zeros([batch], 'int32');
+  return Object.keys(cond).length ? cond : undefined;
+}
+
+/** Normalised latents [n, t, h, w, c] for samples first..first+n-1. */
+export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): Promise<tf.Tensor5D> {
+  const [, h, w, c] = model.state.latent_shape;
+  const shape = [n, latentFrames, h, w, c];
+  const per = latentFrames * h * w * c;
+  const noise = new Float32Array(n * per);
+  for (let i = 0; i < n; i++) noise.set(new Rng(opts.seed).fork(`sample-${first + i}`).normalArray(per), i * per);
+  const xT = tf.tensor5d(noise, [n, latentFrames, h, w, c]);
+  const cond = unconditionalCond(model, n, latentFrames);
+  const rng = new Rng(opts.seed).fork(`steps-${first}`);
+  try {
+    const spec = opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, xT, rng, cond };
+    return await sample(model.unet.asEpsModel(), model.schedule, shape, spec);
+  } finally {
+    tf.dispose([xT, ...Object.values(cond ?? {})]);
+  }
+}
+
+/** Samples, decodes and converts `opts.n` videos. */
+export async function generateVideos(model: LoadedLvdm, codec: LatentCodec, opts: GenerateOptions): Promise<GeneratedVideos> {
+  const [ft] = codec.factors;
+  const frames = opts.frames ?? model.state.clip.frames;
+  if (!Number.isInteger(frames) || frames < 1) throw new Error(`frames must be a positive integer, got ${frames}`);
+  if (!Number.isInteger(opts.n) || opts.n < 1) throw new Error(`n must be a positive integer, got ${opts.n}`);
+  const latentFrames = Math.ceil(frames / ft);
+  const { shift, scale } = model.state.latent;
+  const videos: Uint8Array[] = [];
+  let height = 0;
+  let width = 0;
+  let sampleSeconds = 0;
+  let decodeSeconds = 0;
+  for (let first = 0; first < opts.n; first += opts.batchSize) {
+    const b = Math.min(opts.batchSize, opts.n - first);
+    const t0 = Date.now();
+    const zn = await sampleLatents(model, b, latentFrames, first, opts);
+    const t1 = Date.now();
+    const x = tf.tidy(() => {
+      const z = tf.sub(tf.div(zn, scale), shift) as tf.Tensor5D;
+      const y = codec.decode(z); // [b, latentFrames * ft, H, W, 3]
+      return tf.slice(y, [0, 0, 0, 0, 0], [b, frames, -1, -1, -1]);
+    });
+    zn.dispose();
+    [, , height, width] = x.shape;
+    const data = floatToUint8(x.dataSync());
+    x.dispose();
+    const per = frames * height * width * 3;
+    for (let i = 0; i < b; i++) videos.push(data.slice(i * per, (i + 1) * per));
+    sampleSeconds += (t1 - t0) / 1000;
+    decodeSeconds += (Date.now() - t1) / 1000;
+    opts.onProgress?.(first + b, opts.n);
+  }
+  return { videos, frames, height, width, sampleSeconds, decodeSeconds };
+}
+
+export interface SampleOutputOptions {
+  fps: number;
+  /** Also write samples.npz (key 'videos', uint8 [N, T, H, W, 3]). */
+  npz?: boolean;
+  /** Per-sample MP4 (needs ffmpeg); default true. */
+  mp4?: boolean;
+  /** Per-sample GIF; default true. */
+  gif?: boolean;
+}
+
+/** Writes sample_XXX.{mp4,gif}, grid.png and optionally samples.npz into `dir`; returns the files. */
+export async function writeSampleOutputs(dir: string, gen: GeneratedVideos, opts: SampleOutputOptions): Promise<string[]> {
+  const { frames: t, height: h, width: w } = gen;
+  const k = displayScale(h, w);
+  const files: string[] = [];
+  const frameSize = h * w * 3;
+  for (let i = 0; i < gen.videos.length; i++) {
+    const v = gen.videos[i];
+    const big = Array.from({ length: t }, (_, f) => upscaleNearest({ data: v.subarray(f * frameSize, (f + 1) * frameSize), width: w, height: h }, k).data);
+    const name = `sample_${String(i).padStart(3, '0')}`;
+    if (opts.mp4 !== false) {
+      const f = path.join(dir, `${name}.mp4`);
+      await writeMp4(f, big, w * k, h * k, { fps: opts.fps });
+      files.push(f);
+    }
+    if (opts.gif !== false) {
+      const f = path.join(dir, `${name}.gif`);
+      writeGif(f, big, w * k, h * k, opts.fps);
+      files.push(f);
+    }
+  }
+  const grid = upscaleNearest(videoGrid(gen.videos, t, h, w), k);
+  const png = path.join(dir, 'grid.png');
+  writePng(png, grid.data, grid.width, grid.height);
+  files.push(png);
+  if (opts.npz) {
+    const all = new Uint8Array(gen.videos.length * t * frameSize);
+    gen.videos.forEach((v, i) => all.set(v, i * t * frameSize));
+    const f = path.join(dir, 'samples.npz');
+    writeNpz(f, { videos: { shape: [gen.videos.length, t, h, w, 3], data: all } });
+    files.push(f);
+  }
+  return files;
+}

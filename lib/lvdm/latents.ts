@@ -1,0 +1,162 @@
+/**
+ * Latent cache: the training clips are encoded once by the autoencoder and the diagonal Gaussian
+ * posteriors (mean, logvar) are kept in memory and on disk, so diffusion epochs never re-encode.
+ * Each training example draws a fresh posterior sample z = mean + exp(logvar / 2) * eps (as LVDM
+ * does when it encodes every batch) and normalises it, z_n = scale * (z + shift) (lvdm-facts.md
+ * section 1).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../nn/rng';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { toUnitRange } from '../../data/loader';
+import type { ClipDataset } from '../../data/types';
+
+/** What the latent diffusion stage needs from an autoencoder (VideoAutoencoder satisfies it). */
+export interface LatentCodec {
+  /** Down-sampling factors [ft, fs, fs]. */
+  readonly factors: readonly [number, number, number];
+  encode(x: tf.Tensor5D): { mean: tf.Tensor5D; logvar: tf.Tensor5D };
+  decode(z: tf.Tensor5D): tf.Tensor5D;
+  latentShape(frames: number, height: number, width: number): [number, number, number, number];
+}
+
+export interface LatentNorm {
+  shift: number;
+  scale: number;
+}
+
+/** Identifies what a cache was built from; a cache is reused only when this matches exactly. */
+export interface LatentCacheKey {
+  autoencoder: string;
+  autoencoderBytes: number;
+  autoencoderMtimeMs: number;
+  data: unknown;
+  seed: number;
+  windowsPerVideo: number;
+}
+
+export class LatentCache {
+  /** Latent shape of one clip [t, h, w, c]. */
+  readonly shape: [number, number, number, number];
+  readonly per: number;
+
+  constructor(
+    readonly mean: Float32Array,
+    readonly logvar: Float32Array,
+    readonly count: number,
+    shape: [number, number, number, number],
+    readonly norm: LatentNorm,
+  ) {
+    this.shape = shape;
+    this.per = shape.reduce((a, b) => a * b, 1);
+    if (mean.length !== count * this.per || logvar.length !== count * this.per)
+      throw new Error(`LatentCache: ${count} clips of [${shape}] need ${count * this.per} values, got ${mean.length} / ${logvar.length}`);
+  }
+
+  /**
+   * Encodes `windowsPerVideo` random windows of every clip of `dataset` (window positions from
+   * `seed`; the same seed gives the same cache).
+   */
+  static async build(opts: {
+    codec: LatentCodec;
+    dataset: ClipDataset;
+    windowsPerVideo: number;
+    batchSize: number;
+    seed: number;
+    norm?: LatentNorm;
+    onProgress?: (done: number, total: number) => void;
+  }): Promise<LatentCache> {
+    const { codec, dataset } = opts;
+    const shape = codec.latentShape(dataset.frames, dataset.height, dataset.width);
+    const per = shape.reduce((a, b) => a * b, 1);
+    const total = dataset.size * opts.windowsPerVideo;
+    const mean = new Float32Array(total * per);
+    const logvar = new Float32Array(total * per);
+    const rng = new Rng(opts.seed).fork('latent-cache');
+    const pixels = dataset.frames * dataset.height * dataset.width * 3;
+    for (let start = 0; start < total; start += opts.batchSize) {
+      const n = Math.min(opts.batchSize, total - start);
+      const buf = new Float32Array(n * pixels);
+      for (let j = 0; j < n; j++) {
+        const k = start + j;
+        const clip = await dataset.get(k % dataset.size, rng.fork(`window-${k}`));
+        toUnitRange(clip.video, buf, j * pixels);
+      }
+      const x = tf.tensor5d(buf, [n, dataset.frames, dataset.height, dataset.width, 3]);
+      const p = codec.encode(x);
+      mean.set(p.mean.dataSync(), start * per);
+      logvar.set(p.logvar.dataSync(), start * per);
+      tf.dispose([x, p.mean, p.logvar]);
+      opts.onProgress?.(start + n, total);
+    }
+    return new LatentCache(mean, logvar, total, shape, opts.norm ?? LatentCache.statsNorm(mean, logvar));
+  }
+
+  /**
+   * shift = -E[z], scale = 1 / std(z) of the posterior samples z implied by the cache
+   * (E[z^2] = mean^2 + exp(logvar)): the convention the autoencoder stage uses.
+   */
+  static statsNorm(mean: Float32Array, logvar: Float32Array): LatentNorm {
+    let s = 0;
+    let s2 = 0;
+    for (let i = 0; i < mean.length; i++) {
+      s += mean[i];
+      s2 += mean[i] * mean[i] + Math.exp(logvar[i]);
+    }
+    const m = s / mean.length;
+    const sd = Math.sqrt(Math.max(s2 / mean.length - m * m, 1e-12));
+    return { shift: -m, scale: 1 / sd };
+  }
+
+  /** Normalised posterior samples of the given clips: [B, t, h, w, c]. */
+  sample(indices: number[], rng: Rng): tf.Tensor5D {
+    const b = indices.length;
+    const z = new Float32Array(b * this.per);
+    const eps = rng.normalArray(b * this.per);
+    const { shift, scale } = this.norm;
+    indices.forEach((k, j) => {
+      if (!(k >= 0 && k < this.count)) throw new Error(`LatentCache: clip ${k} outside [0, ${this.count - 1}]`);
+      const o = k * this.per;
+      for (let i = 0; i < this.per; i++) {
+        const v = this.mean[o + i] + Math.exp(0.5 * this.logvar[o + i]) * eps[j * this.per + i];
+        z[j * this.per + i] = scale * (v + shift);
+      }
+    });
+    return tf.tensor5d(z, [b, ...this.shape]);
+  }
+
+  save(file: string, key: LatentCacheKey): void {
+    const shape = [this.count, ...this.shape];
+    saveSafetensors(
+      file,
+      new Map([
+        ['mean', { shape, data: this.mean }],
+        ['logvar', { shape, data: this.logvar }],
+      ]),
+      { lvdm_latents: JSON.stringify({ key, norm: this.norm }) },
+    );
+  }
+
+  /** Loads a cache written by `save`; returns null when the file is missing or its key differs. */
+  static load(file: string, key?: LatentCacheKey): LatentCache | null {
+    if (!fs.existsSync(file)) return null;
+    const { tensors, metadata } = loadSafetensors(file);
+    if (!metadata.lvdm_latents) throw new Error(`${file}: not a latent cache (no 'lvdm_latents' metadata)`);
+    const meta = JSON.parse(metadata.lvdm_latents) as { key: LatentCacheKey; norm: LatentNorm };
+    if (key && JSON.stringify(meta.key) !== JSON.stringify(key)) return null;
+    const mean = tensors.get('mean');
+    const logvar = tensors.get('logvar');
+    if (!mean || !logvar || !(mean.data instanceof Float32Array) || !(logvar.data instanceof Float32Array))
+      throw new Error(`${file}: latent cache needs float32 tensors 'mean' and 'logvar'`);
+    const [count, ...shape] = mean.shape;
+    return new LatentCache(mean.data, logvar.data, count, shape as [number, number, number, number], meta.norm);
+  }
+}
+
+/** The key of a cache built from `autoencoderFile` with the given data settings. */
+export function latentCacheKey(autoencoderFile: string, data: unknown, seed: number, windowsPerVideo: number): LatentCacheKey {
+  const st = fs.statSync(autoencoderFile);
+  return { autoencoder: path.resolve(autoencoderFile), autoencoderBytes: st.size, autoencoderMtimeMs: Math.floor(st.mtimeMs), data, seed, windowsPerVideo };
+}

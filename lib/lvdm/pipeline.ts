@@ -1,0 +1,127 @@
+/**
+ * Glue for `lvdm train-lvdm`, `lvdm sample` and the demo: autoencoder -> latent cache ->
+ * LvdmTrainer under the shared training loop -> weights export (EMA) -> generation.
+ */
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import { ExperimentConfig } from '../config/schema';
+import { runTraining } from '../train/loop';
+import { loadAutoencoder } from '../autoencoder/io';
+import { datasetFromConfig } from '../../data/from-config';
+import { LatentCache, latentCacheKey } from './latents';
+import { LvdmTrainer, lvdmSections } from './trainer';
+import { LVDM_WEIGHTS, saveLvdmWeights } from './weights';
+
+export const DEFAULT_LATENT_CACHE_DIR = path.join('.cache', 'latents');
+
+export interface TrainLvdmOptions {
+  config: ExperimentConfig;
+  outDir: string;
+  /** Autoencoder weights (overrides diffusion.autoencoder). */
+  autoencoder?: string;
+  resume?: boolean;
+  force?: boolean;
+  progress?: boolean;
+  /** Where encoded latents are cached (default .cache/latents); reused while the autoencoder and data settings match. */
+  cacheDir?: string;
+  log?: (msg: string) => void;
+}
+
+export interface TrainLvdmResult {
+  outDir: string;
+  weights: string;
+  checkpoint: string;
+  steps: number;
+  trainSeconds: number;
+  lastLoss: number;
+  latentCache: string;
+  params: number;
+}
+
+/** Loads or builds the latent cache of the config's training data under `autoencoder`. */
+export async function prepareLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
+  const { diffusion } = lvdmSections(config);
+  const key = latentCacheKey(autoencoder, config.data, config.seed, diffusion.latents.windows_per_video);
+  const hash = crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
+  const file = path.join(cacheDir, `latents-${hash}.safetensors`);
+  const cached = LatentCache.load(file, key);
+  if (cached) {
+    log(`latents: ${cached.count} clips of [${cached.shape}] from cache ${file}`);
+    return { cache: cached, file };
+  }
+  const loaded = loadAutoencoder(autoencoder);
+  try {
+    const dataset = datasetFromConfig(config.data, 'train', config.seed);
+    const t0 = Date.now();
+    const norm = loaded.latent ? { shift: loaded.latent.shift, scale: loaded.latent.scale } : undefined;
+    const cache = await LatentCache.build({
+      codec: loaded.ae,
+      dataset,
+      windowsPerVideo: diffusion.latents.windows_per_video,
+      batchSize: diffusion.latents.batch_size,
+      seed: config.seed,
+      norm,
+    });
+    cache.save(file, key);
+    log(
+      `latents: encoded ${cache.count} clips of [${cache.shape}] in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${file} ` +
+        `(shift ${cache.norm.shift.toFixed(4)}, scale ${cache.norm.scale.toFixed(4)}${norm ? ', from the autoencoder' : ', derived from the cache'})`,
+    );
+    return { cache, file };
+  } finally {
+    loaded.dispose();
+  }
+}
+
+export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult> {
+  const cfg = opts.config;
+  const { diffusion } = lvdmSections(cfg);
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
+  const autoencoder = opts.autoencoder ?? diffusion.autoencoder;
+  if (!autoencoder) throw new Error(`config '${cfg.name}': no autoencoder given (set diffusion.autoencoder or pass --ae <autoencoder.safetensors>)`);
+  const aeFile = path.resolve(autoencoder);
+  const { cache, file: cacheFile } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
+  const trainer = new LvdmTrainer({ config: cfg, latents: cache });
+  try {
+    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss`);
+    const t0 = Date.now();
+    const r = await runTraining(trainer, {
+      outDir: opts.outDir,
+      totalSteps: diffusion.train.steps,
+      ckptEvery: diffusion.train.ckpt_every,
+      logEvery: diffusion.train.log_every,
+      config: cfg,
+      resume: opts.resume,
+      force: opts.force,
+      progress: opts.progress,
+      label: 'train-lvdm',
+    });
+    const trainSeconds = (Date.now() - t0) / 1000;
+    const weights = path.join(opts.outDir, LVDM_WEIGHTS);
+    saveLvdmWeights(
+      weights,
+      trainer.samplingWeights(),
+      cfg,
+      {
+        autoencoder: aeFile,
+        latent: cache.norm,
+        latent_shape: cache.shape,
+        clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
+        ema: trainer.ema !== null,
+      },
+      r.step,
+    );
+    return {
+      outDir: opts.outDir,
+      weights,
+      checkpoint: r.checkpoint,
+      steps: r.step,
+      trainSeconds,
+      lastLoss: r.lastLogs.loss ?? NaN,
+      latentCache: cacheFile,
+      params: trainer.store.numParams(),
+    };
+  } finally {
+    trainer.dispose();
+  }
+}

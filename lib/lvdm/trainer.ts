@@ -1,0 +1,195 @@
+/**
+ * LvdmTrainer: epsilon-prediction training of the UNet3D on cached, normalised latents
+ * (lvdm-facts.md section 2): z_0 from the cache, t ~ U{0..T-1}, eps ~ N(0, I),
+ * x_t = q(z_0, t, eps), loss = |eps - eps_theta(x_t, t)| (L1) or squared (MSE); AdamW; EMA of the
+ * weights for sampling. Implements the shared `Trainer` (run folders, resume, logs: lib/train/loop).
+ *
+ * The batch construction is a hook (`prepareBatch`), so conditional training (masks, perturbed
+ * condition frames, s; issue 6) reuses this trainer with its own preparer.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ExperimentConfig, UNetConfig, DiffusionConfig } from '../config/schema';
+import { NamedArray, ParamStore } from '../nn/params';
+import { Rng, RngState, hashString } from '../nn/rng';
+import { Adam, Ema, clipGradNorm, lrAt } from '../train/optim';
+import { Trainer } from '../train/loop';
+import { prefixed, subTensors } from '../train/checkpoint';
+import { NoiseSchedule } from '../diffusion/schedule';
+import { qSample } from '../diffusion/process';
+import { diffusionLoss, gaussianNoise, sampleTimesteps } from '../diffusion/loss';
+import { Cond } from '../diffusion/types';
+import { UNet3D } from '../models/unet3d/unet';
+import { LatentCache } from './latents';
+
+/** One training batch: the network input, its timesteps and conditioning, and the target. */
+export interface PreparedBatch {
+  x: tf.Tensor5D;
+  t: Int32Array;
+  target: tf.Tensor5D;
+  cond?: Cond;
+  /** Loss weights broadcastable to target (e.g. [B, T, 1, 1, 1]: only generated frames count). */
+  weights?: tf.Tensor;
+}
+
+export interface BatchContext {
+  schedule: NoiseSchedule;
+  rng: Rng;
+  step: number;
+}
+
+/** Builds a batch from clean normalised latents z0 [B, t, h, w, c] (z0 is disposed by the caller). */
+export type BatchPreparer = (z0: tf.Tensor5D, ctx: BatchContext) => PreparedBatch;
+
+/** Unconditional LVDM: x_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps, target eps. */
+export const plainBatch: BatchPreparer = (z0, { schedule, rng }) => {
+  const t = sampleTimesteps(rng, z0.shape[0], schedule.T);
+  const noise = gaussianNoise(rng, z0.shape) as tf.Tensor5D;
+  return { x: qSample(schedule, z0, t, noise), t, target: noise };
+};
+
+export function scheduleFromConfig(d: DiffusionConfig): NoiseSchedule {
+  const s = d.schedule;
+  return NoiseSchedule.fromConfig({ kind: s.kind, timesteps: s.timesteps, linearStart: s.linear_start, linearEnd: s.linear_end, cosineS: s.cosine_s });
+}
+
+/** Checks that the config has what latent diffusion needs; returns the two sections. */
+export function lvdmSections(config: ExperimentConfig, source = `config '${config.name}'`): { unet: UNetConfig; diffusion: DiffusionConfig } {
+  if (!config.unet) throw new Error(`${source}: the 'unet' section is required for latent diffusion`);
+  if (!config.diffusion) throw new Error(`${source}: the 'diffusion' section is required for latent diffusion`);
+  return { unet: config.unet, diffusion: config.diffusion };
+}
+
+export interface LvdmTrainerOptions {
+  config: ExperimentConfig;
+  latents: LatentCache;
+  /** Checkpoint kind (default 'lvdm'). */
+  kind?: string;
+  prepareBatch?: BatchPreparer;
+}
+
+interface OrderState {
+  epoch: number;
+  position: number;
+}
+
+export class LvdmTrainer implements Trainer {
+  readonly kind: string;
+  readonly store: ParamStore;
+  readonly unet: UNet3D;
+  readonly schedule: NoiseSchedule;
+  readonly unetCfg: UNetConfig;
+  readonly cfg: DiffusionConfig;
+  readonly ema: Ema | null;
+  private readonly opt: Adam;
+  private readonly params: [string, tf.Variable][];
+  private readonly prepare: BatchPreparer;
+  private rng: Rng;
+  private order: OrderState = { epoch: 0, position: 0 };
+  private perm: number[] | null = null;
+
+  constructor(readonly opts: LvdmTrainerOptions) {
+    const { unet, diffusion } = lvdmSections(opts.config);
+    this.unetCfg = unet;
+    this.cfg = diffusion;
+    this.kind = opts.kind ?? 'lvdm';
+    const [, , , c] = opts.latents.shape;
+    if (unet.in_channels !== c) throw new Error(`unet.in_channels is ${unet.in_channels} but the autoencoder's latents have ${c} channels`);
+    const root = new Rng(opts.config.seed);
+    this.store = new ParamStore(root.fork('init-unet'));
+    this.unet = new UNet3D(this.store, unet);
+    this.schedule = scheduleFromConfig(diffusion);
+    this.params = this.store.trainable();
+    const o = diffusion.optim;
+    this.opt = new Adam(this.params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, kind: o.kind });
+    this.ema = diffusion.train.ema_decay > 0 ? new Ema(this.params, diffusion.train.ema_decay) : null;
+    this.rng = root.fork('train-lvdm');
+    this.prepare = opts.prepareBatch ?? plainBatch;
+  }
+
+  lr(step: number): number {
+    const o = this.cfg.optim;
+    return lrAt(step, { lr: o.lr, warmupSteps: o.warmup_steps, decay: o.decay, totalSteps: this.cfg.train.steps, minLr: o.min_lr });
+  }
+
+  /** Next clip indices: a fresh permutation of the cache per epoch (derived from seed and epoch). */
+  private nextIndices(b: number): number[] {
+    const n = this.opts.latents.count;
+    const out: number[] = [];
+    while (out.length < b) {
+      if (!this.perm) this.perm = new Rng((this.opts.config.seed ^ hashString(`lvdm-epoch-${this.order.epoch}`)) >>> 0).permutation(n);
+      out.push(this.perm[this.order.position]);
+      this.order.position += 1;
+      if (this.order.position >= n) {
+        this.order = { epoch: this.order.epoch + 1, position: 0 };
+        this.perm = null;
+      }
+    }
+    return out;
+  }
+
+  async trainStep(step: number): Promise<Record<string, number>> {
+    const b = this.cfg.train.batch_size;
+    const z0 = this.opts.latents.sample(this.nextIndices(b), this.rng);
+    const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step });
+    z0.dispose();
+    const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
+    const { value, grads } = tf.variableGrads(
+      () => diffusionLoss(this.unet.apply(batch.x, batch.t, batch.cond, { rng: dropRng }), batch.target, this.cfg.loss, batch.weights),
+      this.params.map(([, v]) => v),
+    );
+    const named = new Map<string, tf.Tensor>();
+    for (const [name, v] of this.params) {
+      const g = grads[v.name];
+      if (g) named.set(name, g);
+    }
+    const logs: Record<string, number> = { loss: value.dataSync()[0] };
+    const lr = this.lr(step);
+    logs.lr = lr;
+    if (this.cfg.optim.grad_clip > 0) logs.grad_norm = clipGradNorm(named, this.cfg.optim.grad_clip);
+    this.opt.apply(named, lr);
+    this.ema?.update();
+    tf.dispose([value, ...named.values(), batch.x, batch.target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {})]);
+    return logs;
+  }
+
+  checkpointTensors(): Map<string, NamedArray> {
+    const out = new Map<string, NamedArray>([...prefixed(this.store.snapshot(), 'model.'), ...this.opt.stateTensors('optim.')]);
+    if (this.ema) for (const [k, v] of this.ema.stateTensors('ema.')) out.set(k, v);
+    return out;
+  }
+
+  checkpointState(): Record<string, unknown> {
+    return {
+      rng: this.rng.state(),
+      order: { ...this.order },
+      optim_t: this.opt.t,
+      ema_updates: this.ema?.updates ?? 0,
+      latent: this.opts.latents.norm,
+      latent_shape: this.opts.latents.shape,
+    };
+  }
+
+  restore(tensors: Map<string, NamedArray>, state: Record<string, unknown>, step: number, source: string): void {
+    this.store.load(subTensors(tensors, 'model.'), { source });
+    this.opt.loadStateTensors(tensors, 'optim.', Number(state.optim_t ?? step), source);
+    if (this.ema) this.ema.loadStateTensors(tensors, 'ema.', Number(state.ema_updates ?? step), source);
+    this.rng = Rng.fromState(state.rng as RngState);
+    const o = state.order as OrderState | undefined;
+    if (!o || !Number.isInteger(o.epoch) || !Number.isInteger(o.position)) throw new Error(`${source}: checkpoint state has no data order`);
+    this.order = { epoch: o.epoch, position: o.position };
+    this.perm = null;
+  }
+
+  /** Parameters to sample with: the EMA shadow when EMA is on, else the live weights. */
+  samplingWeights(): Map<string, NamedArray> {
+    const out = this.store.snapshot();
+    if (this.ema) for (const [k, v] of this.ema.stateTensors('')) out.set(k, v);
+    return out;
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+    this.ema?.dispose();
+    this.store.dispose();
+  }
+}

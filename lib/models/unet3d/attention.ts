@@ -1,0 +1,232 @@
+/**
+ * Factorised video attention of the LVDM UNet (lvdm-facts.md section 3): spatial self-attention
+ * within each frame, then temporal self-attention across frames at each spatial position, each
+ * with GroupNorm, a q/k/v projection, multi-head scaled dot-product attention and a
+ * zero-initialised output projection, added residually.
+ *
+ * Temporal attention uses relative position representations on keys and values (Shaw et al.,
+ * 2018, "Self-Attention with Relative Position Representations", eqs. 3-4):
+ *   e_ij = q_i . (k_j + a^K_ij) / sqrt(d),   z_i = sum_j softmax_j(e_ij) (v_j + a^V_ij),
+ *   a_ij = w[clip(j - i, -L, L)],
+ * i = query frame, j = key frame. (The public LVDM code adds the key term transposed, i.e.
+ * q_j . w[clip(i - j)] at (i, j); `keyOrientation: 'transposed'` reproduces that for comparison.)
+ *
+ * Layout: activations enter as [N = B*T, H, W, C] (frames folded into the batch, as everywhere in
+ * the UNet). The relative terms are computed with two constant 0/1 matrices, so everything is
+ * matmuls, reshapes and rank-4 transposes (all with fast gradients on wasm).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Scope, init } from '../../nn/params';
+import { GroupNorm, Linear } from '../../nn/layers';
+import { adaptiveGroupNorm, groupsFor } from './norm';
+
+export type RelPosOrientation = 'shaw' | 'transposed';
+
+export interface RelativeTables {
+  /** w^K: [2L + 1, d] */
+  key: tf.Tensor2D;
+  /** w^V: [2L + 1, d] */
+  value: tf.Tensor2D;
+  /** Maximum distance L (table row r <-> distance r - L). */
+  maxDistance: number;
+  keyOrientation?: RelPosOrientation;
+}
+
+const gatherCache = new Map<string, Float32Array>();
+
+/**
+ * Constant P of shape [T * (2L + 1), T * T]: P[(i, r), (i, j)] = 1 when r = clip(j - i, -L, L) + L.
+ * A row-block i maps "query i against table row r" to "query i against key j".
+ */
+export function relativeGatherMatrix(frames: number, maxDistance: number): Float32Array {
+  const key = `${frames}:${maxDistance}`;
+  let p = gatherCache.get(key);
+  if (!p) {
+    const R = 2 * maxDistance + 1;
+    p = new Float32Array(frames * R * frames * frames);
+    for (let i = 0; i < frames; i++) {
+      for (let j = 0; j < frames; j++) {
+        const r = Math.max(-maxDistance, Math.min(maxDistance, j - i)) + maxDistance;
+        p[(i * R + r) * frames * frames + i * frames + j] = 1;
+      }
+    }
+    gatherCache.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * Scaled dot-product attention over batches of short sequences, with optional relative terms.
+ * q: [M, S, d] (already multiplied by 1/sqrt(d)), kT: [M, d, S], v: [M, S, d];
+ * `bias` ([S, S], added to the logits) masks or biases key positions. Returns [M, S, d].
+ */
+export function attentionCore(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, rel?: RelativeTables, bias?: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [m, s, d] = q.shape;
+    let logits: tf.Tensor3D = tf.matMul(q, kT); // [M, S, S]
+    let p: tf.Tensor2D | null = null;
+    if (rel) {
+      const R = 2 * rel.maxDistance + 1;
+      p = tf.tensor2d(relativeGatherMatrix(s, rel.maxDistance), [s * R, s * s]);
+      // q_i . w_r for every table row r, then routed to (i, j) through P.
+      const qw = tf.reshape(tf.matMul(tf.reshape(q, [m * s, d]), rel.key, false, true), [m, s * R]); // [M, S*R]
+      let relLogits = tf.reshape(tf.matMul(qw, p), [m, s, s]) as tf.Tensor3D; // [M, S(i), S(j)]
+      if (rel.keyOrientation === 'transposed') relLogits = tf.transpose(relLogits, [0, 2, 1]);
+      logits = tf.add(logits, relLogits);
+    }
+    if (bias) logits = tf.add(logits, bias);
+    const attn = tf.softmax(logits); // [M, S, S]
+    let out: tf.Tensor3D = tf.matMul(attn, v); // [M, S, d]
+    if (rel && p) {
+      const R = 2 * rel.maxDistance + 1;
+      // sum_j attn_ij w[r(i, j)]: pool attention weights per table row, then one matmul with w^V.
+      const pooled = tf.matMul(tf.reshape(attn, [m, s * s]), p, false, true); // [M, S*R]
+      const relOut = tf.matMul(tf.reshape(pooled, [m * s, R]), rel.value); // [M*S, d]
+      out = tf.add(out, tf.reshape(relOut, [m, s, d]));
+    }
+    return out;
+  });
+}
+
+/** Per-head q/k/v projections from one Linear [C, 3C] (q | k | v, heads contiguous within each). */
+function projectHeads(x: tf.Tensor2D, qkv: Linear, groups: number, seqLen: number, heads: number): { q: tf.Tensor3D; kT: tf.Tensor3D; v: tf.Tensor3D } {
+  const c = x.shape[1];
+  const d = c / heads;
+  const scale = 1 / Math.sqrt(d);
+  const w = qkv.weight as tf.Tensor2D;
+  const b = qkv.bias as tf.Tensor1D;
+  const proj = (k: number, mult: number): tf.Tensor2D => {
+    let wk = tf.slice(w, [0, k * c], [c, c]); // [C, C]
+    let bk = tf.slice(b, [k * c], [c]);
+    if (mult !== 1) {
+      wk = tf.mul(wk, mult);
+      bk = tf.mul(bk, mult);
+    }
+    return tf.add(tf.matMul(x, wk), bk); // [G*S, C]
+  };
+  const split = (y: tf.Tensor2D): tf.Tensor4D => tf.reshape(y, [groups, seqLen, heads, d]) as tf.Tensor4D;
+  const q = tf.reshape(tf.transpose(split(proj(0, scale)), [0, 2, 1, 3]), [groups * heads, seqLen, d]) as tf.Tensor3D;
+  const kT = tf.reshape(tf.transpose(split(proj(1, 1)), [0, 2, 3, 1]), [groups * heads, d, seqLen]) as tf.Tensor3D;
+  const v = tf.reshape(tf.transpose(split(proj(2, 1)), [0, 2, 1, 3]), [groups * heads, seqLen, d]) as tf.Tensor3D;
+  return { q, kT, v };
+}
+
+/** [G*heads, S, d] -> [G*S, C] */
+function mergeHeads(o: tf.Tensor3D, groups: number, heads: number): tf.Tensor2D {
+  const [, s, d] = o.shape;
+  return tf.reshape(tf.transpose(tf.reshape(o, [groups, heads, s, d]), [0, 2, 1, 3]), [groups * s, heads * d]) as tf.Tensor2D;
+}
+
+export interface AttentionOptions {
+  heads: number;
+  normGroups: number;
+  eps?: number;
+}
+
+/** Self-attention among the H*W positions of each frame. Parameters: norm_s, qkv_s, proj_out_s. */
+export class SpatialAttention {
+  readonly norm: GroupNorm;
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly heads: number;
+
+  constructor(scope: Scope, readonly channels: number, opts: AttentionOptions) {
+    if (channels % opts.heads !== 0) throw new Error(`SpatialAttention '${scope.prefix}': ${channels} channels not divisible by ${opts.heads} heads`);
+    this.heads = opts.heads;
+    this.norm = new GroupNorm(scope.child('norm_s'), groupsFor(opts.normGroups, channels), channels, opts.eps ?? 1e-5);
+    this.qkv = new Linear(scope.child('qkv_s'), channels, 3 * channels);
+    this.proj = new Linear(scope.child('proj_out_s'), channels, channels, { weightInit: init.zeros(), biasInit: init.zeros() });
+  }
+
+  /** h: [N, H, W, C] -> h + attention, same shape. */
+  apply(h: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, hh, ww, c] = h.shape;
+      const s = hh * ww;
+      const x = tf.reshape(adaptiveGroupNorm(h, this.norm), [n * s, c]) as tf.Tensor2D; // [N*S, C]
+      const { q, kT, v } = projectHeads(x, this.qkv, n, s, this.heads);
+      const o = mergeHeads(attentionCore(q, kT, v), n, this.heads); // [N*S, C]
+      return tf.add(h, tf.reshape(this.proj.apply(o), [n, hh, ww, c]));
+    });
+  }
+}
+
+export interface TemporalAttentionOptions extends AttentionOptions {
+  /** Relative positions on keys and values (Shaw et al.); false = no positional information. */
+  relativePosition: boolean;
+  /** L: distances are clipped to [-L, L] (table of 2L + 1 rows). */
+  temporalLength: number;
+  keyOrientation?: RelPosOrientation;
+}
+
+/**
+ * Self-attention among the T frames at each spatial position. Parameters: norm_t, qkv_t,
+ * proj_out_t, relative_position_{k,v}.embeddings_table (names as in the public LVDM code).
+ */
+export class TemporalAttention {
+  readonly norm: GroupNorm;
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly relK: tf.Variable | null;
+  readonly relV: tf.Variable | null;
+  readonly heads: number;
+  keyOrientation: RelPosOrientation;
+
+  constructor(scope: Scope, readonly channels: number, readonly opts: TemporalAttentionOptions) {
+    if (channels % opts.heads !== 0) throw new Error(`TemporalAttention '${scope.prefix}': ${channels} channels not divisible by ${opts.heads} heads`);
+    this.heads = opts.heads;
+    this.norm = new GroupNorm(scope.child('norm_t'), groupsFor(opts.normGroups, channels), channels, opts.eps ?? 1e-5);
+    this.qkv = new Linear(scope.child('qkv_t'), channels, 3 * channels);
+    this.proj = new Linear(scope.child('proj_out_t'), channels, channels, { weightInit: init.zeros(), biasInit: init.zeros() });
+    const d = channels / opts.heads;
+    const rows = 2 * opts.temporalLength + 1;
+    if (opts.relativePosition) {
+      this.relK = scope.child('relative_position_k').param('embeddings_table', [rows, d], init.xavierUniform(d, rows));
+      this.relV = scope.child('relative_position_v').param('embeddings_table', [rows, d], init.xavierUniform(d, rows));
+    } else {
+      this.relK = null;
+      this.relV = null;
+    }
+    this.keyOrientation = opts.keyOrientation ?? 'shaw';
+  }
+
+  /** h: [B*T, H, W, C] with `frames` = T -> h + attention over T, same shape. */
+  apply(h: tf.Tensor4D, frames: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, hh, ww, c] = h.shape;
+      if (n % frames !== 0) throw new Error(`TemporalAttention: batch ${n} is not a multiple of ${frames} frames`);
+      const b = n / frames;
+      const s = hh * ww;
+      // [B, T, HW, C] -> [B, HW, T, C]: one sequence of T frames per (b, position).
+      const seq = tf.transpose(tf.reshape(h, [b, frames, s, c]), [0, 2, 1, 3]); // [B, HW, T, C]
+      const g = b * s;
+      const x = tf.reshape(adaptiveGroupNorm(tf.reshape(seq, [g, frames, c]), this.norm), [g * frames, c]) as tf.Tensor2D;
+      const { q, kT, v } = projectHeads(x, this.qkv, g, frames, this.heads);
+      const rel: RelativeTables | undefined =
+        this.relK && this.relV
+          ? { key: this.relK as tf.Tensor2D, value: this.relV as tf.Tensor2D, maxDistance: this.opts.temporalLength, keyOrientation: this.keyOrientation }
+          : undefined;
+      const o = this.proj.apply(mergeHeads(attentionCore(q, kT, v, rel), g, this.heads)); // [B*HW*T, C]
+      const back = tf.transpose(tf.reshape(o, [b, s, frames, c]), [0, 2, 1, 3]); // [B, T, HW, C]
+      return tf.add(h, tf.reshape(back, [n, hh, ww, c]));
+    });
+  }
+}
+
+/** LVDM's attention block: spatial then temporal self-attention (temporal optional). */
+export class STAttentionBlock {
+  readonly spatial: SpatialAttention;
+  readonly temporal: TemporalAttention | null;
+
+  constructor(scope: Scope, channels: number, opts: TemporalAttentionOptions & { temporal: boolean }) {
+    this.spatial = new SpatialAttention(scope, channels, opts);
+    this.temporal = opts.temporal ? new TemporalAttention(scope, channels, opts) : null;
+  }
+
+  apply(h: tf.Tensor4D, frames: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const y = this.spatial.apply(h);
+      return this.temporal ? this.temporal.apply(y, frames) : y;
+    });
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Residual block with timestep conditioning (DDPM/ADM ResBlock; LVDM openaimodel3d): 
+ *   h = conv(silu(GN(x)));  h = GN(h) * (1 + scale) + shift  (scale-shift norm, "AdaGN")
+ *   or h = GN(h + emb) (plain);  h = zero_conv(dropout(silu(h)));  out = skip(x) + h
+ * with per-frame 1x3x3 convolutions (3x3 on frames folded into the batch) and (scale, shift)
+ * projected from the per-frame embedding. Parameter names follow the public LVDM checkpoint:
+ * in_layers.{0,2}, emb_layers.1, out_layers.{0,3}, skip_connection.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Scope, init } from '../../nn/params';
+import { Conv2d, GroupNorm, Linear, silu } from '../../nn/layers';
+import { Rng } from '../../nn/rng';
+import { adaptiveGroupNorm, groupsFor } from './norm';
+
+/** Per-frame 3x3 convolution: stride 1 uses 'same' padding (identical to PyTorch's padding 1). */
+export function conv3x3(conv: Conv2d, x: tf.Tensor4D): tf.Tensor4D {
+  if (conv.stride !== 1 || conv.kernel % 2 !== 1) return conv.apply(x);
+  return tf.tidy(() => {
+    let y = tf.conv2d(x, conv.weight as tf.Tensor4D, 1, conv.kernel === 1 ? 'valid' : 'same');
+    if (conv.bias) y = tf.add(y, conv.bias);
+    return y;
+  });
+}
+
+/** Inverted dropout with a mask drawn from `rng` (training only). */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng): T {
+  if (rate <= 0) return x;
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    const u = rng.uniformArray(x.size);
+    const m = new Float32Array(x.size);
+    for (let i = 0; i < m.length; i++) m[i] = u[i] < keep ? 1 / keep : 0;
+    return tf.mul(x, tf.tensor(m, x.shape)) as T;
+  });
+}
+
+export interface ResBlockOptions {
+  embChannels: number;
+  scaleShiftNorm: boolean;
+  normGroups: number;
+  dropout: number;
+  eps?: number;
+}
+
+export interface ForwardContext {
+  /** silu(emb) per folded frame: [N, E] (shared by every block). */
+  embAct: tf.Tensor2D;
+  /** Training-time randomness (dropout); absent at inference. */
+  rng?: Rng;
+}
+
+export class ResBlock {
+  readonly inNorm: GroupNorm;
+  readonly inConv: Conv2d;
+  readonly embProj: Linear;
+  readonly outNorm: GroupNorm;
+  readonly outConv: Conv2d;
+  readonly skip: Conv2d | null;
+
+  constructor(scope: Scope, readonly cin: number, readonly cout: number, readonly opts: ResBlockOptions) {
+    const eps = opts.eps ?? 1e-5;
+    this.inNorm = new GroupNorm(scope.child('in_layers').child(0), groupsFor(opts.normGroups, cin), cin, eps);
+    this.inConv = new Conv2d(scope.child('in_layers').child(2), cin, cout, 3);
+    this.embProj = new Linear(scope.child('emb_layers').child(1), opts.embChannels, opts.scaleShiftNorm ? 2 * cout : cout);
+    this.outNorm = new GroupNorm(scope.child('out_layers').child(0), groupsFor(opts.normGroups, cout), cout, eps);
+    this.outConv = new Conv2d(scope.child('out_layers').child(3), cout, cout, 3, { weightInit: init.zeros(), biasInit: init.zeros() });
+    this.skip = cin === cout ? null : new Conv2d(scope.child('skip_connection'), cin, cout, 1, { padding: 0 });
+  }
+
+  /** x: [N, H, W, Cin] -> [N, H, W, Cout]; ctx.embAct has N rows (one per folded frame). */
+  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+    return tf.tidy(() => {
+      const n = x.shape[0];
+      let h = conv3x3(this.inConv, silu(adaptiveGroupNorm(x, this.inNorm))); // [N, H, W, Cout]
+      const e = this.embProj.apply(ctx.embAct); // [N, 2*Cout] or [N, Cout]
+      if (this.opts.scaleShiftNorm) {
+        const scale = tf.slice(e, [0, 0], [n, this.cout]);
+        const shift = tf.slice(e, [0, this.cout], [n, this.cout]);
+        h = adaptiveGroupNorm(h, this.outNorm, scale, shift);
+      } else {
+        h = adaptiveGroupNorm(tf.add(h, tf.reshape(e, [n, 1, 1, this.cout])), this.outNorm);
+      }
+      h = silu(h);
+      if (ctx.rng && this.opts.dropout > 0) h = dropout(h, this.opts.dropout, ctx.rng);
+      h = conv3x3(this.outConv, h);
+      return tf.add(this.skip ? conv3x3(this.skip, x) : x, h);
+    });
+  }
+}

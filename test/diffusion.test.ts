@@ -1,0 +1,366 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../lib/backend';
+import { Rng } from '../lib/nn/rng';
+import {
+  LVDM_SCHEDULE,
+  NoiseSchedule,
+  EpsModel,
+  ddimSteps,
+  ddimTimesteps,
+  diffusionLoss,
+  guidedEps,
+  predictEpsFromX0,
+  predictX0FromEps,
+  qPosterior,
+  qSample,
+  sample,
+  sampleTimesteps,
+  makeBetas,
+} from '../lib/diffusion';
+
+interface Fixture {
+  idx: number[];
+  linear: Record<'betas' | 'alphas_cumprod' | 'posterior_variance' | 'posterior_mean_coef1' | 'posterior_mean_coef2', number[]>;
+  cosine: Record<'betas' | 'alphas_cumprod', number[]>;
+}
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'diffusion_schedule.json'), 'utf8')) as Fixture;
+
+const ready = initBackend({ quiet: true });
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+function close(a: number, b: number, rel: number, what: string): void {
+  assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(b), 1e-300), `${what}: ${a} vs ${b}`);
+}
+
+test('linear schedule matches its closed form and numpy (float64)', () => {
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  assert.equal(s.T, 1000);
+  const a = Math.sqrt(0.0015);
+  const b = Math.sqrt(0.0155);
+  let logProd = 0;
+  for (let t = 0; t < s.T; t++) {
+    const beta = (a + ((b - a) * t) / 999) ** 2;
+    close(s.betas[t], beta, 1e-13, `beta[${t}]`);
+    logProd += Math.log1p(-beta);
+    close(s.alphasCumprod[t], Math.exp(logProd), 1e-10, `abar[${t}]`);
+    // beta~_t = 1 / (1 / (1 - abar_{t-1}) + alpha_t / beta_t) (Ho et al., below eq. 7)
+    if (t > 0) close(s.posteriorVariance[t], 1 / (1 / (1 - s.alphasCumprod[t - 1]) + (1 - beta) / beta), 1e-10, `beta~[${t}]`);
+    // Noise-free consistency: x_t = sqrt(abar_t) x0 has posterior mean sqrt(abar_{t-1}) x0.
+    close(s.posteriorMeanCoef1[t] + s.posteriorMeanCoef2[t] * Math.sqrt(s.alphasCumprod[t]), Math.sqrt(s.alphasCumprodPrev[t]), 1e-12, `coefs[${t}]`);
+  }
+  assert.equal(s.posteriorVariance[0], 0);
+  assert.equal(s.posteriorLogVarianceClipped[0], Math.log(s.posteriorVariance[1]));
+  fixture.idx.forEach((t, i) => {
+    close(s.betas[t], fixture.linear.betas[i], 1e-12, `numpy beta[${t}]`);
+    close(s.alphasCumprod[t], fixture.linear.alphas_cumprod[i], 1e-12, `numpy abar[${t}]`);
+    close(s.posteriorVariance[t] || 1e-300, fixture.linear.posterior_variance[i] || 1e-300, 1e-10, `numpy beta~[${t}]`);
+    close(s.posteriorMeanCoef1[t], fixture.linear.posterior_mean_coef1[i], 1e-10, `numpy coef1[${t}]`);
+    close(s.posteriorMeanCoef2[t] || 1e-300, fixture.linear.posterior_mean_coef2[i] || 1e-300, 1e-10, `numpy coef2[${t}]`);
+  });
+});
+
+test('cosine schedule: abar_t = f(t + 1) / f(0) where unclipped', () => {
+  const s = NoiseSchedule.fromConfig({ ...LVDM_SCHEDULE, kind: 'cosine' });
+  const f = (t: number): number => Math.cos(((t / 1000 + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+  for (const t of [0, 1, 100, 500, 900]) close(s.alphasCumprod[t], f(t + 1) / f(0), 1e-9, `abar[${t}]`);
+  fixture.idx.forEach((t, i) => {
+    close(s.betas[t], fixture.cosine.betas[i], 1e-9, `numpy cos beta[${t}]`);
+    close(s.alphasCumprod[t], fixture.cosine.alphas_cumprod[i], 1e-9, `numpy cos abar[${t}]`);
+  });
+  assert.ok(Math.max(...s.betas) <= 0.999);
+});
+
+test('schedule errors name the problem', () => {
+  assert.throws(() => makeBetas({ ...LVDM_SCHEDULE, timesteps: 0 }), /timesteps must be a positive integer/);
+  assert.throws(() => makeBetas({ ...LVDM_SCHEDULE, linearStart: 0.5, linearEnd: 0.1 }), /linear_start <= linear_end/);
+});
+
+test('q_sample: exact mean with zero noise, empirical mean and variance, inverse by predictX0FromEps', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const rng = new Rng(3);
+  const before = tf.memory().numTensors;
+  const t = new Int32Array([0, 250, 999]);
+  const x0 = tf.tidy(() => tf.mul(tf.ones([3, 2, 64, 64, 1]), tf.tensor([0.7, -1.2, 2.0]).reshape([3, 1, 1, 1, 1]))) as tf.Tensor5D;
+  const zero = tf.zerosLike(x0);
+  const noise = tf.tensor(rng.normalArray(x0.size), x0.shape) as tf.Tensor5D;
+  const mean = qSample(s, x0, t, zero);
+  const xt = qSample(s, x0, t, noise);
+  const m = await mean.data();
+  const xv = await xt.data();
+  const per = x0.size / 3;
+  [0.7, -1.2, 2.0].forEach((c, b) => {
+    const ab = s.alphasCumprod[t[b]];
+    close(m[b * per], Math.sqrt(ab) * c, 1e-6, `mean[${b}]`);
+    let mu = 0;
+    for (let i = 0; i < per; i++) mu += xv[b * per + i];
+    mu /= per;
+    let v = 0;
+    for (let i = 0; i < per; i++) v += (xv[b * per + i] - mu) ** 2;
+    v /= per - 1;
+    assert.ok(Math.abs(mu - Math.sqrt(ab) * c) < 4 * Math.sqrt((1 - ab) / per), `empirical mean ${mu} vs ${Math.sqrt(ab) * c}`);
+    assert.ok(Math.abs(v / (1 - ab) - 1) < 0.05, `empirical variance ${v} vs ${1 - ab}`);
+  });
+  const x0hat = predictX0FromEps(s, xt, t, noise);
+  // eps from (x_t, x_0) at t = 250, 999 (at t = 0 the division by sqrt(1 / abar - 1) amplifies rounding).
+  const xt12 = xt.slice(1, 2) as tf.Tensor5D;
+  const x012 = x0.slice(1, 2) as tf.Tensor5D;
+  const epsHat = predictEpsFromX0(s, xt12, t.slice(1), x012);
+  assert.ok(maxAbsDiff(x0hat, x0) < 2e-3);
+  const noise12 = noise.slice(1, 2);
+  assert.ok(maxAbsDiff(epsHat, noise12) < 1e-3);
+  // Posterior: with x_t from x_0 and zero noise the mean is sqrt(abar_{t-1}) x_0.
+  const post = qPosterior(s, x0, mean, t);
+  const pm = await post.mean.data();
+  [0.7, -1.2, 2.0].forEach((c, b) => close(pm[b * per], Math.sqrt(s.alphasCumprodPrev[t[b]]) * c, 1e-5, `posterior mean[${b}]`));
+  assert.equal(post.variance[0], 0);
+  close(post.variance[1], s.posteriorVariance[250], 1e-15, 'posterior variance');
+  assert.throws(() => qSample(s, x0, new Int32Array([1, 2]), noise), /batch of x is 3 but 2 timesteps/);
+  tf.dispose([x0, zero, noise, mean, xt, x0hat, epsHat, post.mean, xt12, x012, noise12]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('diffusionLoss: L1 / MSE and the weighted mean over selected frames', async () => {
+  await ready;
+  const pred = tf.tensor([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2, 1]);
+  const target = tf.zeros([1, 2, 2, 2, 1]);
+  close(diffusionLoss(pred, target, 'l1').dataSync()[0], 4.5, 1e-7, 'l1');
+  close(diffusionLoss(pred, target, 'mse').dataSync()[0], 204 / 8, 1e-7, 'mse');
+  // Only frame 1 counts: values 5..8.
+  const w = tf.tensor([0, 1], [1, 2, 1, 1, 1]);
+  close(diffusionLoss(pred, target, 'l1', w).dataSync()[0], 6.5, 1e-7, 'weighted l1');
+  assert.throws(() => diffusionLoss(pred, tf.zeros([1, 2, 2, 2, 2]), 'l1'), /differ in shape/);
+  const ts = sampleTimesteps(new Rng(1), 10000, 1000);
+  assert.ok(Math.min(...ts) === 0 && Math.max(...ts) === 999);
+  assert.deepEqual(sampleTimesteps(new Rng(5), 8, 1000), sampleTimesteps(new Rng(5), 8, 1000));
+});
+
+test('DDIM timesteps: trailing covers T-1 (and every step when S = T), leading is LDM uniform', () => {
+  assert.deepEqual(ddimTimesteps(1000, 4), [249, 499, 749, 999]);
+  assert.deepEqual(ddimTimesteps(10, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const lead = ddimTimesteps(1000, 50, 'leading');
+  assert.equal(lead[0], 1);
+  assert.equal(lead[49], 981);
+  assert.throws(() => ddimTimesteps(1000, 0), /steps must be an integer/);
+});
+
+/** eps* for data concentrated at one point c: eps = (x_t - sqrt(abar) c) / sqrt(1 - abar). */
+function deltaDenoiser(s: NoiseSchedule, c: number): EpsModel {
+  return (x, t) =>
+    tf.tidy(() => {
+      const tv = t instanceof Int32Array ? t : (t.dataSync() as Int32Array);
+      const ab = s.alphasCumprod[tv[0]];
+      return tf.div(tf.sub(x, Math.sqrt(ab) * c), Math.sqrt(1 - ab)) as tf.Tensor5D;
+    });
+}
+
+/** eps* = E[eps | x_t] for x_0 ~ N(mu, sd^2): sqrt(1 - abar) (x_t - sqrt(abar) mu) / (abar sd^2 + 1 - abar). */
+function gaussianDenoiser(s: NoiseSchedule, mu: number, sd: number): EpsModel {
+  return (x, t) =>
+    tf.tidy(() => {
+      const tv = t instanceof Int32Array ? t : (t.dataSync() as Int32Array);
+      const ab = s.alphasCumprod[tv[0]];
+      return tf.mul(tf.sub(x, Math.sqrt(ab) * mu), Math.sqrt(1 - ab) / (ab * sd * sd + 1 - ab)) as tf.Tensor5D;
+    });
+}
+
+function moments(v: Float32Array | Int32Array | Uint8Array): { mean: number; sd: number } {
+  let m = 0;
+  for (const x of v) m += x;
+  m /= v.length;
+  let q = 0;
+  for (const x of v) q += (x - m) ** 2;
+  return { mean: m, sd: Math.sqrt(q / (v.length - 1)) };
+}
+
+test('optimal denoiser for a point mass: DDPM and DDIM (eta 0 and 1) return the point', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const model = deltaDenoiser(s, 0.8);
+  const shape = [2, 2, 4, 4, 1];
+  for (const spec of [
+    { kind: 'ddim' as const, steps: 20, eta: 0, rng: new Rng(1) },
+    { kind: 'ddim' as const, steps: 20, eta: 1, rng: new Rng(2) },
+    { kind: 'ddpm' as const, rng: new Rng(3) },
+  ]) {
+    const x = await sample(model, s, shape, spec);
+    const v = await x.data();
+    x.dispose();
+    for (const e of v) assert.ok(Math.abs(e - 0.8) < 1e-3, `${spec.kind} eta ${'eta' in spec ? spec.eta : '-'}: ${e}`);
+  }
+});
+
+/**
+ * Exact mean and sd of a sampler's output when the data are N(mu, sd^2) and the denoiser is
+ * optimal: every step is affine in x plus independent Gaussian noise, so the moments follow a
+ * recursion. Independent of the sampler code (it re-derives each step from the formulas).
+ */
+function predictedMoments(
+  s: NoiseSchedule,
+  mu: number,
+  sd: number,
+  spec: { kind: 'ddpm' } | { kind: 'ddim'; steps: number; eta: number },
+): { mean: number; sd: number } {
+  const epsHat = (x: number, ab: number): number => (Math.sqrt(1 - ab) * (x - Math.sqrt(ab) * mu)) / (ab * sd * sd + 1 - ab);
+  let m = 0;
+  let v = 1;
+  const ts = spec.kind === 'ddpm' ? Array.from({ length: s.T }, (_, i) => i) : ddimTimesteps(s.T, spec.steps);
+  for (let i = ts.length - 1; i >= 0; i--) {
+    const t = ts[i];
+    const ab = s.alphasCumprod[t];
+    let step: (x: number) => number;
+    let noiseVar: number;
+    if (spec.kind === 'ddpm') {
+      step = (x) => s.posteriorMeanCoef1[t] * ((x - Math.sqrt(1 - ab) * epsHat(x, ab)) / Math.sqrt(ab)) + s.posteriorMeanCoef2[t] * x;
+      noiseVar = t > 0 ? s.posteriorVariance[t] : 0;
+    } else {
+      const abp = i > 0 ? s.alphasCumprod[ts[i - 1]] : 1;
+      const sig = spec.eta * Math.sqrt((1 - abp) / (1 - ab)) * Math.sqrt(1 - ab / abp);
+      step = (x) => Math.sqrt(abp) * ((x - Math.sqrt(1 - ab) * epsHat(x, ab)) / Math.sqrt(ab)) + Math.sqrt(1 - abp - sig * sig) * epsHat(x, ab);
+      noiseVar = sig * sig;
+    }
+    const c = step(0);
+    const k = step(1) - c;
+    m = k * m + c;
+    v = k * k * v + noiseVar;
+  }
+  return { mean: m, sd: Math.sqrt(v) };
+}
+
+test('optimal denoiser for a Gaussian: samples have the predicted moments, which approach N(mu, sd^2)', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const mu = 1.5;
+  const sd = 0.5;
+  const model = gaussianDenoiser(s, mu, sd);
+  const shape = [1, 1, 64, 64, 1]; // 4096 independent samples
+  const before = tf.memory().numTensors;
+  const specs = [
+    { kind: 'ddpm' as const, rng: new Rng(11) },
+    { kind: 'ddim' as const, steps: 50, eta: 0, rng: new Rng(12) },
+    { kind: 'ddim' as const, steps: 50, eta: 1, rng: new Rng(13) },
+    { kind: 'ddim' as const, steps: 1000, eta: 0, rng: new Rng(15) },
+  ];
+  for (const spec of specs) {
+    const x = await sample(model, s, shape, spec);
+    const m = moments(await x.data());
+    x.dispose();
+    const p = predictedMoments(s, mu, sd, spec);
+    const label = `${spec.kind}${'eta' in spec ? ` ${spec.steps} steps eta ${spec.eta}` : ''}`;
+    // Sampling error of the mean ~ sd / 64, of the sd ~ sd / 90.
+    assert.ok(Math.abs(m.mean - p.mean) < 0.03, `${label}: mean ${m.mean}, predicted ${p.mean}`);
+    assert.ok(Math.abs(m.sd / p.sd - 1) < 0.05, `${label}: sd ${m.sd}, predicted ${p.sd}`);
+    // The target distribution: DDPM (1000 steps) and DDIM with every timestep are within 2%;
+    // 50 DDIM steps shrink the sd by 8-13% (coarse discretisation), measured and predicted alike.
+    const tol = spec.kind === 'ddim' && spec.steps === 50 ? 0.15 : 0.02;
+    assert.ok(Math.abs(p.mean - mu) < 0.05 && Math.abs(p.sd / sd - 1) < tol, `${label}: predicted N(${p.mean}, ${p.sd}^2) vs N(${mu}, ${sd}^2)`);
+    assert.ok(Math.abs(m.mean - mu) < 0.06 && Math.abs(m.sd / sd - 1) < tol + 0.05, `${label}: sampled N(${m.mean}, ${m.sd}^2)`);
+  }
+  // A denoiser for the wrong Gaussian gives the wrong distribution (the check can fail).
+  const wrong = await sample(gaussianDenoiser(s, mu, 2 * sd), s, shape, { kind: 'ddim', steps: 50, eta: 0, rng: new Rng(14) });
+  assert.ok(Math.abs(moments(await wrong.data()).sd / sd - 1) > 0.5);
+  wrong.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('DDIM with eta = 0 is deterministic given x_T; eta = 1 depends on the noise', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const model = gaussianDenoiser(s, 0.3, 0.7);
+  const shape: [number, number, number, number, number] = [2, 3, 4, 4, 2];
+  const xT = tf.tensor(new Rng(7).normalArray(2 * 3 * 4 * 4 * 2), shape) as tf.Tensor5D;
+  const a = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 0, xT, rng: new Rng(1) });
+  const b = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 0, xT, rng: new Rng(2) });
+  assert.deepEqual(await a.data(), await b.data());
+  const c = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 1, xT, rng: new Rng(1) });
+  const d = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 1, xT, rng: new Rng(2) });
+  assert.ok(maxAbsDiff(c, d) > 1e-2);
+  // Same seed, same result.
+  const e = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 1, xT, rng: new Rng(1) });
+  assert.deepEqual(await c.data(), await e.data());
+  assert.equal(xT.isDisposed, false);
+  tf.dispose([xT, a, b, c, d, e]);
+});
+
+test('guidance: eps = (1 + w) eps_c - w eps_u, batched in one forward; w = 0 is plain conditional', async () => {
+  await ready;
+  let calls = 0;
+  let lastBatch = 0;
+  // A model whose output depends on cond.k (a per-example scalar).
+  const model: EpsModel = (x, _t, cond) => {
+    calls += 1;
+    lastBatch = x.shape[0];
+    return tf.tidy(() => tf.add(tf.mul(x, 2), tf.reshape(cond!.k, [x.shape[0], 1, 1, 1, 1])) as tf.Tensor5D);
+  };
+  const x = tf.randomNormal([2, 2, 2, 2, 1]) as tf.Tensor5D;
+  const t = new Int32Array([5, 5]);
+  const cond = { k: tf.tensor1d([1, 2]) };
+  const uncond = { k: tf.tensor1d([0, 0]) };
+  const w = 0.7;
+  const expected = tf.tidy(() => tf.add(tf.mul(x, 2), tf.mul(tf.reshape(cond.k, [2, 1, 1, 1, 1]), 1 + w)));
+  const got = guidedEps(model, x, t, cond, { scale: w, uncond });
+  assert.equal(calls, 1);
+  assert.equal(lastBatch, 4);
+  assert.ok(maxAbsDiff(got, expected) < 1e-5);
+  const sep = guidedEps(model, x, t, cond, { scale: w, uncond, batched: false });
+  assert.equal(calls, 3);
+  assert.ok(maxAbsDiff(sep, expected) < 1e-5);
+  const plain = guidedEps(model, x, t, cond, { scale: 0, uncond });
+  assert.equal(calls, 4);
+  assert.equal(lastBatch, 2);
+  assert.deepEqual(await plain.data(), await model(x, t, cond).data());
+  assert.throws(() => guidedEps(model, x, t, cond, { scale: 1, uncond: { other: tf.tensor1d([0, 0]) } }), /keys .* differ/);
+  tf.dispose([x, cond.k, uncond.k, expected, got, sep, plain]);
+});
+
+test('known values stay in place at every step and in the result', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const shape: [number, number, number, number, number] = [1, 4, 2, 2, 1];
+  const values = tf.fill(shape, 3) as tf.Tensor5D;
+  const mask = tf.tensor([1, 0, 0, 1], [1, 4, 1, 1, 1]);
+  const seen: number[] = [];
+  // The model records what it sees at frame 0 (a known frame).
+  const model: EpsModel = (x) => {
+    seen.push(x.slice([0, 0, 0, 0, 0], [1, 1, 1, 1, 1]).dataSync()[0]);
+    return tf.zerosLike(x);
+  };
+  const out = await sample(model, s, shape, { kind: 'ddim', steps: 10, eta: 1, rng: new Rng(4), known: { values, mask } }, (step) => {
+    const v = step.x.dataSync();
+    assert.equal(v[0], 3);
+    assert.equal(v[3 * 4], 3);
+  });
+  assert.equal(seen.length, 10);
+  assert.ok(seen.every((v) => v === 3));
+  const v = await out.data();
+  assert.equal(v[0], 3);
+  assert.notEqual(v[4], 3);
+  tf.dispose([values, mask, out]);
+});
+
+test('samplers leak no tensors, also when the step loop is left early', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const model = gaussianDenoiser(s, 0, 1);
+  const before = tf.memory().numTensors;
+  const out = await sample(model, s, [1, 2, 4, 4, 2], { kind: 'ddim', steps: 5, eta: 0.5, rng: new Rng(1) });
+  assert.equal(tf.memory().numTensors, before + 1);
+  out.dispose();
+  let n = 0;
+  for await (const step of ddimSteps(model, s, [1, 2, 4, 4, 2], { steps: 10, rng: new Rng(2) })) {
+    n += 1;
+    assert.equal(step.total, 10);
+    if (step.index === 3) break;
+  }
+  assert.equal(n, 4);
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(sample(model, s, [1, 2, 4, 4, 2], { kind: 'ddim', steps: 5 }), /neither options.rng nor options.noise/);
+  assert.equal(tf.memory().numTensors, before);
+});

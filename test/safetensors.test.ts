@@ -1,0 +1,186 @@
+// lib/io/safetensors.ts: round trips, the byte format checked by an independent numpy reader
+// (test/python/safetensors_ref.py) in both directions, and errors on malformed files.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, TypedArray } from '../lib/io/safetensors';
+import { Rng } from '../lib/nn/rng';
+
+const SCRIPT = path.join(__dirname, 'python', 'safetensors_ref.py');
+let dir = '';
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-safetensors-'));
+});
+after(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the reference script; a missing python3 or numpy fails the test with a clear message. */
+function python(args: string[]): string {
+  const r = spawnSync('python3', [SCRIPT, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    assert.fail(
+      code === 'ENOENT'
+        ? 'python3 was not found on PATH: this test needs python3 with numpy to check the safetensors byte format independently'
+        : `could not run python3: ${r.error.message}`,
+    );
+  }
+  if (r.status !== 0) {
+    const hint = /No module named 'numpy'/.test(r.stderr) ? ' (numpy is required: install python3-numpy)' : '';
+    assert.fail(`python3 ${path.basename(SCRIPT)} ${args.join(' ')} exited with ${r.status}${hint}:\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function sample(): Map<string, { shape: number[]; data: TypedArray }> {
+  const rng = new Rng(1);
+  const big = new Float32Array(40);
+  big.set(rng.normalArray(40));
+  const view = big.subarray(3, 3 + 12); // a view with a non-zero byteOffset
+  return new Map<string, { shape: number[]; data: TypedArray }>([
+    ['encoder.conv.weight', { shape: [2, 3, 4], data: rng.normalArray(24) }],
+    ['encoder.conv.bias', { shape: [3], data: Float32Array.from([1.5, -0, 3e-38]) }],
+    ['view', { shape: [3, 4], data: view }],
+    ['double', { shape: [2, 2], data: Float64Array.from([Math.PI, -1e300, 5e-324, 0.1]) }],
+    ['ints', { shape: [5], data: Int32Array.from([-2147483648, -1, 0, 1, 2147483647]) }],
+    ['bytes', { shape: [2, 3], data: Uint8Array.from([0, 1, 127, 128, 254, 255]) }],
+    ['scalar', { shape: [], data: Float32Array.from([7.25]) }],
+    ['empty', { shape: [0, 4], data: new Float32Array(0) }],
+  ]);
+}
+
+const META = { format: 'pt', 'lvdm.note': 'unicode ✓ "quoted" \\ back', empty: '' };
+
+test('encode/decode and save/load round trip F32/F64/I32/U8 tensors and metadata exactly', () => {
+  const t = sample();
+  const file = path.join(dir, 'roundtrip.safetensors');
+  saveSafetensors(file, t, META);
+  for (const got of [loadSafetensors(file), decodeSafetensors(encodeSafetensors(t, META))]) {
+    assert.deepEqual(got.metadata, META);
+    assert.deepEqual([...got.tensors.keys()].sort(), [...t.keys()].sort());
+    for (const [name, want] of t) {
+      const g = got.tensors.get(name)!;
+      assert.deepEqual(g.shape, want.shape, name);
+      assert.equal(g.data.constructor, want.data.constructor, `${name} array type`);
+      assert.deepEqual(Array.from(g.data), Array.from(want.data), name);
+    }
+    assert.equal(got.tensors.get('double')!.dtype, 'F64');
+    assert.equal(got.tensors.get('ints')!.dtype, 'I32');
+    assert.equal(got.tensors.get('bytes')!.dtype, 'U8');
+  }
+  // No metadata -> empty record, and no __metadata__ key in the header.
+  const bare = encodeSafetensors(new Map([['x', { shape: [1], data: Float32Array.from([1]) }]]));
+  assert.deepEqual(decodeSafetensors(bare).metadata, {});
+  const n = Number(new DataView(bare.buffer, bare.byteOffset).getBigUint64(0, true));
+  assert.ok(!Buffer.from(bare.subarray(8, 8 + n)).toString('utf8').includes('__metadata__'));
+  // Data starts 8-byte aligned (header padded with spaces).
+  assert.equal((8 + n) % 8, 0);
+  // Saving leaves no temp file behind.
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), []);
+});
+
+test('a wrong value count for the shape is refused, naming the tensor', () => {
+  assert.throws(() => encodeSafetensors(new Map([['bad.t', { shape: [2, 3], data: new Float32Array(5) }]])), /bad\.t/);
+});
+
+test('a file we write is valid per an independent numpy reader, with identical values', () => {
+  const t = sample();
+  const file = path.join(dir, 'for-python.safetensors');
+  saveSafetensors(file, t, META);
+  const out = JSON.parse(python(['read', file])) as {
+    metadata: Record<string, string>;
+    tensors: Record<string, { dtype: string; shape: number[]; values: number[] }>;
+    header_size: number;
+  };
+  assert.deepEqual(out.metadata, META);
+  const dtypes: Record<string, string> = { 'encoder.conv.weight': 'F32', 'encoder.conv.bias': 'F32', view: 'F32', double: 'F64', ints: 'I32', bytes: 'U8', scalar: 'F32', empty: 'F32' };
+  assert.deepEqual(Object.keys(out.tensors).sort(), [...t.keys()].sort());
+  for (const [name, want] of t) {
+    const got = out.tensors[name];
+    assert.equal(got.dtype, dtypes[name], name);
+    assert.deepEqual(got.shape, want.shape, name);
+    // numpy widened float32 to float64 exactly; compare as doubles.
+    assert.deepEqual(got.values, Array.from(want.data), name);
+  }
+});
+
+test('a file numpy writes per the spec (F16, BF16, I64, unsorted, unpadded) reads back exactly', () => {
+  const file = path.join(dir, 'from-python.safetensors');
+  const expected = JSON.parse(python(['write', file])) as Record<string, number[]>;
+  const got = loadSafetensors(file);
+  assert.deepEqual(got.metadata, { format: 'pt', note: 'written by numpy' });
+  const shapes: Record<string, number[]> = { 'z.half': [2, 3], 'a.long': [2, 3], 'm.float': [2, 3, 2], 'b.double': [5], int: [4], bytes: [6], brain: [4], scalar: [], empty: [0, 3] };
+  // F16/BF16 are widened to F32, I64 narrowed to I32 (values in range).
+  const dtypes: Record<string, string> = { 'z.half': 'F32', 'a.long': 'I32', 'm.float': 'F32', 'b.double': 'F64', int: 'I32', bytes: 'U8', brain: 'F32', scalar: 'F32', empty: 'F32' };
+  assert.deepEqual([...got.tensors.keys()].sort(), Object.keys(expected).sort());
+  for (const [name, values] of Object.entries(expected)) {
+    const t = got.tensors.get(name)!;
+    assert.deepEqual(t.shape, shapes[name], name);
+    assert.equal(t.dtype, dtypes[name], name);
+    assert.deepEqual(Array.from(t.data), values, name);
+  }
+  // An int64 outside the int32 range is refused, naming the file and the tensor.
+  const big = path.join(dir, 'i64big.safetensors');
+  python(['write-i64big', big]);
+  assert.throws(
+    () => loadSafetensors(big),
+    (e: Error) => e.message.includes(big) && e.message.includes("'big'") && /int32/.test(e.message),
+  );
+});
+
+/** A valid file's bytes with a custom header and data. */
+function craft(header: unknown, data: Uint8Array, headerLen?: number): Uint8Array {
+  const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen ?? h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+test('malformed files raise errors naming the file', () => {
+  const good = encodeSafetensors(sample(), META);
+  const f32 = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+  const ok = { x: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } };
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['empty', new Uint8Array(0), /shorter than 8 bytes/],
+    ['truncated-header', good.subarray(0, 40), /header length/],
+    ['truncated-data', good.subarray(0, good.length - 5), /does not fit/],
+    ['huge-header-length', craft(ok, f32, 1e9), /header length/],
+    ['zero-header-length', craft(ok, f32, 0), /header length/],
+    ['bad-json', craft('{"x": {"dtype": "F32", ', f32), /not valid JSON/],
+    ['json-array', craft([1, 2], f32), /not a JSON object/],
+    ['json-null', craft('null', f32), /not a JSON object/],
+    ['offsets-past-end', craft({ x: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } }, f32), /'x'.*does not fit/],
+    ['offsets-wrong-size', craft({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, f32), /'x'.*does not fit/],
+    ['offsets-negative', craft({ x: { dtype: 'F32', shape: [4], data_offsets: [-8, 8] } }, f32), /'x'.*malformed/],
+    ['offsets-reversed', craft({ x: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, f32), /'x'/],
+    ['offsets-fractional', craft({ x: { dtype: 'F32', shape: [1], data_offsets: [0.5, 4.5] } }, f32), /'x'.*malformed/],
+    ['unknown-dtype', craft({ x: { dtype: 'F8', shape: [4], data_offsets: [0, 16] } }, f32), /'x'.*malformed/],
+    ['prototype-dtype', craft({ x: { dtype: 'constructor', shape: [4], data_offsets: [0, 16] } }, f32), /'x'.*malformed/],
+    ['negative-shape', craft({ x: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, f32), /'x'.*malformed/],
+    ['missing-offsets', craft({ x: { dtype: 'F32', shape: [4] } }, f32), /'x'.*malformed/],
+    ['entry-not-object', craft({ x: 3 }, f32), /'x'.*malformed/],
+    ['metadata-not-strings', craft({ __metadata__: { a: 1 }, ...ok }, f32), /__metadata__/],
+  ];
+  for (const [name, bytes, re] of cases) {
+    const file = path.join(dir, `${name}.safetensors`);
+    fs.writeFileSync(file, bytes);
+    assert.throws(
+      () => loadSafetensors(file),
+      (e: Error) => {
+        assert.ok(e.message.includes(file), `${name}: message does not name the file: ${e.message}`);
+        assert.match(e.message, re, `${name}: ${e.message}`);
+        return true;
+      },
+      name,
+    );
+  }
+  const missing = path.join(dir, 'nope.safetensors');
+  assert.throws(() => loadSafetensors(missing), (e: Error) => e.message.includes(missing) && /not found/.test(e.message));
+});
