@@ -1,8 +1,9 @@
 // Kernel benchmarks for the wasm backend: the replacement kernels of lib/backend/kernels vs the
 // stock tfjs-backend-wasm kernels they replace (where a stock one exists and is cheap to time),
-// at LVDM UNet / video-autoencoder sizes. GFLOP/s count one multiply-add as 2 FLOP.
+// at LVDM UNet / video-autoencoder sizes. GFLOP/s count one multiply-add as 2 FLOP. Run with
+// LVDM_WASM_THREADS=2 to time the threaded-SIMD binary instead (extra.wasm_threads says which).
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../lib/backend';
+import { initBackend, wasmThreads } from '../lib/backend';
 import { stockWasmKernels } from '../lib/backend/kernels';
 import { BenchModule, BenchResult, timeMs } from './types';
 
@@ -39,7 +40,7 @@ async function measure(c: Case, quick: boolean): Promise<BenchResult> {
   const reps = quick ? 1 : 5;
   const ms = await timeMs(() => runNew(c.kernel, inputs, c.attrs), reps, 1);
   const timings: Record<string, number> = { new_ms: ms };
-  const extra: Record<string, number | string> = { kernel: c.kernel };
+  const extra: Record<string, number | string> = { kernel: c.kernel, wasm_threads: wasmThreads() };
   if (c.flop > 0) extra.gflops_per_s = +(c.flop / ms / 1e6).toFixed(2);
   if (c.stock && !quick && stockWasmKernels.has(c.kernel)) {
     const sms = await timeMs(() => runStock(c.kernel, inputs, c.attrs), 1, 0);

@@ -121,3 +121,22 @@ test('MaxPool3D / AvgPool3D forward match the cpu backend (I3D settings and more
   }
   assert.deepEqual(memorySnapshot(), m0);
 });
+
+test('repeated kernel calls do not grow the wasm heap', () => {
+  const rng = new Rng(17);
+  const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+  const x = tf.tensor5d(randomArray(rng, [2, 4, 8, 8, 4]), [2, 4, 8, 8, 4]);
+  const w = tf.tensor5d(randomArray(rng, [3, 3, 3, 4, 4]), [3, 3, 3, 4, 4]);
+  const q = tf.tensor3d(randomArray(rng, [8, 32, 16]), [8, 32, 16]);
+  const step = () => {
+    tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv3d(a as tf.Tensor5D, b as tf.Tensor5D, [1, 2, 2], 'same')))([x, w]));
+    tf.dispose(tf.tidy(() => [tf.matMul(q, q, false, true), tf.transpose(x, [4, 2, 0, 3, 1]), tf.maxPool3d(x, 3, 1, 'same')]));
+  };
+  for (let i = 0; i < 20; i++) step();
+  const h0 = heapBytes();
+  const m0 = memorySnapshot();
+  for (let i = 0; i < 200; i++) step();
+  assert.equal(heapBytes(), h0);
+  assert.deepEqual(memorySnapshot(), m0);
+  tf.dispose([x, w, q]);
+});

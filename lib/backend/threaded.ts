@@ -10,9 +10,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+interface NodeWorkerLike {
+  unref?: () => void;
+}
+
 interface EmscriptenModuleLike {
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number | void;
   tfjs?: Record<string, unknown>;
+  PThread?: { runningWorkers?: NodeWorkerLike[]; unusedWorkers?: NodeWorkerLike[] };
 }
 
 type Factory = (config: { locateFile: (p: string, prefix: string) => string; mainScriptUrlOrBlob: string }) => Promise<EmscriptenModuleLike>;
@@ -102,7 +107,11 @@ export function registerThreadedWasm(threads: number): void {
           dispose: mod.cwrap('dispose', null, []),
         };
         setThreadsCount(threads);
-        return new BackendWasm(mod as unknown as ConstructorParameters<typeof BackendWasm>[0]);
+        const backend = new BackendWasm(mod as unknown as ConstructorParameters<typeof BackendWasm>[0]);
+        // XNNPACK's pool threads live for the whole process, blocked between jobs; their workers
+        // must not keep Node's event loop alive once the program is done.
+        for (const w of [...(mod.PThread?.runningWorkers ?? []), ...(mod.PThread?.unusedWorkers ?? [])]) w.unref?.();
+        return backend;
       }),
     2,
   );

@@ -125,10 +125,25 @@ export function convWindow(
  * filter, the stride becoming the dilation.
  */
 export function filterGradValid(b: WasmBackend, s: tf.TensorInfo, dy: tf.TensorInfo, kh: number, kw: number, sh: number, sw: number): tf.TensorInfo {
-  const [B, Hn, Wn, K] = s.shape;
-  const [, Ho, Wo, Co] = dy.shape;
+  const [B, Hn, Wn] = s.shape;
+  const [, Ho, Wo] = dy.shape;
   if (Hn !== (Ho - 1) * sh + kh || Wn !== (Wo - 1) * sw + kw || dy.shape[0] !== B) {
     throw new Error(`filterGradValid: input [${s.shape}] does not match dy [${dy.shape}] for ${kh}x${kw} stride ${sh},${sw}`);
+  }
+  // With few images the batch-as-channels convolution has too few channels per tap to run
+  // fast: cut the images into bands of output rows, which become extra "images".
+  const bands = B >= MIN_FILTER_GRAD_BATCH ? 1 : Math.min(Ho, Math.ceil(MIN_FILTER_GRAD_BATCH / B));
+  if (bands > 1) {
+    const rows = Math.ceil(Ho / bands);
+    const nb = Math.ceil(Ho / rows);
+    if (nb > 1) {
+      const sb = bandRows(b, s, nb, rows * sh, (rows - 1) * sh + kh);
+      const dyb = bandRows(b, dy, nb, rows, rows);
+      const out = filterGradValid(b, sb, dyb, kh, kw, sh, sw);
+      free(b, sb);
+      free(b, dyb);
+      return out;
+    }
   }
   const st = transposeInfo(b, s, [3, 1, 2, 0]); // [K, Hn, Wn, B]
   const dyt = transposeInfo(b, dy, [1, 2, 0, 3]); // [Ho, Wo, B, Co]
@@ -137,6 +152,33 @@ export function filterGradValid(b: WasmBackend, s: tf.TensorInfo, dy: tf.TensorI
   free(b, dyt);
   const out = transposeInfo(b, r, [1, 2, 0, 3]); // [kh, kw, K, Co]
   free(b, r);
+  return out;
+}
+
+/** Below this batch, filterGradValid splits images into row bands (1 image 64x64x32: 8.6 -> 12.3 GFLOP/s). */
+const MIN_FILTER_GRAD_BATCH = 8;
+
+/**
+ * Cuts each image of t [B, H, W, C] into nb bands: band j holds rows j*step .. j*step+len-1
+ * (zero past the end) -> [B*nb, len, W, C].
+ */
+function bandRows(b: WasmBackend, t: tf.TensorInfo, nb: number, step: number, len: number): tf.TensorInfo {
+  const [B, H, W, C] = t.shape;
+  const out = alloc(b, [B * nb, len, W, C]);
+  const heap = heapF32(b);
+  const to = offsetOf(b, t);
+  const oo = offsetOf(b, out);
+  const row = W * C;
+  for (let n = 0; n < B; n++) {
+    for (let j = 0; j < nb; j++) {
+      const dst = oo + (n * nb + j) * len * row;
+      const r0 = j * step;
+      const avail = Math.max(0, Math.min(len, H - r0));
+      const src = to + (n * H + r0) * row;
+      if (avail > 0) heap.copyWithin(dst, src, src + avail * row);
+      if (avail < len) heap.fill(0, dst + avail * row, dst + len * row);
+    }
+  }
   return out;
 }
 

@@ -6,7 +6,7 @@ import { backpropInput3d, conv3dFilterGrad, conv3dForward, filterGradValid, stac
 import { batchMatMulInfo } from './matmul';
 import { avgPool3dForward, maxPool3dForward } from './pool3d';
 import { transposeInfo } from './transpose';
-import { alias, asWasm, free } from './wasm-util';
+import { alias, asWasm, free, sizeOf, zeros } from './wasm-util';
 
 type Inputs = tf.NamedTensorInfoMap;
 
@@ -36,6 +36,7 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
   const [N, H, W, Ci] = x.shape;
   const { outHeight: Ho, outWidth: Wo, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) return zeros(b, a.filterShape.slice());
   if (dy.shape[1] !== Ho || dy.shape[2] !== Wo) throw new Error(`Conv2DBackpropFilter: dy [${dy.shape}] does not match output ${Ho}x${Wo}`);
   const hLen = (Ho - 1) * sh + kh;
   const wLen = (Wo - 1) * sw + kw;
@@ -60,6 +61,7 @@ const conv2DBackpropInput: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [N, H, W, Ci] = a.inputShape;
   const [kh, kw, , Co] = filter.shape;
   const [, Ho, Wo] = dy.shape;
+  if (sizeOf(a.inputShape) === 0 || sizeOf(dy.shape) === 0 || sizeOf(filter.shape) === 0) return zeros(b, a.inputShape.slice());
   const dx = backpropInput3d(
     b,
     alias(dy, [N, 1, Ho, Wo, Co]),
@@ -89,7 +91,9 @@ const conv3D: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   float32(x, 'Conv3D');
   float32(filter, 'Conv3D');
   nhwc(a.dataFormat, 'Conv3D');
-  return conv3dForward(b, x, filter, conv3dInfo(x.shape, filter.shape, a.strides, a.dilations, a.pad));
+  const info = conv3dInfo(x.shape, filter.shape, a.strides, a.dilations, a.pad);
+  if (sizeOf(x.shape) === 0 || sizeOf(filter.shape) === 0) return zeros(b, info.outShape.slice());
+  return conv3dForward(b, x, filter, info);
 };
 
 const conv3DBackpropFilterV2: tf.KernelFunc = ({ inputs, backend, attrs }) => {
@@ -98,6 +102,7 @@ const conv3DBackpropFilterV2: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const x = input(inputs, 'x', 'Conv3DBackpropFilterV2');
   const dy = input(inputs, 'dy', 'Conv3DBackpropFilterV2');
   float32(x, 'Conv3DBackpropFilterV2');
+  if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) return zeros(b, a.filterShape.slice());
   return conv3dFilterGrad(b, x, dy, conv3dInfo(x.shape, a.filterShape, a.strides, 1, a.pad));
 };
 
@@ -108,6 +113,7 @@ const conv3DBackpropInputV2: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const filter = input(inputs, 'filter', 'Conv3DBackpropInputV2');
   float32(dy, 'Conv3DBackpropInputV2');
   const info = conv3dInfo(a.inputShape, filter.shape, a.strides, 1, a.pad);
+  if (sizeOf(a.inputShape) === 0 || sizeOf(dy.shape) === 0 || sizeOf(filter.shape) === 0) return zeros(b, a.inputShape.slice());
   return backpropInput3d(
     b,
     dy,
@@ -118,6 +124,9 @@ const conv3DBackpropInputV2: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   );
 };
 
+/** Per-batch m*k*n below which the stock BatchMatMul loop beats per-batch XNNPACK calls. */
+const SMALL_MATMUL = 5000;
+
 function batchMatMulKernel(stock: tf.KernelFunc | null): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const a = input(inputs, 'a', 'BatchMatMul');
@@ -126,7 +135,18 @@ function batchMatMulKernel(stock: tf.KernelFunc | null): tf.KernelFunc {
     float32(a, 'BatchMatMul');
     float32(bm, 'BatchMatMul');
     const at = attrs as unknown as tf.BatchMatMulAttrs;
-    return batchMatMulInfo(asWasm(backend), a, bm, at.transposeA === true, at.transposeB === true);
+    const ta = at.transposeA === true;
+    const tb = at.transposeB === true;
+    // Tiny per-batch products (e.g. temporal attention over 8 frames): XNNPACK's per-call setup
+    // (about 5 us) costs more than the stock scalar loop; measured break-even m*k*n ~ 5000.
+    const ar = a.shape.length;
+    const br = bm.shape.length;
+    const mkn = (ta ? a.shape[ar - 1] : a.shape[ar - 2]) * (ta ? a.shape[ar - 2] : a.shape[ar - 1]) * (tb ? bm.shape[br - 2] : bm.shape[br - 1]);
+    const sameOuter = ar === br && a.shape.slice(0, -2).every((d, i) => d === bm.shape[i]);
+    if (stock !== null && sameOuter && ar > 2 && mkn < SMALL_MATMUL && a.shape.slice(0, -2).some((d) => d > 1)) {
+      return stock({ inputs, backend, attrs });
+    }
+    return batchMatMulInfo(asWasm(backend), a, bm, ta, tb);
   };
 }
 

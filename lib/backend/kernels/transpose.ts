@@ -2,7 +2,7 @@
 // perm[0] = 0) but falls to a per-element loop otherwise (about 35x slower). We drop unit axes,
 // merge input axes that stay adjacent, and split what remains into passes the stock code does fast.
 import * as tf from '@tensorflow/tfjs';
-import { alias, alloc, free, heapU8, nativeTransposeInto, offsetOf, sizeOf, WasmBackend } from './wasm-util';
+import { alloc, free, heapU8, nativeTransposeInto, offsetOf, sizeOf, WasmBackend } from './wasm-util';
 
 /** Shape and permutation after dropping unit axes and merging axes that stay adjacent. */
 export function reducePermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
@@ -194,9 +194,4 @@ export function transposeInfo(b: WasmBackend, x: tf.TensorInfo, perm: readonly n
     order = applyPass(order, p);
   }
   return out;
-}
-
-/** Transpose then view as `shape` (convenience for kernels). */
-export function transposeAs(b: WasmBackend, x: tf.TensorInfo, perm: readonly number[], shape: number[]): tf.TensorInfo {
-  return alias(transposeInfo(b, x, perm), shape);
 }
