@@ -8,11 +8,15 @@ import { BenchModule, BenchResult } from './types';
 import { run as kernels } from './kernels';
 import { run as autoencoder } from './autoencoder';
 import { run as data } from './data';
+import { run as unet } from './unet';
+import { run as metrics } from './metrics';
 
 const MODULES: [string, BenchModule][] = [
   ['kernels', kernels],
   ['autoencoder', autoencoder],
   ['data', data],
+  ['unet', unet],
+  ['metrics', metrics],
 ];
 
 function fmt(v: number | string | undefined): string {

@@ -11,14 +11,14 @@
  *   - n > d: the Cholesky factor U of S (U^T U = S) when S is comfortably positive definite,
  *     otherwise the R of a Householder QR of P (R^T R = P^T P = S, never forming a square root).
  * No square root of a non-symmetric matrix, and no square root of tiny (noisy) eigenvalues, is
- * taken: the singular values come from the eigenvectors W of K K^T as the norms of W^T K,
- * which are accurate to rounding relative to ||K|| even for singular values near 0.
+ * taken: the singular values of K = Fx Fy^T come from its Householder bidiagonal form (no
+ * squaring), accurate to rounding relative to ||K|| even for singular values near 0.
  *
  * Covariance conventions: 'unbiased' divides by n - 1 (TF-GAN, TATS, LVDM; the default),
  * 'biased' by n (StyleGAN-V `FeatureStats.get_mean_cov`).
  */
 import { FeatureMatrix, columnMeans } from './features';
-import { choleskyUpper, gemmNT, householderR, symmetricEigen, transpose } from './linalg';
+import { choleskyUpper, gemmNT, householderR, singularValues, symmetricEigen, transpose } from './linalg';
 
 export type CovarianceConvention = 'unbiased' | 'biased';
 
@@ -118,26 +118,9 @@ function factorOf(x: FeatureMatrix, ddof: number, label: string): Factor {
 
 /** Sum of singular values of the r1 x r2 matrix K (row-major). */
 export function nuclearNorm(k: Float64Array, r1: number, r2: number): number {
-  let a = k;
-  let m = r1;
-  let n = r2;
-  if (m > n) {
-    a = transpose(k, r1, r2);
-    m = r2;
-    n = r1;
-  }
-  if (m === 0) return 0;
-  const g = gemmNT(a, m, a, m, n, true); // K K^T, m x m
-  const { vectors } = symmetricEigen(g, m, true);
-  const at = transpose(a, m, n); // n x m
-  const b = gemmNT(vectors!, m, at, n, m); // W^T K, m x n
+  const sv = singularValues(k, r1, r2);
   let sum = 0;
-  for (let i = 0; i < m; i++) {
-    let s = 0;
-    const r = i * n;
-    for (let j = 0; j < n; j++) s += b[r + j] * b[r + j];
-    sum += Math.sqrt(s);
-  }
+  for (let i = 0; i < sv.length; i++) sum += sv[i];
   return sum;
 }
 

@@ -222,16 +222,29 @@ export function symmetricEigen(input: Float64Array, n: number, wantVectors = tru
   if (n >= 1) e[n - 1] = 0;
 
   // 2. Implicit QL on the tridiagonal (d, e).
+  tridiagonalQL(d, e, qt, n);
+  return sortEigen(d, qt, n);
+}
+
+/**
+ * Implicit QL with Wilkinson-type shifts on the symmetric tridiagonal (d, e), e[i] coupling i and
+ * i + 1 (e[n - 1] unused). Eigenvalues replace d (unsorted); each Givens rotation is applied to
+ * rows i, i + 1 of `qt` when given. Off-diagonals below 1e-3 eps ||T|| count as zero.
+ */
+function tridiagonalQL(d: Float64Array, e: Float64Array, qt: Float64Array | null, n: number): void {
+  let anorm = 0;
+  for (let i = 0; i < n; i++) anorm = Math.max(anorm, Math.abs(d[i]) + (i < n - 1 ? Math.abs(e[i]) : 0) + (i > 0 ? Math.abs(e[i - 1]) : 0));
+  const floor = 1e-3 * 2.220446049250313e-16 * anorm;
   for (let l = 0; l < n; l++) {
     let iter = 0;
     for (;;) {
       let m = l;
       for (; m < n - 1; m++) {
         const dd = Math.abs(d[m]) + Math.abs(d[m + 1]);
-        if (Math.abs(e[m]) + dd === dd) break;
+        if (Math.abs(e[m]) + dd === dd || Math.abs(e[m]) <= floor) break;
       }
       if (m === l) break;
-      if (++iter > 100) throw new Error(`symmetricEigen: QL iteration did not converge (index ${l})`);
+      if (++iter > 200) throw new Error(`tridiagonal QL did not converge (index ${l})`);
       let g = (d[l + 1] - d[l]) / (2 * e[l]);
       let r = pythag(g, 1);
       g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
@@ -274,7 +287,102 @@ export function symmetricEigen(input: Float64Array, n: number, wantVectors = tru
       e[m] = 0;
     }
   }
-  return sortEigen(d, qt, n);
+}
+
+/**
+ * Householder bidiagonalisation (Golub & Van Loan Alg. 5.4.2) of an m x n matrix with m >= n:
+ * U^T A V = B, B upper bidiagonal with diagonal `d` (n) and superdiagonal `e` (n - 1).
+ */
+export function bidiagonalize(input: Float64Array, m: number, n: number): { d: Float64Array; e: Float64Array } {
+  if (m < n) throw new Error(`bidiagonalize: needs rows >= cols, got ${m} x ${n}`);
+  if (input.length !== m * n) throw new Error(`bidiagonalize: expected ${m * n} values, got ${input.length}`);
+  const a = Float64Array.from(input);
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(n - 1, 0));
+  const v = new Float64Array(Math.max(m, n));
+  const w = new Float64Array(Math.max(m, n));
+  for (let j = 0; j < n; j++) {
+    // Left reflector: zero A[j+1.., j].
+    let norm2 = 0;
+    for (let i = j; i < m; i++) norm2 += a[i * n + j] * a[i * n + j];
+    const x0 = a[j * n + j];
+    if (norm2 > x0 * x0) {
+      const norm = Math.sqrt(norm2);
+      const alpha = x0 > 0 ? -norm : norm;
+      const beta = 1 / (norm2 - x0 * alpha); // 2 / (v.v)
+      v[j] = x0 - alpha;
+      for (let i = j + 1; i < m; i++) v[i] = a[i * n + j];
+      // w = v^T A[j.., j+1..] (row-wise accumulation), then A -= beta v w^T.
+      w.fill(0, j + 1, n);
+      for (let i = j; i < m; i++) {
+        const vi = v[i];
+        const r = i * n;
+        for (let c = j + 1; c < n; c++) w[c] += vi * a[r + c];
+      }
+      for (let i = j; i < m; i++) {
+        const f = beta * v[i];
+        const r = i * n;
+        for (let c = j + 1; c < n; c++) a[r + c] -= f * w[c];
+      }
+      d[j] = alpha;
+    } else {
+      d[j] = x0;
+    }
+    if (j >= n - 1) break;
+    // Right reflector: zero A[j, j+2..].
+    const rj = j * n;
+    let rn2 = 0;
+    for (let c = j + 1; c < n; c++) rn2 += a[rj + c] * a[rj + c];
+    const y0 = a[rj + j + 1];
+    if (j < n - 2 && rn2 > y0 * y0) {
+      const norm = Math.sqrt(rn2);
+      const alpha = y0 > 0 ? -norm : norm;
+      const beta = 1 / (rn2 - y0 * alpha);
+      v[j + 1] = y0 - alpha;
+      for (let c = j + 2; c < n; c++) v[c] = a[rj + c];
+      for (let i = j + 1; i < m; i++) {
+        const r = i * n;
+        let t = 0;
+        for (let c = j + 1; c < n; c++) t += a[r + c] * v[c];
+        t *= beta;
+        for (let c = j + 1; c < n; c++) a[r + c] -= t * v[c];
+      }
+      e[j] = alpha;
+    } else {
+      e[j] = y0;
+    }
+  }
+  return { d, e };
+}
+
+/**
+ * Singular values of a rows x cols matrix (descending), from its bidiagonal form B via the
+ * eigenvalues +-sigma of the 2n x 2n Golub-Kahan tridiagonal [[0, B^T], [B, 0]] (zero diagonal,
+ * off-diagonal d0, e0, d1, e1, ...). No squaring: absolute accuracy about eps ||A|| for every
+ * singular value, including the ones near zero.
+ */
+export function singularValues(a: Float64Array, rows: number, cols: number): Float64Array {
+  let m = rows;
+  let n = cols;
+  let x = a;
+  if (m < n) {
+    x = transpose(a, rows, cols);
+    m = cols;
+    n = rows;
+  }
+  if (n === 0) return new Float64Array(0);
+  const { d, e } = bidiagonalize(x, m, n);
+  const size = 2 * n;
+  const td = new Float64Array(size);
+  const te = new Float64Array(size);
+  for (let i = 0; i < n; i++) {
+    te[2 * i] = d[i];
+    if (i < n - 1) te[2 * i + 1] = e[i];
+  }
+  tridiagonalQL(td, te, null, size);
+  const ev = Array.from(td).sort((p, q) => q - p);
+  // Eigenvalues pair as +-sigma: take the n largest, clamped at 0 (noise on zero singular values).
+  return Float64Array.from(ev.slice(0, n), (v) => Math.max(v, 0));
 }
 
 function sortEigen(d: Float64Array, vt: Float64Array | null, n: number): EigenResult {

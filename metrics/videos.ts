@@ -177,8 +177,6 @@ export function decodeVideo(file: string, maxFrames?: number): Promise<Frames> {
 class FolderVideoSource implements VideoSource {
   readonly kind = 'folder';
   readonly identity: string;
-  private cache: { i: number; frames: Frames } | null = null;
-  private pending: { i: number; p: Promise<Frames> } | null = null;
   private readonly counts = new Map<number, number>();
   constructor(
     readonly path: string,
@@ -197,33 +195,22 @@ class FolderVideoSource implements VideoSource {
   key(i: number): string {
     return this.files[i];
   }
-  private decode(i: number): Promise<Frames> {
-    if (this.cache && this.cache.i === i) return Promise.resolve(this.cache.frames);
-    if (this.pending && this.pending.i === i) return this.pending.p;
-    const p = decodeVideo(this.files[i]).then((frames) => {
-      this.cache = { i, frames };
-      if (this.pending && this.pending.i === i) this.pending = null;
-      return frames;
-    });
-    this.pending = { i, p };
-    return p;
-  }
   /** Frame count from the container's packet count (no decoding); exact for the usual codecs. */
   async frameCount(i: number): Promise<number> {
-    if (this.cache && this.cache.i === i) return this.cache.frames.count;
     const known = this.counts.get(i);
     if (known !== undefined) return known;
     const n = countFrames(this.files[i]);
     this.counts.set(i, n);
     return n;
   }
+  /** Decodes only up to the last frame needed. */
   async readFrames(i: number, start: number, count: number, stride: number): Promise<Frames> {
-    const v = await this.decode(i);
-    this.counts.set(i, v.count);
+    const need = start + (count - 1) * stride + 1;
+    const v = await decodeVideo(this.files[i], need);
     return { data: pickFrames(v.data, v.count, v.height, v.width, start, count, stride, this.files[i]), count, height: v.height, width: v.width };
   }
   close(): void {
-    this.cache = null;
+    this.counts.clear();
   }
 }
 

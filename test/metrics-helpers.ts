@@ -28,8 +28,19 @@ export interface FeatureSpec {
   shift: number;
 }
 
-/** X = Z A + shift * m, summed over k in the same order as the Python script. */
+const memo = new Map<string, FeatureMatrix>();
+
+/** X = Z A + shift * m, summed over k in the same order as the Python script (memoised; do not mutate). */
 export function features(spec: FeatureSpec): FeatureMatrix {
+  const key = `${spec.seed}/${spec.n}/${spec.d}/${spec.rank}/${spec.shift}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const out = generate(spec);
+  memo.set(key, out);
+  return out;
+}
+
+function generate(spec: FeatureSpec): FeatureMatrix {
   const { seed, n, d, rank, shift } = spec;
   const z = lcg(seed, n * rank);
   const a = lcg(seed + 7919, rank * d);
@@ -60,6 +71,7 @@ export interface Reference {
   kvd: { name: string; x: FeatureSpec; y: FeatureSpec; kvd: number }[];
   resize: { seed: number; in: [number, number]; out: [number, number]; input: number[]; tf1_legacy: number[]; half_pixel: number[] }[];
   eigen: { seed: number; n: number; d: number; values: number[] };
+  svd: { x: FeatureSpec; values: number[] }[];
 }
 
 export function reference(): Reference {

@@ -5,5 +5,7 @@ import { command as trainAe } from './commands/train-ae';
 import { command as reconstruct } from './commands/reconstruct';
 import { command as demo } from './commands/demo';
 import { command as data } from './commands/data';
+import { command as trainLvdm } from './commands/train-lvdm';
+import { command as sample } from './commands/sample';
 
-export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct];
+export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample];

@@ -161,6 +161,8 @@ export const LatentCacheConfig = z
   .object({
     /** Random clip windows encoded per training video (cache size = num_videos x this). */
     windows_per_video: posInt.default(1),
+    /** Cap on the number of cached clips (the first videos' windows); unset = all. */
+    max_clips: posInt.optional(),
     /** Clips per encoder forward. */
     batch_size: posInt.default(4),
   })
@@ -181,6 +183,34 @@ export const DiffusionConfig = z
   })
   .strict();
 
+/**
+ * Long-video conditioning (lvdm-facts.md sections 4-5; issue 6): what a prediction or interpolation
+ * model learns. The mask channel marks condition latents; one network learns the conditional and
+ * the unconditional score (mask all zero with probability 1 - p_cond). Used by lib/hierarchical.
+ */
+export const LongVideoConfig = z
+  .object({
+    /** 'prediction': the first `cond_frames` latents are conditions; 'interpolation': the first and the last. */
+    role: z.enum(['prediction', 'interpolation']),
+    /** Latent frames per model input (LVDM: 4 for prediction, 5 for interpolation). */
+    window: posInt,
+    /** Spacing of those latents in a cached clip, in latent frames: 1 = consecutive; LVDM's sparse prediction model uses 4. */
+    latent_stride: posInt.default(1),
+    /** prediction: number k of leading condition latents (ignored by interpolation). */
+    cond_frames: posInt.default(1),
+    /** Probability that an example gets the conditional mask (LVDM: p_pred 0.5, p_interp 0.9); otherwise all-zero mask. */
+    p_cond: z.number().min(0).max(1),
+    /**
+     * Conditional latent perturbation: condition latents enter as q(z_0, s), s ~ U{0..s_max} (LVDM 250),
+     * and the network is told s (needs unet.s_embed; levels: 0 = unconditional, s + 1 = perturbed by s).
+     * null: clean conditions and no s input (unet.s_embed 'none').
+     */
+    s_max: nonNegInt.nullable().default(250),
+    /** Loss over the generated latents only ('generated') or over every latent ('all'). */
+    loss_frames: z.enum(['generated', 'all']).default('generated'),
+  })
+  .strict();
+
 export const ExperimentConfig = z
   .object({
     name: z.string().min(1),
@@ -190,6 +220,7 @@ export const ExperimentConfig = z
     autoencoder: AutoencoderConfig.optional(),
     unet: UNetConfig.optional(),
     diffusion: DiffusionConfig.optional(),
+    long: LongVideoConfig.optional(),
   })
   .strict();
 
@@ -204,4 +235,5 @@ export type NoiseScheduleConfig = z.infer<typeof NoiseScheduleConfig>;
 export type SamplingConfig = z.infer<typeof SamplingConfig>;
 export type LatentCacheConfig = z.infer<typeof LatentCacheConfig>;
 export type DiffusionConfig = z.infer<typeof DiffusionConfig>;
+export type LongVideoConfig = z.infer<typeof LongVideoConfig>;
 export type ExperimentConfig = z.infer<typeof ExperimentConfig>;

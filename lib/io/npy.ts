@@ -268,6 +268,7 @@ export function writeNpy(file: string, arr: NpyArrayInput): void {
 let crcTable: Uint32Array | null = null;
 
 export function crc32(data: Uint8Array, prev = 0): number {
+  if (data.length === 0) return prev >>> 0; // node's zlib.crc32 returns 0 for an empty view of an empty buffer
   const native = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
   if (typeof native === 'function') return native(data, prev) >>> 0;
   if (crcTable === null) {

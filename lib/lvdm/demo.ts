@@ -26,7 +26,8 @@ export function demoLvdmSections(latentChannels: number, latentFrames: number): 
     diffusion: DiffusionConfig.parse({
       loss: 'l1',
       optim: { kind: 'adamw', lr: 1e-3, weight_decay: 0, warmup_steps: 50, decay: 'cosine', min_lr: 1e-4, grad_clip: 1 },
-      train: { steps: 1200, batch_size: 8, ckpt_every: 300, log_every: 20, ema_decay: 0.995 },
+      train: { steps: 600, batch_size: 8, ckpt_every: 200, log_every: 20, ema_decay: 0.995 },
+      latents: { windows_per_video: 1, batch_size: 8, max_clips: 512 },
       sampling: { sampler: 'ddim', steps: 50, eta: 0, n: 8, batch_size: 8, fps: 8 },
     }),
   };

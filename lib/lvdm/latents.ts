@@ -35,6 +35,7 @@ export interface LatentCacheKey {
   data: unknown;
   seed: number;
   windowsPerVideo: number;
+  maxClips: number | null;
 }
 
 export class LatentCache {
@@ -57,7 +58,8 @@ export class LatentCache {
 
   /**
    * Encodes `windowsPerVideo` random windows of every clip of `dataset` (window positions from
-   * `seed`; the same seed gives the same cache).
+   * `seed`; the same seed gives the same cache): clip k is video k mod size, so a `maxClips` cap
+   * keeps the first windows of the first videos.
    */
   static async build(opts: {
     codec: LatentCodec;
@@ -65,13 +67,15 @@ export class LatentCache {
     windowsPerVideo: number;
     batchSize: number;
     seed: number;
+    /** At most this many clips (the first ones in encoding order). */
+    maxClips?: number;
     norm?: LatentNorm;
     onProgress?: (done: number, total: number) => void;
   }): Promise<LatentCache> {
     const { codec, dataset } = opts;
     const shape = codec.latentShape(dataset.frames, dataset.height, dataset.width);
     const per = shape.reduce((a, b) => a * b, 1);
-    const total = dataset.size * opts.windowsPerVideo;
+    const total = Math.min(dataset.size * opts.windowsPerVideo, opts.maxClips ?? Infinity);
     const mean = new Float32Array(total * per);
     const logvar = new Float32Array(total * per);
     const rng = new Rng(opts.seed).fork('latent-cache');
@@ -156,7 +160,15 @@ export class LatentCache {
 }
 
 /** The key of a cache built from `autoencoderFile` with the given data settings. */
-export function latentCacheKey(autoencoderFile: string, data: unknown, seed: number, windowsPerVideo: number): LatentCacheKey {
+export function latentCacheKey(autoencoderFile: string, data: unknown, seed: number, windowsPerVideo: number, maxClips?: number): LatentCacheKey {
   const st = fs.statSync(autoencoderFile);
-  return { autoencoder: path.resolve(autoencoderFile), autoencoderBytes: st.size, autoencoderMtimeMs: Math.floor(st.mtimeMs), data, seed, windowsPerVideo };
+  return {
+    autoencoder: path.resolve(autoencoderFile),
+    autoencoderBytes: st.size,
+    autoencoderMtimeMs: Math.floor(st.mtimeMs),
+    data,
+    seed,
+    windowsPerVideo,
+    maxClips: maxClips ?? null,
+  };
 }

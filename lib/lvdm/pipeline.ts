@@ -41,7 +41,7 @@ export interface TrainLvdmResult {
 /** Loads or builds the latent cache of the config's training data under `autoencoder`. */
 export async function prepareLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
   const { diffusion } = lvdmSections(config);
-  const key = latentCacheKey(autoencoder, config.data, config.seed, diffusion.latents.windows_per_video);
+  const key = latentCacheKey(autoencoder, config.data, config.seed, diffusion.latents.windows_per_video, diffusion.latents.max_clips);
   const hash = crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
   const file = path.join(cacheDir, `latents-${hash}.safetensors`);
   const cached = LatentCache.load(file, key);
@@ -60,6 +60,7 @@ export async function prepareLatents(config: ExperimentConfig, autoencoder: stri
       windowsPerVideo: diffusion.latents.windows_per_video,
       batchSize: diffusion.latents.batch_size,
       seed: config.seed,
+      maxClips: diffusion.latents.max_clips,
       norm,
     });
     cache.save(file, key);

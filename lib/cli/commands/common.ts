@@ -1,7 +1,7 @@
 /** Options shared by the training commands, and how they map onto the config. */
 import * as path from 'node:path';
 import { OptionSpec, ParsedValues } from '../types';
-import { flag, list, requireStr, str } from '../main';
+import { flag, list, requireStr, str } from '../args';
 import { loadConfig } from '../../config/load';
 import { ExperimentConfig } from '../../config/schema';
 

@@ -1,7 +1,7 @@
 /** `lvdm doctor`: backend, versions, external tools, and a gradient self-check of the custom kernels. */
 import { execFileSync } from 'node:child_process';
 import { Command } from '../types';
-import { flag } from '../main';
+import { flag } from '../args';
 import { gradientSelfCheck, initBackend } from '../../backend';
 
 /** First line of `<tool> <versionArg>`, or null when the tool is missing. */

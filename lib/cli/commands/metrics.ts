@@ -11,6 +11,7 @@ import { SELF_CHECK_REFERENCE, i3dSelfCheck, identifyI3D } from '../../../metric
 import { loadI3DWeights } from '../../../metrics/i3d/weights';
 import { RESIZE_CONVENTIONS, RESIZE_GEOMETRIES, ResizeConvention, ResizeGeometry } from '../../../metrics/preprocess';
 import { ClipProtocol, PROTOCOLS, RealSelection } from '../../../metrics/protocols';
+import { classifyInput } from '../../../metrics/videos';
 import { PROXY_EXTRACTORS, loadProxyExtractor } from '../../../metrics/proxy/extractor';
 
 const DESCRIPTION = `
@@ -153,7 +154,7 @@ export const command: Command = {
     geometry: { type: 'string', help: `${RESIZE_GEOMETRIES.join(' | ')} (default from --preset)` },
     'bn-eps': { type: 'string', help: 'I3D BatchNorm epsilon (1e-3 TF-Hub; 1e-5 TATS/LVDM parity; default from --preset)' },
     'clip-size': { type: 'string', help: 'resize real frames to S x S (uint8) first, e.g. the generated resolution' },
-    batch: { type: 'string', help: 'clips per forward pass', default: '2' },
+    batch: { type: 'string', help: 'clips per forward pass (default 2; 1 for clips of 64+ frames)' },
     'real-key': { type: 'string', help: 'array name inside the real .npz' },
     'fake-key': { type: 'string', help: 'array name inside the generated .npz' },
     'cache-dir': { type: 'string', help: 'cache of real-video features', default: '.cache/lvdm-features' },
@@ -197,26 +198,28 @@ export const command: Command = {
     const subsetSize = optInt(values, 'subset-size', 2);
     if (subsetSize !== undefined && kidSubsets === undefined) throw new Error('--subset-size needs --kid-subsets N');
     const featuresName = str(values, 'features');
-    const batch = int(values, 'batch', 2, 1);
+    const batch = int(values, 'batch', frames >= 64 ? 1 : 2, 1);
     const progress = values.quiet !== true;
     const clipSize = optInt(values, 'clip-size', 8);
 
     let extractor: FeatureExtractor | undefined;
+    if (featuresName !== undefined && featuresName !== 'i3d' && !(featuresName in PROXY_EXTRACTORS))
+      throw new Error(`--features: unknown extractor '${featuresName}' (known: i3d, ${Object.keys(PROXY_EXTRACTORS).join(', ')})`);
+    if (featuresName !== undefined && featuresName !== 'i3d' && i3dFile) throw new Error(`--i3d and --features ${featuresName} exclude each other`);
+    const anyVideos = classifyInput(real, str(values, 'real-key')) === 'videos' || classifyInput(fake, str(values, 'fake-key')) === 'videos';
     const makeExtractor = async (): Promise<FeatureExtractor | undefined> => {
+      if (!anyVideos) return undefined;
       if (featuresName !== undefined && featuresName !== 'i3d') {
-        if (!(featuresName in PROXY_EXTRACTORS)) throw new Error(`--features: unknown extractor '${featuresName}' (known: i3d, ${Object.keys(PROXY_EXTRACTORS).join(', ')})`);
-        if (i3dFile) throw new Error(`--i3d and --features ${featuresName} exclude each other`);
         await initBackend({ quiet: true });
         return loadProxyExtractor(featuresName, { batchSize: batch });
       }
       if (i3dFile) {
         await initBackend({ quiet: true });
         const w = loadI3DWeights(i3dFile);
-        if (!identifyI3D(w.contentSha256) && !json) console.error(`note: ${i3dFile}: weights not in the known-weights list (content sha256 ${w.contentSha256.slice(0, 16)}...); run --check-weights to sanity-check them`);
+        if (!identifyI3D(w.contentSha256)) console.error(`note: ${i3dFile}: weights not in the known-weights list (content sha256 ${w.contentSha256.slice(0, 16)}...); run --check-weights to sanity-check them`);
         return new I3DExtractor(new I3D(w, { eps }), { convention: resize, geometry, size: 224 }, batch);
       }
-      if (featuresName === 'i3d') throw new Error('--features i3d needs --i3d FILE (the I3D weights)');
-      return undefined;
+      return undefined; // computeMetrics explains what video inputs need
     };
     extractor = await makeExtractor();
     let report: MetricsReport;
@@ -232,7 +235,7 @@ export const command: Command = {
         runs: int(values, 'runs', 1, 1),
         kid: kidSubsets !== undefined ? { subsets: kidSubsets, subsetSize, seed } : undefined,
         extractor,
-        featuresName: extractor ? undefined : featuresName,
+        featuresName: extractor ? undefined : (featuresName ?? (i3dFile ? 'i3d' : undefined)),
         window: optInt(values, 'window', 1),
         clipResize: clipSize !== undefined ? { size: clipSize, convention: resize } : undefined,
         cacheDir: values['no-cache'] === true ? null : path.resolve(str(values, 'cache-dir') ?? '.cache/lvdm-features'),

@@ -1,7 +1,7 @@
 /** `lvdm reconstruct --ckpt C --out D`: original vs reconstruction (GIF + PNG grid), PSNR and SSIM. */
 import * as path from 'node:path';
 import { Command } from '../types';
-import { int, requireStr, str, flag } from '../main';
+import { int, requireStr, str, flag } from '../args';
 import { initBackend } from '../../backend';
 import { loadAutoencoder } from '../../autoencoder/io';
 import { reconstructClips } from '../../autoencoder/pipeline';

@@ -1,7 +1,7 @@
 /** LVDM's 3D UNet (per-frame convolutions, factorised space-time attention, AdaGN). */
 export { UNet3D, UNET_COND_KEYS, upsampleNearest2x } from './unet';
 export type { UNetForwardOptions } from './unet';
-export { ResBlock, conv3x3, dropout } from './resblock';
+export { ResBlock, frameConv, dropout } from './resblock';
 export type { ResBlockOptions, ForwardContext } from './resblock';
 export { SpatialAttention, TemporalAttention, STAttentionBlock, attentionCore, relativeGatherMatrix } from './attention';
 export type { RelPosOrientation, RelativeTables, AttentionOptions, TemporalAttentionOptions } from './attention';

@@ -1,5 +1,5 @@
 /**
- * Residual block with timestep conditioning (DDPM/ADM ResBlock; LVDM openaimodel3d): 
+ * Residual block with timestep conditioning (DDPM/ADM ResBlock; LVDM openaimodel3d):
  *   h = conv(silu(GN(x)));  h = GN(h) * (1 + scale) + shift  (scale-shift norm, "AdaGN")
  *   or h = GN(h + emb) (plain);  h = zero_conv(dropout(silu(h)));  out = skip(x) + h
  * with per-frame 1x3x3 convolutions (3x3 on frames folded into the batch) and (scale, shift)
@@ -12,13 +12,23 @@ import { Conv2d, GroupNorm, Linear, silu } from '../../nn/layers';
 import { Rng } from '../../nn/rng';
 import { adaptiveGroupNorm, groupsFor } from './norm';
 
-/** Per-frame 3x3 convolution: stride 1 uses 'same' padding (identical to PyTorch's padding 1). */
-export function conv3x3(conv: Conv2d, x: tf.Tensor4D): tf.Tensor4D {
-  if (conv.stride !== 1 || conv.kernel % 2 !== 1) return conv.apply(x);
+/**
+ * Per-frame convolution of a Conv2d's weights with the bias fused into the kernel (one pass less
+ * per layer); stride 1 uses 'same' padding (identical to PyTorch's padding k // 2), strided layers
+ * pad explicitly like PyTorch.
+ */
+export function frameConv(conv: Conv2d, x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
-    let y = tf.conv2d(x, conv.weight as tf.Tensor4D, 1, conv.kernel === 1 ? 'valid' : 'same');
-    if (conv.bias) y = tf.add(y, conv.bias);
-    return y;
+    const same = conv.stride === 1 && conv.kernel % 2 === 1 && conv.padding === Math.floor(conv.kernel / 2);
+    const p = conv.padding;
+    const xin = same || p === 0 ? x : (tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) as tf.Tensor4D);
+    return tf.fused.conv2d({
+      x: xin,
+      filter: conv.weight as tf.Tensor4D,
+      strides: conv.stride,
+      pad: same && conv.kernel > 1 ? 'same' : 'valid',
+      bias: conv.bias ?? undefined,
+    });
   });
 }
 
@@ -71,7 +81,7 @@ export class ResBlock {
   apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return tf.tidy(() => {
       const n = x.shape[0];
-      let h = conv3x3(this.inConv, silu(adaptiveGroupNorm(x, this.inNorm))); // [N, H, W, Cout]
+      let h = frameConv(this.inConv, silu(adaptiveGroupNorm(x, this.inNorm))); // [N, H, W, Cout]
       const e = this.embProj.apply(ctx.embAct); // [N, 2*Cout] or [N, Cout]
       if (this.opts.scaleShiftNorm) {
         const scale = tf.slice(e, [0, 0], [n, this.cout]);
@@ -82,8 +92,8 @@ export class ResBlock {
       }
       h = silu(h);
       if (ctx.rng && this.opts.dropout > 0) h = dropout(h, this.opts.dropout, ctx.rng);
-      h = conv3x3(this.outConv, h);
-      return tf.add(this.skip ? conv3x3(this.skip, x) : x, h);
+      h = frameConv(this.outConv, h);
+      return tf.add(this.skip ? frameConv(this.skip, x) : x, h);
     });
   }
 }

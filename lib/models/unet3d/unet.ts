@@ -19,7 +19,7 @@ import { UNetConfig } from '../../config/schema';
 import { Cond, EpsModel, Timesteps } from '../../diffusion/types';
 import { sinusoidEmbedding, timestepValues } from './embedding';
 import { adaptiveGroupNorm, groupsFor } from './norm';
-import { ForwardContext, ResBlock, conv3x3 } from './resblock';
+import { ForwardContext, ResBlock, frameConv } from './resblock';
 import { RelPosOrientation, STAttentionBlock } from './attention';
 
 /** Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B]. */
@@ -178,7 +178,7 @@ export class UNet3D {
         throw new Error(`unet: cond.s given but the model has no s embedding (unet.s_embed is 'none')`);
       }
       const E = this.embDim;
-      const perFrame = (e: tf.Tensor2D): tf.Tensor3D => tf.tile(tf.reshape(e, [b, 1, E]), [1, frames, 1]) as tf.Tensor3D; // [B, T, E]
+      const perFrame = (e: tf.Tensor2D): tf.Tensor3D => tf.mul(tf.reshape(e, [b, 1, E]), tf.ones([1, frames, 1])) as tf.Tensor3D; // [B, T, E]
       if (sEmb && this.cfg.s_mode === 'per_frame') {
         // Condition frames carry the embedding of their noise level s, the others that of t.
         if (!mask) return tf.reshape(perFrame(emb), [b * frames, E]) as tf.Tensor2D;
@@ -219,9 +219,9 @@ export class UNet3D {
         for (const bl of blocks) {
           if (bl.kind === 'res') y = bl.block.apply(y, ctx);
           else if (bl.kind === 'attn') y = bl.block.apply(y, frames);
-          else if (bl.kind === 'conv') y = conv3x3(bl.conv, y);
-          else if (bl.kind === 'down') y = bl.conv.apply(y);
-          else y = conv3x3(bl.conv, upsampleNearest2x(y));
+          else if (bl.kind === 'conv') y = frameConv(bl.conv, y);
+          else if (bl.kind === 'down') y = frameConv(bl.conv, y);
+          else y = frameConv(bl.conv, upsampleNearest2x(y));
         }
         return y;
       };
@@ -234,7 +234,7 @@ export class UNet3D {
       for (const blocks of this.outputBlocks) {
         h = run(blocks, tf.concat([h, skips.pop() as tf.Tensor4D], 3) as tf.Tensor4D);
       }
-      h = conv3x3(this.outConv, silu(adaptiveGroupNorm(h, this.outNorm))); // [N, H, W, out]
+      h = frameConv(this.outConv, silu(adaptiveGroupNorm(h, this.outNorm))); // [N, H, W, out]
       return tf.reshape(h, [b, frames, hh, ww, this.cfg.out_channels]) as tf.Tensor5D;
     });
   }

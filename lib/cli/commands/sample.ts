@@ -1,0 +1,89 @@
+/** `lvdm sample --ckpt lvdm.safetensors --n 16 --frames F --steps 50 --eta 0 --seed S --out DIR`. */
+import * as fs from 'node:fs';
+import { Command } from '../types';
+import { flag, int, num, requireStr, str } from '../args';
+import { initBackend } from '../../backend';
+import { loadAutoencoder } from '../../autoencoder/io';
+import { writeJsonAtomic } from '../../io/atomic';
+import { generateVideos, writeSampleOutputs } from '../../lvdm/generate';
+import { loadLvdm, resolveAutoencoder } from '../../lvdm/weights';
+import * as path from 'node:path';
+
+export const command: Command = {
+  name: 'sample',
+  summary: 'generate short videos with a trained latent diffusion model (MP4, GIF, PNG grid, optional .npz)',
+  description: `Writes sample_XXX.mp4 and sample_XXX.gif per video (enlarged for viewing), grid.png (one row
+per video, one column per frame), samples.json and, with --npz, samples.npz holding the raw uint8
+array 'videos' [N, T, H, W, 3] for the metrics. Sample i starts from noise seeded by (--seed, i).
+
+Example:
+  lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples`,
+  options: {
+    ckpt: { type: 'string', help: 'lvdm.safetensors (or a train-lvdm checkpoint-last.safetensors: EMA weights are used)' },
+    ae: { type: 'string', help: 'autoencoder weights (default: the one recorded with the model)' },
+    out: { type: 'string', short: 'o', help: 'output folder (must be empty or new, unless --force)' },
+    n: { type: 'string', help: 'number of videos', default: '16' },
+    frames: { type: 'string', help: 'frames per video (default: the training clip length)' },
+    steps: { type: 'string', help: 'DDIM steps (default from the config, usually 50)' },
+    eta: { type: 'string', help: 'DDIM eta in [0, 1] (0 = deterministic)' },
+    sampler: { type: 'string', help: 'ddim | ddpm (ancestral, all T steps)' },
+    seed: { type: 'string', help: 'random seed', default: '0' },
+    batch: { type: 'string', help: 'videos per sampling batch' },
+    fps: { type: 'string', help: 'frames per second of the MP4/GIF files' },
+    npz: { type: 'boolean', help: 'also write samples.npz (uint8 N x T x H x W x 3)' },
+    force: { type: 'boolean', help: 'write into a non-empty --out' },
+    quiet: { type: 'boolean', help: 'no progress output' },
+  },
+  async run(values) {
+    const ckpt = requireStr(values, 'ckpt');
+    const out = requireStr(values, 'out');
+    if (fs.existsSync(out) && fs.readdirSync(out).length > 0 && !flag(values, 'force'))
+      throw new Error(`${out}: output folder is not empty; pass --force to write into it`);
+    const quiet = flag(values, 'quiet');
+    await initBackend({ quiet });
+    const model = loadLvdm(ckpt);
+    const s = model.config.diffusion!.sampling;
+    const sampler = (str(values, 'sampler') ?? s.sampler) as 'ddim' | 'ddpm';
+    if (sampler !== 'ddim' && sampler !== 'ddpm') throw new Error(`--sampler: expected ddim or ddpm, got '${sampler}'`);
+    const eta = num(values, 'eta', s.eta)!;
+    if (!(eta >= 0 && eta <= 1)) throw new Error(`--eta: expected a number in [0, 1], got ${eta}`);
+    const opts = {
+      n: int(values, 'n', 16)!,
+      frames: int(values, 'frames'),
+      batchSize: int(values, 'batch', s.batch_size)!,
+      sampler,
+      steps: int(values, 'steps', s.steps)!,
+      eta,
+      seed: int(values, 'seed', 0)!,
+      onProgress: quiet ? undefined : (done: number, total: number) => process.stderr.write(`[lvdm] sampled ${done}/${total}\n`),
+    };
+    const ae = loadAutoencoder(resolveAutoencoder(model, str(values, 'ae')));
+    try {
+      const gen = await generateVideos(model, ae.ae, opts);
+      const fps = int(values, 'fps', s.fps)!;
+      const files = await writeSampleOutputs(out, gen, { fps, npz: flag(values, 'npz') });
+      const summary = {
+        ckpt,
+        step: model.step,
+        ema: model.state.ema,
+        n: opts.n,
+        frames: gen.frames,
+        height: gen.height,
+        width: gen.width,
+        sampler,
+        steps: sampler === 'ddim' ? opts.steps : model.schedule.T,
+        eta: sampler === 'ddim' ? eta : null,
+        seed: opts.seed,
+        sample_seconds: gen.sampleSeconds,
+        decode_seconds: gen.decodeSeconds,
+        files: files.map((f) => path.relative(out, f)),
+      };
+      writeJsonAtomic(path.join(out, 'samples.json'), summary);
+      console.log(`${opts.n} videos of ${gen.frames}x${gen.height}x${gen.width} in ${(gen.sampleSeconds + gen.decodeSeconds).toFixed(1)} s -> ${out}`);
+      return 0;
+    } finally {
+      model.dispose();
+      ae.dispose();
+    }
+  },
+};

@@ -1,0 +1,20 @@
+/** Long videos (issue 6): masks, perturbation, conditional training, autoregressive / hierarchical generation, streaming outputs. */
+export { S_UNCOND, frameMask, conditionalKind, maskTensor, sLevel, condFor, uncondFor, longSections } from './conditioning';
+export type { MaskKind } from './conditioning';
+export { perturbLatents, composeInput, frameMask5d } from './perturb';
+export { drawConditional, buildConditionalBatch, conditionalBatchPreparer, maskRows, selectWindows, windowSpan } from './batch';
+export type { ConditionalDraws } from './batch';
+export { perItemNoise, microBatched, sampleConditionalWindow, checkWindowSampling, predictionMask } from './sample';
+export type { WindowSampling, ConditionalWindowOptions } from './sample';
+export { latentsFor, planAutoregressive, planHierarchical } from './plan';
+export type { AutoregressivePlan, HierarchicalPlan } from './plan';
+export { autoregressiveLatents, hierarchicalLatents, autoregressivePlanFor, hierarchicalPlanFor } from './generate';
+export type { LongModel, StreamOptions } from './generate';
+export { decodeLatentStream, videoFrames, checkDecodeOptions } from './decode';
+export type { DecodeOptions, FrameBlock } from './decode';
+export { MemorySink, Mp4Sink, NpzChunkSink, mergeChunks, chunkName } from './sinks';
+export type { FrameSink } from './sinks';
+export { trainLongModel, loadLongModel, longModelOf } from './train';
+export type { TrainLongOptions, TrainLongResult } from './train';
+export { generateLong, sampleLong } from './pipeline';
+export type { LongMode, GenerateLongOptions, GenerateLongResult, SampleLongOptions } from './pipeline';

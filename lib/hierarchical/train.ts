@@ -1,0 +1,108 @@
+/**
+ * Training the prediction and interpolation models (`lvdm train-pred`, `lvdm train-interp`):
+ * the latent diffusion trainer (lib/lvdm) with the conditional batch preparer (batch.ts), on the
+ * same latent cache as short-video training (clips of data.frames pixel frames; the model's
+ * window is cut from each cached clip at its latent_stride). The exported `lvdm.safetensors`
+ * carries the config with its `long` section, so generation knows the model's role, window,
+ * stride and s convention. `loadLongModel` reads it back as a `LongModel`.
+ */
+import * as path from 'node:path';
+import { ExperimentConfig, LongVideoConfig } from '../config/schema';
+import { runTraining } from '../train/loop';
+import { LvdmTrainer, lvdmSections } from '../lvdm/trainer';
+import { DEFAULT_LATENT_CACHE_DIR, prepareLatents } from '../lvdm/pipeline';
+import { LVDM_WEIGHTS, LoadedLvdm, loadLvdm, saveLvdmWeights } from '../lvdm/weights';
+import { longSections } from './conditioning';
+import { conditionalBatchPreparer, windowSpan } from './batch';
+import { LongModel } from './generate';
+
+export interface TrainLongOptions {
+  config: ExperimentConfig;
+  outDir: string;
+  /** The role the command trains; the config's long.role must match. */
+  role: LongVideoConfig['role'];
+  autoencoder?: string;
+  resume?: boolean;
+  force?: boolean;
+  progress?: boolean;
+  cacheDir?: string;
+  log?: (msg: string) => void;
+}
+
+export interface TrainLongResult {
+  outDir: string;
+  weights: string;
+  steps: number;
+  trainSeconds: number;
+  lastLoss: number;
+  params: number;
+}
+
+export async function trainLongModel(opts: TrainLongOptions): Promise<TrainLongResult> {
+  const cfg = opts.config;
+  const { diffusion } = lvdmSections(cfg);
+  const { long } = longSections(cfg);
+  if (long.role !== opts.role) throw new Error(`config '${cfg.name}': long.role is '${long.role}' but this command trains the ${opts.role} model`);
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
+  const autoencoder = opts.autoencoder ?? diffusion.autoencoder;
+  if (!autoencoder) throw new Error(`config '${cfg.name}': no autoencoder given (set diffusion.autoencoder or pass --ae <autoencoder.safetensors>)`);
+  const aeFile = path.resolve(autoencoder);
+  const { cache } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
+  const span = windowSpan(long);
+  if (span > cache.shape[0])
+    throw new Error(`config '${cfg.name}': long.window ${long.window} at latent_stride ${long.latent_stride} spans ${span} latent frames, but data.frames ${cfg.data.frames} gives clips of ${cache.shape[0]} latents`);
+  const trainer = new LvdmTrainer({ config: cfg, latents: cache, prepareBatch: conditionalBatchPreparer(long) });
+  try {
+    log(
+      `${long.role} model: ${trainer.store.numParams()} parameters; windows of ${long.window} latents at stride ${long.latent_stride} from clips of ${cache.shape[0]}, ` +
+        `p_cond ${long.p_cond}, s_max ${long.s_max ?? 'none'}, loss on ${long.loss_frames} frames`,
+    );
+    const t0 = Date.now();
+    const r = await runTraining(trainer, {
+      outDir: opts.outDir,
+      totalSteps: diffusion.train.steps,
+      ckptEvery: diffusion.train.ckpt_every,
+      logEvery: diffusion.train.log_every,
+      config: cfg,
+      resume: opts.resume,
+      force: opts.force,
+      progress: opts.progress,
+      label: long.role === 'prediction' ? 'train-pred' : 'train-interp',
+    });
+    const weights = path.join(opts.outDir, LVDM_WEIGHTS);
+    saveLvdmWeights(
+      weights,
+      trainer.samplingWeights(),
+      cfg,
+      {
+        autoencoder: aeFile,
+        latent: cache.norm,
+        latent_shape: cache.shape,
+        clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
+        ema: trainer.ema !== null,
+      },
+      r.step,
+    );
+    return { outDir: opts.outDir, weights, steps: r.step, trainSeconds: (Date.now() - t0) / 1000, lastLoss: r.lastLogs.loss ?? NaN, params: trainer.store.numParams() };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/** A LongModel view of a loaded latent diffusion model whose config has a `long` section. */
+export function longModelOf(m: LoadedLvdm): LongModel {
+  const { long } = longSections(m.config, `${m.source} (stored config)`);
+  const [, h, w, c] = m.state.latent_shape;
+  return { eps: m.unet.asEpsModel(), schedule: m.schedule, spec: long, latent: [h, w, c], source: m.source };
+}
+
+/** Loads `lvdm.safetensors` of a prediction / interpolation model. */
+export function loadLongModel(file: string): { model: LongModel; loaded: LoadedLvdm } {
+  const loaded = loadLvdm(file);
+  try {
+    return { model: longModelOf(loaded), loaded };
+  } catch (e) {
+    loaded.dispose();
+    throw e;
+  }
+}
