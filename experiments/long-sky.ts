@@ -11,6 +11,7 @@
  *
  *   node --import tsx experiments/long-sky.ts [--out runs/long-sky] [--frames 512] [--n 12]
  *     [--steps 15] [--window 64] [--settings ar:0:0,hier:0:0,hier:100:0.1] [--stage all|ae|train|generate|metrics] [--quick]
+ * Settings are mode:s:w[:seed] (mode ar or hier; seed 1 unless given).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +20,10 @@ import { initBackend } from '../lib/backend';
 import { loadConfig } from '../lib/config/load';
 import { ExperimentConfig } from '../lib/config/schema';
 import { writeJsonAtomic } from '../lib/io/atomic';
-import { NpzStreamWriter } from '../lib/io/npy';
+import * as tf from '@tensorflow/tfjs';
+import { NpzStreamWriter, readNpz, writeNpz } from '../lib/io/npy';
+import { floatToUint8 } from '../lib/io/image';
+import { clipsToTensor, loadAutoencoder } from '../lib/autoencoder/io';
 import { Rng } from '../lib/nn/rng';
 import { trainAutoencoder, AE_WEIGHTS } from '../lib/autoencoder/pipeline';
 import { LVDM_WEIGHTS } from '../lib/lvdm/weights';
@@ -34,13 +38,15 @@ interface Setting {
   mode: LongMode;
   s: number;
   w: number;
+  seed: number;
 }
 
 function parseSettings(v: string): Setting[] {
   return v.split(',').map((item) => {
-    const [m, s, w] = item.split(':');
+    const [m, s, w, seed] = item.split(':');
     const mode: LongMode = m === 'ar' ? 'autoregressive' : m === 'hier' ? 'hierarchical' : (() => { throw new Error(`--settings: mode '${m}' (expected ar or hier)`); })();
-    return { name: `${m}-s${s}-w${w}`, mode, s: Number(s), w: Number(w) };
+    // mode:s:w[:seed]; seed 1 unless given (other seeds measure seed-to-seed spread).
+    return { name: `${m}-s${s}-w${w}${seed ? `-seed${seed}` : ''}`, mode, s: Number(s), w: Number(w), seed: seed ? Number(seed) : 1 };
   });
 }
 
@@ -58,6 +64,27 @@ async function writeRealClips(cfg: ExperimentConfig, file: string, n: number, fr
   for (let i = 0; i < n; i++) out.writeRows((await ds.get(i, rng.fork(`clip-${i}`))).video);
   out.endArray();
   out.close();
+}
+
+/** Encodes (posterior mean) and decodes every clip of `src` with the autoencoder; writes uint8 clips. */
+async function writeReconstructed(aeFile: string, src: string, file: string): Promise<void> {
+  const loaded = loadAutoencoder(aeFile);
+  try {
+    const a = readNpz(src).get('videos')!;
+    const [n, t, h, w] = a.shape;
+    const per = t * h * w * 3;
+    const out = new Uint8Array(n * per);
+    for (let i = 0; i < n; i++) {
+      const x = clipsToTensor([(a.data as Uint8Array).subarray(i * per, (i + 1) * per)], t, h, w);
+      const p = loaded.ae.encode(x);
+      const y = loaded.ae.decode(p.mean);
+      out.set(floatToUint8(y.dataSync()), i * per);
+      tf.dispose([x, p.mean, p.logvar, y]);
+    }
+    writeNpz(file, { videos: { shape: [n, t, h, w, 3], data: out } });
+  } finally {
+    loaded.dispose();
+  }
 }
 
 async function main(): Promise<void> {
@@ -134,7 +161,7 @@ async function main(): Promise<void> {
         mode: st.mode,
         frames,
         n,
-        seed: 1,
+        seed: st.seed,
         s: st.s,
         w: st.w,
         sampler: 'ddim',
@@ -168,6 +195,12 @@ async function main(): Promise<void> {
       // Floor: held-out real clips (as many as generated videos) against the real set.
       const floor = await computeMetrics({ real: realFile, fake: floorFile, covariance: 'unbiased', protocol, runs: 1, extractor, cacheDir: null, progress: false });
       metrics.real_vs_real = { fvd_proxy: floor.fvd_proxy, kvd_proxy: floor.kvd_proxy, n_fake: floor.n_fake, n_real: floor.n_real };
+      // The autoencoder's share: the same held-out clips encoded (posterior mean) and decoded.
+      const recFile = path.join(out, `real-floor-${window}-reconstructed.npz`);
+      if (!fs.existsSync(recFile)) await writeReconstructed(aeFile, floorFile, recFile);
+      const rec = await computeMetrics({ real: realFile, fake: recFile, covariance: 'unbiased', protocol, runs: 1, extractor, cacheDir: null, progress: false });
+      metrics.autoencoder_reconstruction = { fvd_proxy: rec.fvd_proxy, kvd_proxy: rec.kvd_proxy, n_fake: rec.n_fake, n_real: rec.n_real };
+      log(`floors: real vs real ${Number(floor.fvd_proxy).toFixed(1)}, autoencoder reconstructions ${Number(rec.fvd_proxy).toFixed(1)}`);
       for (const st of settings) {
         const fake = path.join(out, 'gen', st.name, 'videos.npz');
         if (!fs.existsSync(fake)) continue;

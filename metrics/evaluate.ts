@@ -40,6 +40,11 @@ export interface MetricsOptions {
   progress?: boolean;
   /** Informational messages (warnings, cache hits). */
   log?: (msg: string) => void;
+  /**
+   * Whether the counts were asked for explicitly. When not, a feature-array input uses all its
+   * rows without a warning (the protocol's 2048 applies to videos).
+   */
+  explicitCounts?: { real: boolean; fake: boolean };
 }
 
 export interface RunResult {
@@ -128,8 +133,8 @@ export async function computeMetrics(o: MetricsOptions): Promise<MetricsReport> 
     let fakeSelection: Record<string, unknown>;
     if (fake.kind === 'features') {
       const f = fake.features!;
-      const n = Math.min(p.numFake, f.n);
-      if (n < p.numFake) log(`warning: ${o.fake}: ${f.n} feature rows, ${p.numFake} requested; using ${f.n}`);
+      const n = o.explicitCounts?.fake === false ? f.n : Math.min(p.numFake, f.n);
+      if (n < p.numFake && o.explicitCounts?.fake !== false) log(`warning: ${o.fake}: ${f.n} feature rows, ${p.numFake} requested; using ${f.n}`);
       fakeSets.push({ label: 'all', frames: null, x: n < f.n ? selectRows(f, Array.from({ length: n }, (_, i) => i)) : f, discarded: 0 });
       fakeSelection = { type: 'feature rows', rows: `first ${n}` };
     } else {
@@ -159,8 +164,8 @@ export async function computeMetrics(o: MetricsOptions): Promise<MetricsReport> 
     let realSelection: Record<string, unknown>;
     if (real.kind === 'features') {
       const f = real.features!;
-      const n = Math.min(p.numReal, f.n);
-      if (n < p.numReal) log(`warning: ${o.real}: ${f.n} feature rows, ${p.numReal} requested; using ${f.n}`);
+      const n = o.explicitCounts?.real === false ? f.n : Math.min(p.numReal, f.n);
+      if (n < p.numReal && o.explicitCounts?.real !== false) log(`warning: ${o.real}: ${f.n} feature rows, ${p.numReal} requested; using ${f.n}`);
       if (o.runs > 1 && (p.realSelection === 'first' || n === f.n))
         throw new Error(`--runs ${o.runs} with a real feature array needs --real-selection random and fewer rows than the array has (${f.n}); otherwise every run is identical`);
       for (let r = 0; r < o.runs; r++) {

@@ -39,7 +39,7 @@ export class I3DExtractor implements FeatureExtractor {
   constructor(
     readonly model: I3D,
     readonly preprocessing: PreprocessOptions,
-    readonly batchSize = 2,
+    readonly batchSize = 1,
   ) {
     this.featureDim = model.numClasses;
   }

@@ -51,11 +51,12 @@ function tmpDir(tag: string): string {
 
 /**
  * An EpsModel whose DDIM x_0 estimate is a chosen target: eps = (x - sqrt(abar_t) x0*) / sqrt(1 - abar_t).
- * Targets continue a ramp: latent i of the dense video has value i. Prediction windows (spacing S)
+ * Targets continue a ramp: latent i of the dense video has value offset + i (offset 0, or a
+ * per-video value derived from x_T when `offsets`). Prediction windows (spacing S)
  * continue from the last condition latent, interpolation windows interpolate linearly between
  * their first and last latents; unconditional windows start the ramp at 0.
  */
-function rampOracle(spec: LongVideoConfig): EpsModel {
+function rampOracle(spec: LongVideoConfig, offsets: boolean): EpsModel {
   return (x: tf.Tensor5D, t: Timesteps, cond?: Cond) => {
     const [b, W] = x.shape;
     const per = x.size / (b * W);
@@ -69,10 +70,12 @@ function rampOracle(spec: LongVideoConfig): EpsModel {
       const at = (j: number): number => xv[(i * W + j) * per];
       const target = new Float64Array(W);
       const uncond = row.every((m) => m === 0);
+      // Unconditional windows start each video's ramp at its own offset (from x_T; one DDIM step sees x_T).
+      const offset = offsets ? 10 * Math.round(at(0) * 100) : 0;
       for (let j = 0; j < W; j++) {
         if (spec.role === 'prediction') {
           const k = spec.cond_frames;
-          target[j] = uncond ? S * j : j < k ? at(j) : at(k - 1) + S * (j - k + 1);
+          target[j] = uncond ? offset + S * j : j < k ? at(j) : at(k - 1) + S * (j - k + 1);
         } else {
           target[j] = uncond ? 0 : at(0) + ((at(W - 1) - at(0)) * j) / (W - 1);
         }
@@ -88,9 +91,9 @@ function rampOracle(spec: LongVideoConfig): EpsModel {
   };
 }
 
-function longModel(over: Partial<LongVideoConfig>): LongModel {
+function longModel(over: Partial<LongVideoConfig>, offsets = false): LongModel {
   const spec = LongVideoConfig.parse({ role: 'prediction', window: 4, latent_stride: 1, cond_frames: 1, p_cond: 0.5, s_max: null, ...over });
-  return { eps: rampOracle(spec), schedule, spec, latent: [2, 2, 1], source: `oracle-${spec.role}` };
+  return { eps: rampOracle(spec, offsets), schedule, spec, latent: [2, 2, 1], source: `oracle-${spec.role}` };
 }
 
 /** Decoding stand-in: latent frame i -> ft pixel frames of value z (uint8 z when 0 <= z <= 255), 2x2 pixels per latent. */
@@ -171,15 +174,17 @@ test('latent streams: dense latents come out in order (ramp 0..L-1) in both mode
   ];
   for (const [frames, ft] of cases) {
     const L = Math.ceil(frames / ft);
-    const pred = longModel({ window: 4, latent_stride: 4, cond_frames: 1 });
-    const interp = longModel({ role: 'interpolation', window: 5 });
-    const hs = hierarchicalLatents(pred, interp, streamOpts(frames, ft));
+    const pred = longModel({ window: 4, latent_stride: 4, cond_frames: 1 }, true);
+    const interp = longModel({ role: 'interpolation', window: 5 }, true);
+    const hs = hierarchicalLatents(pred, interp, streamOpts(frames, ft, 3));
     const hv = await collect(hs.latents);
-    const ar = autoregressiveLatents(longModel({ window: 5, cond_frames: 2 }), streamOpts(frames, ft));
+    const ar = autoregressiveLatents(longModel({ window: 5, cond_frames: 2 }, true), streamOpts(frames, ft, 3));
     const av = await collect(ar.latents);
     for (const [name, r] of [['hierarchical', hv], ['autoregressive', av]] as const) {
       assert.equal(r.count, L, `${name} ${frames} frames`);
-      for (const vals of r.values) vals.forEach((v, i) => assert.ok(Math.abs(v - i) < 0.05, `${name} ${frames}: latent ${i} = ${v}`));
+      // Each video continues its own ramp (videos have distinct offsets, so mixing them up would show).
+      for (const vals of r.values) vals.forEach((v, i) => assert.ok(Math.abs(v - vals[0] - i) < 0.05, `${name} ${frames}: latent ${i} = ${v} (start ${vals[0]})`));
+      assert.equal(new Set(r.values.map((vals) => Math.round(vals[0]))).size, r.values.length, `${name} ${frames}: videos start at distinct offsets ${r.values.map((vals) => vals[0])}`);
     }
   }
   assert.equal(tf.memory().numTensors, before);

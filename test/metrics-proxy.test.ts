@@ -31,7 +31,8 @@ async function proxyFeatures(ex: ProxyExtractor, family: SyntheticFamily, seed: 
   return { n, d: ex.featureDim, data: Float64Array.from(f) };
 }
 
-test('the shipped synthetic-motion weights load, carry their training record, and classify held-out clips', () => {
+test('the shipped synthetic-motion weights load, carry their training record, and classify held-out clips', async () => {
+  await initBackend({ quiet: true });
   assert.ok(fs.existsSync(WEIGHTS), `${WEIGHTS} is shipped with the repository`);
   const { metadata, sha256, store } = loadMotionNet(WEIGHTS);
   store.dispose();
@@ -41,7 +42,7 @@ test('the shipped synthetic-motion weights load, carry their training record, an
   assert.ok(Number(metadata.heldout_accuracy) > 0.6, `held-out accuracy ${metadata.heldout_accuracy}`);
 });
 
-test('proxy FVD separates distributions: same family < shuffled frames < another family', async () => {
+test('proxy FVD separates distributions: same family far below shuffled frames and another family', async () => {
   await initBackend({ quiet: true });
   const ex = loadProxyExtractor('synthetic-motion', { batchSize: 16 });
   const before = tf.memory().numTensors;
@@ -51,8 +52,8 @@ test('proxy FVD separates distributions: same family < shuffled frames < another
   const other = frechetDistance(a, await proxyFeatures(ex, 'taichi', 2000, 48, 'normal')).fd;
   assert.equal(tf.memory().numTensors, before);
   ex.dispose();
-  assert.ok(same < shuffled, `same distribution ${same} < shuffled frames ${shuffled}`);
-  assert.ok(shuffled < other, `shuffled ${shuffled} < other family ${other}`);
+  assert.ok(10 * same < shuffled, `same distribution ${same} vs shuffled frames ${shuffled}`);
+  assert.ok(10 * same < other, `same distribution ${same} vs another family ${other}`);
 });
 
 test('training samples are deterministic given the seed, labelled consistently, shuffled ones permute real frames', () => {
@@ -70,7 +71,8 @@ test('training samples are deterministic given the seed, labelled consistently, 
   assert.ok(seen.has(PROXY_CLASSES.indexOf('shuffled')) && seen.size > 5);
 });
 
-test('a proxy weight file with a missing or mis-shaped tensor is an error naming it', () => {
+test('a proxy weight file with a missing or mis-shaped tensor is an error naming it', async () => {
+  await initBackend({ quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-proxy-'));
   const { tensors, metadata } = loadSafetensors(WEIGHTS);
   const drop = new Map([...tensors].filter(([k]) => k !== 'c3.bias').map(([k, v]) => [k, { shape: v.shape, data: v.data }]));

@@ -86,7 +86,10 @@ function summary(r: MetricsReport): string {
     const sub = r[`${names.kvd}_subsets`] as { mean: number; std_over_subsets: number; subsets: number } | undefined;
     if (sub) lines.push(`${names.kvd} over ${sub.subsets} subsets: ${fmt(sub.mean)} (std over subsets ${fmt(sub.std_over_subsets)})`);
   }
-  lines.push(`clips     ${r.n_real} real vs ${r.n_fake} generated, ${p.frames} frames, stride ${p.stride} (${p.name})`);
+  const pr = p.real as Record<string, unknown>;
+  const pf = p.fake as Record<string, unknown>;
+  if (pr.input === 'features' && pf.input === 'features') lines.push(`samples   ${r.n_real} real vs ${r.n_fake} generated feature rows (precomputed; no clip protocol applied)`);
+  else lines.push(`clips     ${r.n_real} real vs ${r.n_fake} generated, ${p.frames} frames, stride ${p.stride} (${p.name})`);
   lines.push(`features  ${r.feature_dim}-d from ${String(ex.extractor)}${ex.weights_sha256 ? ` (weights sha256 ${String(ex.weights_sha256).slice(0, 16)}...)` : ''}`);
   if (ex.resize) lines.push(`preproc   resize ${String(ex.resize)} (${String(ex.geometry)}) to ${String(ex.input_size)}, values ${String(ex.value_range)}`);
   lines.push(`stats     covariance ${String(p.covariance)}; seed ${String(p.seed)}`);
@@ -154,7 +157,7 @@ export const command: Command = {
     geometry: { type: 'string', help: `${RESIZE_GEOMETRIES.join(' | ')} (default from --preset)` },
     'bn-eps': { type: 'string', help: 'I3D BatchNorm epsilon (1e-3 TF-Hub; 1e-5 TATS/LVDM parity; default from --preset)' },
     'clip-size': { type: 'string', help: 'resize real frames to S x S (uint8) first, e.g. the generated resolution' },
-    batch: { type: 'string', help: 'clips per forward pass (default 2; 1 for clips of 64+ frames)' },
+    batch: { type: 'string', help: 'clips per forward pass (default: 1 for I3D, 8 for the proxy)' },
     'real-key': { type: 'string', help: 'array name inside the real .npz' },
     'fake-key': { type: 'string', help: 'array name inside the generated .npz' },
     'cache-dir': { type: 'string', help: 'cache of real-video features', default: '.cache/lvdm-features' },
@@ -198,7 +201,7 @@ export const command: Command = {
     const subsetSize = optInt(values, 'subset-size', 2);
     if (subsetSize !== undefined && kidSubsets === undefined) throw new Error('--subset-size needs --kid-subsets N');
     const featuresName = str(values, 'features');
-    const batch = int(values, 'batch', frames >= 64 ? 1 : 2, 1);
+    const batchOpt = optInt(values, 'batch', 1);
     const progress = values.quiet !== true;
     const clipSize = optInt(values, 'clip-size', 8);
 
@@ -211,13 +214,13 @@ export const command: Command = {
       if (!anyVideos) return undefined;
       if (featuresName !== undefined && featuresName !== 'i3d') {
         await initBackend({ quiet: true });
-        return loadProxyExtractor(featuresName, { batchSize: batch });
+        return loadProxyExtractor(featuresName, { batchSize: batchOpt ?? 8 });
       }
       if (i3dFile) {
         await initBackend({ quiet: true });
         const w = loadI3DWeights(i3dFile);
         if (!identifyI3D(w.contentSha256)) console.error(`note: ${i3dFile}: weights not in the known-weights list (content sha256 ${w.contentSha256.slice(0, 16)}...); run --check-weights to sanity-check them`);
-        return new I3DExtractor(new I3D(w, { eps }), { convention: resize, geometry, size: 224 }, batch);
+        return new I3DExtractor(new I3D(w, { eps }), { convention: resize, geometry, size: 224 }, batchOpt ?? 1);
       }
       return undefined; // computeMetrics explains what video inputs need
     };
@@ -241,6 +244,7 @@ export const command: Command = {
         cacheDir: values['no-cache'] === true ? null : path.resolve(str(values, 'cache-dir') ?? '.cache/lvdm-features'),
         progress,
         log: (m) => console.error(m),
+        explicitCounts: { real: str(values, 'n-real') !== undefined, fake: str(values, 'n-fake') !== undefined },
       });
     } finally {
       extractor?.dispose();
