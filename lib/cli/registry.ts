@@ -7,5 +7,6 @@ import { command as demo } from './commands/demo';
 import { command as data } from './commands/data';
 import { command as trainLvdm } from './commands/train-lvdm';
 import { command as sample } from './commands/sample';
+import { command as metrics } from './commands/metrics';
 
-export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample];
+export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample, metrics];
