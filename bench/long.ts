@@ -86,7 +86,10 @@ async function child(frames: number): Promise<Record<string, number>> {
       s_per_frame: r.secondsPerFrame,
       rss_before_mb: rssBefore,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+      // Live tensors / bytes and JS heap after the run: equal across lengths when nothing accumulates.
       tensors_after: tf.memory().numTensors,
+      tf_mb_after: tf.memory().numBytes / 1e6,
+      heap_mb_after: process.memoryUsage().heapUsed / 1e6,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -107,7 +110,16 @@ export const run: BenchModule = async (opts) => {
     results.push({
       name: `long-hierarchical-${frames}f`,
       timings_ms: { generate_ms: m.seconds * 1000, decode_ms: m.decode_seconds * 1000, merge_npz_ms: m.merge_seconds * 1000 },
-      extra: { frames: m.frames, videos: N_VIDEOS, s_per_frame: m.s_per_frame, peak_rss_mb: m.peak_rss_mb, rss_after_setup_mb: m.rss_before_mb },
+      extra: {
+        frames: m.frames,
+        videos: N_VIDEOS,
+        s_per_frame: m.s_per_frame,
+        peak_rss_mb: m.peak_rss_mb,
+        rss_after_setup_mb: m.rss_before_mb,
+        tensors_after: m.tensors_after,
+        tf_mb_after: m.tf_mb_after,
+        heap_mb_after: m.heap_mb_after,
+      },
     });
   }
   const peaks = results.map((r) => Number(r.extra!.peak_rss_mb));

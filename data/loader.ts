@@ -14,6 +14,7 @@
  */
 import { Rng, hashString } from '../lib/nn/rng';
 import type { ClipDataset, ClipSample } from './types';
+import { floatToUint8 } from '../lib/io/image';
 
 export interface LoaderState {
   version: 1;
@@ -65,12 +66,7 @@ export function toUnitRange(u8: Uint8Array, out?: Float32Array, offset = 0): Flo
 
 /** float [-1, 1] -> uint8 [0, 255] with rounding and clipping (inverse of toUnitRange). */
 export function fromUnitRange(x: ArrayLike<number>): Uint8Array {
-  const o = new Uint8Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = Math.round((x[i] + 1) * 127.5);
-    o[i] = v < 0 ? 0 : v > 255 ? 255 : v;
-  }
-  return o;
+  return floatToUint8(x, -1, 1);
 }
 
 interface Cursor {

@@ -16,6 +16,34 @@ import { ClipRef } from './protocols';
 import { Frames, VideoSource } from './videos';
 
 /** A video feature extractor: uint8 clips in, one feature vector per clip out. */
+/**
+ * Preprocesses `b` uint8 clips [T, H, W, 3] into one float batch [B, T, size, size, 3] with
+ * `prep(clip, out, offset)`, runs `forward` on it and returns its output values.
+ */
+export async function runOnClips(
+  clips: Uint8Array,
+  b: number,
+  t: number,
+  h: number,
+  w: number,
+  size: number,
+  prep: (clip: Uint8Array, out: Float32Array, offset: number) => void,
+  forward: (x: tf.Tensor5D) => tf.Tensor,
+): Promise<Float32Array> {
+  const x = new Float32Array(b * t * size * size * 3);
+  const per = t * h * w * 3;
+  for (let i = 0; i < b; i++) prep(clips.subarray(i * per, (i + 1) * per), x, i * t * size * size * 3);
+  const input = tf.tensor5d(x, [b, t, size, size, 3]);
+  try {
+    const y = forward(input);
+    const out = (await y.data()) as Float32Array;
+    y.dispose();
+    return out;
+  } finally {
+    input.dispose();
+  }
+}
+
 export interface FeatureExtractor {
   /** 'i3d' or a documented proxy name ('synthetic-motion'). */
   readonly name: string;
@@ -60,18 +88,7 @@ export class I3DExtractor implements FeatureExtractor {
   }
   async extract(clips: Uint8Array, b: number, t: number, h: number, w: number): Promise<Float32Array> {
     const size = this.preprocessing.size ?? 224;
-    const x = new Float32Array(b * t * size * size * 3);
-    const per = t * h * w * 3;
-    for (let i = 0; i < b; i++) preprocessClip(clips.subarray(i * per, (i + 1) * per), t, h, w, this.preprocessing, x, i * t * size * size * 3);
-    const input = tf.tensor5d(x, [b, t, size, size, 3]);
-    try {
-      const y = this.model.forward(input); // [B, classes]
-      const out = (await y.data()) as Float32Array;
-      y.dispose();
-      return out;
-    } finally {
-      input.dispose();
-    }
+    return runOnClips(clips, b, t, h, w, size, (clip, out, offset) => preprocessClip(clip, t, h, w, this.preprocessing, out, offset), (x) => this.model.forward(x));
   }
   dispose(): void {
     this.model.dispose();

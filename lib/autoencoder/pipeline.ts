@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ExperimentConfig } from '../config/schema';
 import { writeJsonAtomic } from '../io/atomic';
 import { Rng } from '../nn/rng';
-import { runTraining } from '../train/loop';
+import { runTraining, trainLoopOptions } from '../train/loop';
 import { datasetFromConfig } from '../../data/from-config';
 import type { ClipDataset } from '../../data/types';
 import { fromUnitRange } from '../../data/loader';
@@ -93,17 +93,7 @@ export async function trainAutoencoder(opts: TrainAutoencoderOptions): Promise<T
   try {
     log(`autoencoder: ${trainer.store.numParams()} parameters, factors ${trainer.ae.factors.join('x')}, clips ${dataset.frames}x${dataset.height}x${dataset.width}`);
     const t0 = Date.now();
-    const r = await runTraining(trainer, {
-      outDir: opts.outDir,
-      totalSteps: ae.train.steps,
-      ckptEvery: ae.train.ckpt_every,
-      logEvery: ae.train.log_every,
-      config: cfg,
-      resume: opts.resume,
-      force: opts.force,
-      progress: opts.progress,
-      label: 'train-ae',
-    });
+    const r = await runTraining(trainer, trainLoopOptions(ae.train, opts, 'train-ae'));
     const trainSeconds = (Date.now() - t0) / 1000;
     const latent = await computeLatentStats(trainer.ae, dataset, ae.latent_stats_clips, cfg.seed);
     log(`latent stats: mean ${latent.mean.toFixed(4)} std ${latent.std.toFixed(4)} -> shift ${latent.shift.toFixed(4)} scale ${latent.scale.toFixed(4)}`);

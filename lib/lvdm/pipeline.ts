@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { ExperimentConfig } from '../config/schema';
-import { runTraining } from '../train/loop';
+import { runTraining, trainLoopOptions } from '../train/loop';
 import { loadAutoencoder } from '../autoencoder/io';
 import { datasetFromConfig } from '../../data/from-config';
 import { LatentCache, latentCacheKey } from './latents';
@@ -86,17 +86,7 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   try {
     log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss`);
     const t0 = Date.now();
-    const r = await runTraining(trainer, {
-      outDir: opts.outDir,
-      totalSteps: diffusion.train.steps,
-      ckptEvery: diffusion.train.ckpt_every,
-      logEvery: diffusion.train.log_every,
-      config: cfg,
-      resume: opts.resume,
-      force: opts.force,
-      progress: opts.progress,
-      label: 'train-lvdm',
-    });
+    const r = await runTraining(trainer, trainLoopOptions(diffusion.train, { ...opts, config: cfg }, 'train-lvdm'));
     const trainSeconds = (Date.now() - t0) / 1000;
     const weights = path.join(opts.outDir, LVDM_WEIGHTS);
     saveLvdmWeights(

@@ -172,21 +172,29 @@ export interface Conv3dOptions {
   weightInit?: Initializer;
 }
 
-/** Full 3D convolution with TATS/LVDM "same" padding (total k - s per axis). */
-export class Conv3d {
+/** Weight, bias, kernel, stride and padding mode shared by Conv3d and ConvTranspose3d. */
+abstract class Conv3dParams {
   readonly weight: tf.Variable; // [kt, kh, kw, Cin, Cout]
   readonly bias: tf.Variable | null;
   readonly kernel: Triple;
   readonly stride: Triple;
   readonly padMode: 'replicate' | 'zeros';
 
-  constructor(scope: Scope, readonly cin: number, readonly cout: number, kernel: number | Triple, opts: Conv3dOptions = {}) {
+  /** `fanChannels`: channels counted in the fan-in of PyTorch's default init (Cin for conv, Cout for transposed conv). */
+  protected constructor(scope: Scope, readonly cin: number, readonly cout: number, kernel: number | Triple, defaultStride: number, fanChannels: number, opts: Conv3dOptions) {
     this.kernel = triple(kernel);
-    this.stride = triple(opts.stride ?? 1);
+    this.stride = triple(opts.stride ?? defaultStride);
     this.padMode = opts.padMode ?? 'replicate';
-    const fanIn = cin * this.kernel[0] * this.kernel[1] * this.kernel[2];
+    const fanIn = fanChannels * this.kernel[0] * this.kernel[1] * this.kernel[2];
     this.weight = scope.param('weight', [...this.kernel, cin, cout], opts.weightInit ?? init.torchDefault(fanIn));
     this.bias = opts.bias === false ? null : scope.param('bias', [cout], init.torchDefault(fanIn));
+  }
+}
+
+/** Full 3D convolution with TATS/LVDM "same" padding (total k - s per axis). */
+export class Conv3d extends Conv3dParams {
+  constructor(scope: Scope, cin: number, cout: number, kernel: number | Triple, opts: Conv3dOptions = {}) {
+    super(scope, cin, cout, kernel, 1, cin, opts);
   }
 
   /** x: [B, T, H, W, Cin] -> [B, T/st, H/sh, W/sw, Cout]; `weight` substitutes the layer's own (for gradients w.r.t. it). */
@@ -215,17 +223,10 @@ function pad5(x: tf.Tensor5D, pads: [number, number][], mode: 'replicate' | 'zer
  * (r, q) = ((a + k - 1) mod s, floor((a + k - 1) / s)); the phases are then interleaved.
  * Requires k % s == 0 on every axis. Weight layout [kt, kh, kw, Cin, Cout].
  */
-export class ConvTranspose3d {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable | null;
-  readonly kernel: Triple;
-  readonly stride: Triple;
-  readonly padMode: 'replicate' | 'zeros';
-
-  constructor(scope: Scope, readonly cin: number, readonly cout: number, kernel: number | Triple, opts: Conv3dOptions = {}) {
-    this.kernel = triple(kernel);
-    this.stride = triple(opts.stride ?? 2);
-    this.padMode = opts.padMode ?? 'replicate';
+export class ConvTranspose3d extends Conv3dParams {
+  constructor(scope: Scope, cin: number, cout: number, kernel: number | Triple, opts: Conv3dOptions = {}) {
+    // PyTorch's ConvTranspose fan-in convention: weight.size(1) * prod(k) = Cout * prod(k).
+    super(scope, cin, cout, kernel, 2, cout, opts);
     this.kernel.forEach((k, i) => {
       const st = this.stride[i];
       if (k % st !== 0) throw new Error(`ConvTranspose3d: kernel ${k} must be a multiple of stride ${st}`);
@@ -233,10 +234,6 @@ export class ConvTranspose3d {
       // exactly s x input only for s = 1 or k = s + 2 (LVDM/TATS use k = 4, s = 2).
       if (st !== 1 && k !== st + 2) throw new Error(`ConvTranspose3d: kernel ${k} with stride ${st} does not give stride x input (needs stride 1 or kernel = stride + 2)`);
     });
-    // PyTorch's ConvTranspose fan-in convention: weight.size(1) * prod(k) = Cout * prod(k).
-    const fanIn = cout * this.kernel[0] * this.kernel[1] * this.kernel[2];
-    this.weight = scope.param('weight', [...this.kernel, cin, cout], opts.weightInit ?? init.torchDefault(fanIn));
-    this.bias = opts.bias === false ? null : scope.param('bias', [cout], init.torchDefault(fanIn));
   }
 
   apply(x: tf.Tensor5D): tf.Tensor5D {

@@ -72,6 +72,30 @@ export interface TrainLoopOptions {
   onLog?: (step: number, logs: Record<string, number>) => void;
 }
 
+/** The run-level flags every stage passes through (from the CLI or a notebook). */
+export interface RunFlags {
+  outDir: string;
+  config: unknown;
+  resume?: boolean;
+  force?: boolean;
+  progress?: boolean;
+}
+
+/** Loop options from a config's `train` section (steps, ckpt_every, log_every) and the run's flags. */
+export function trainLoopOptions(train: { steps: number; ckpt_every: number; log_every: number }, run: RunFlags, label: string): TrainLoopOptions {
+  return {
+    outDir: run.outDir,
+    config: run.config,
+    resume: run.resume,
+    force: run.force,
+    progress: run.progress,
+    totalSteps: train.steps,
+    ckptEvery: train.ckpt_every,
+    logEvery: train.log_every,
+    label,
+  };
+}
+
 export interface TrainLoopResult {
   /** Steps completed in total (including those before a resume). */
   step: number;

@@ -7,12 +7,11 @@
  * Preprocessing: every frame is box-filtered by the integer factor floor(min(H, W) / 32) (to avoid
  * aliasing from large frames), resized bilinearly (half-pixel) to 32 x 32, and mapped to [-1, 1].
  */
-import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadSafetensors } from '../../lib/io/safetensors';
 import { NamedArray } from '../../lib/nn/params';
-import { FeatureExtractor } from '../extract';
+import { FeatureExtractor, runOnClips } from '../extract';
 import { fileSha256 } from '../i3d/weights';
 import { axisPlan } from '../preprocess';
 import { MotionNet, PROXY_CLASSES, PROXY_SIZE, createMotionNet } from './model';
@@ -87,19 +86,7 @@ export class ProxyExtractor implements FeatureExtractor {
     return { extractor: this.name, ...this.meta, input_size: PROXY_SIZE, resize: 'box prefilter + half-pixel bilinear', geometry: 'stretch', value_range: '[-1, 1]' };
   }
   async extract(clips: Uint8Array, b: number, t: number, h: number, w: number): Promise<Float32Array> {
-    const s = PROXY_SIZE;
-    const x = new Float32Array(b * t * s * s * 3);
-    const per = t * h * w * 3;
-    for (let i = 0; i < b; i++) proxyPreprocess(clips.subarray(i * per, (i + 1) * per), t, h, w, x, i * t * s * s * 3);
-    const input = tf.tensor5d(x, [b, t, s, s, 3]);
-    try {
-      const y = this.net.features(input); // [B, 128]
-      const out = (await y.data()) as Float32Array;
-      y.dispose();
-      return out;
-    } finally {
-      input.dispose();
-    }
+    return runOnClips(clips, b, t, h, w, PROXY_SIZE, (clip, out, offset) => proxyPreprocess(clip, t, h, w, out, offset), (x) => this.net.features(x)); // [B, 128]
   }
   dispose(): void {
     this.store.dispose();
