@@ -10,6 +10,7 @@ import { run as autoencoder } from './autoencoder';
 import { run as data } from './data';
 import { run as unet } from './unet';
 import { run as metrics } from './metrics';
+import { run as long } from './long';
 
 const MODULES: [string, BenchModule][] = [
   ['kernels', kernels],
@@ -17,6 +18,7 @@ const MODULES: [string, BenchModule][] = [
   ['data', data],
   ['unet', unet],
   ['metrics', metrics],
+  ['long', long],
 ];
 
 function fmt(v: number | string | undefined): string {

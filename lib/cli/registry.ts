@@ -8,5 +8,8 @@ import { command as data } from './commands/data';
 import { command as trainLvdm } from './commands/train-lvdm';
 import { command as sample } from './commands/sample';
 import { command as metrics } from './commands/metrics';
+import { command as trainPred } from './commands/train-pred';
+import { command as trainInterp } from './commands/train-interp';
+import { command as sampleLong } from './commands/sample-long';
 
-export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample, metrics];
+export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample, trainPred, trainInterp, sampleLong, metrics];

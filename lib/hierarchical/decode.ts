@@ -5,9 +5,11 @@
  *
  * A window of `windowLatents` latents is decoded together with up to `overlapLatents` latents of
  * context on each side (taken from the neighbouring windows); the context's decoded frames
- * (overlapLatents * ft pixel frames per side) are discarded, so with overlapLatents at least the
- * decoder's temporal receptive field (in latents) the result equals decoding the whole video at
- * once. overlapLatents = 0 decodes windows independently (seams at window borders).
+ * (overlapLatents * ft pixel frames per side) are discarded. For a purely convolutional decoder,
+ * overlapLatents >= its temporal receptive field (in latents) reproduces a whole-video decode
+ * exactly; this project's autoencoder also has GroupNorm over (T, H, W), so there the result is
+ * close to, not equal to, a whole decode. overlapLatents = 0 decodes windows independently (seams
+ * at window borders). Nothing is cross-faded: each output frame is decoded once.
  * Output is trimmed to exactly `frames` pixel frames.
  */
 import * as tf from '@tensorflow/tfjs';
