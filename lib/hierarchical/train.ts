@@ -8,10 +8,9 @@
  */
 import * as path from 'node:path';
 import { ExperimentConfig, LongVideoConfig } from '../config/schema';
-import { runTraining } from '../train/loop';
 import { LvdmTrainer, lvdmSections } from '../lvdm/trainer';
-import { DEFAULT_LATENT_CACHE_DIR, prepareLatents } from '../lvdm/pipeline';
-import { LVDM_WEIGHTS, LoadedLvdm, loadLvdm, saveLvdmWeights } from '../lvdm/weights';
+import { DEFAULT_LATENT_CACHE_DIR, prepareLatents, trainAndExport } from '../lvdm/pipeline';
+import { LoadedLvdm, loadLvdm } from '../lvdm/weights';
 import { longSections } from './conditioning';
 import { conditionalBatchPreparer, windowSpan } from './batch';
 import { LongModel } from './generate';
@@ -57,33 +56,8 @@ export async function trainLongModel(opts: TrainLongOptions): Promise<TrainLongR
       `${long.role} model: ${trainer.store.numParams()} parameters; windows of ${long.window} latents at stride ${long.latent_stride} from clips of ${cache.shape[0]}, ` +
         `p_cond ${long.p_cond}, s_max ${long.s_max ?? 'none'}, loss on ${long.loss_frames} frames`,
     );
-    const t0 = Date.now();
-    const r = await runTraining(trainer, {
-      outDir: opts.outDir,
-      totalSteps: diffusion.train.steps,
-      ckptEvery: diffusion.train.ckpt_every,
-      logEvery: diffusion.train.log_every,
-      config: cfg,
-      resume: opts.resume,
-      force: opts.force,
-      progress: opts.progress,
-      label: long.role === 'prediction' ? 'train-pred' : 'train-interp',
-    });
-    const weights = path.join(opts.outDir, LVDM_WEIGHTS);
-    saveLvdmWeights(
-      weights,
-      trainer.samplingWeights(),
-      cfg,
-      {
-        autoencoder: aeFile,
-        latent: cache.norm,
-        latent_shape: cache.shape,
-        clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
-        ema: trainer.ema !== null,
-      },
-      r.step,
-    );
-    return { outDir: opts.outDir, weights, steps: r.step, trainSeconds: (Date.now() - t0) / 1000, lastLoss: r.lastLogs.loss ?? NaN, params: trainer.store.numParams() };
+    const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, long.role === 'prediction' ? 'train-pred' : 'train-interp');
+    return { outDir: r.outDir, weights: r.weights, steps: r.steps, trainSeconds: r.trainSeconds, lastLoss: r.lastLoss, params: r.params };
   } finally {
     trainer.dispose();
   }

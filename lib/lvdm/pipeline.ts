@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { ExperimentConfig } from '../config/schema';
-import { runTraining, trainLoopOptions } from '../train/loop';
+import { RunFlags, runTraining, trainLoopOptions } from '../train/loop';
 import { loadAutoencoder } from '../autoencoder/io';
 import { datasetFromConfig } from '../../data/from-config';
 import { LatentCache, latentCacheKey } from './latents';
@@ -85,34 +85,46 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   const trainer = new LvdmTrainer({ config: cfg, latents: cache });
   try {
     log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss`);
-    const t0 = Date.now();
-    const r = await runTraining(trainer, trainLoopOptions(diffusion.train, { ...opts, config: cfg }, 'train-lvdm'));
-    const trainSeconds = (Date.now() - t0) / 1000;
-    const weights = path.join(opts.outDir, LVDM_WEIGHTS);
-    saveLvdmWeights(
-      weights,
-      trainer.samplingWeights(),
-      cfg,
-      {
-        autoencoder: aeFile,
-        latent: cache.norm,
-        latent_shape: cache.shape,
-        clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
-        ema: trainer.ema !== null,
-      },
-      r.step,
-    );
-    return {
-      outDir: opts.outDir,
-      weights,
-      checkpoint: r.checkpoint,
-      steps: r.step,
-      trainSeconds,
-      lastLoss: r.lastLogs.loss ?? NaN,
-      latentCache: cacheFile,
-      params: trainer.store.numParams(),
-    };
+    const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, 'train-lvdm');
+    return { ...r, latentCache: cacheFile };
   } finally {
     trainer.dispose();
   }
+}
+
+export interface TrainExportResult {
+  outDir: string;
+  weights: string;
+  checkpoint: string;
+  steps: number;
+  trainSeconds: number;
+  lastLoss: number;
+  params: number;
+}
+
+/**
+ * Runs the training loop for a latent diffusion trainer (plain, prediction or interpolation) and
+ * exports its sampling (EMA) weights as `lvdm.safetensors` with the latent normalisation, latent
+ * shape, clip size and the autoencoder it was trained on.
+ */
+export async function trainAndExport(trainer: LvdmTrainer, cfg: ExperimentConfig, cache: LatentCache, aeFile: string, run: RunFlags, label: string): Promise<TrainExportResult> {
+  const { diffusion } = lvdmSections(cfg);
+  const t0 = Date.now();
+  const r = await runTraining(trainer, trainLoopOptions(diffusion.train, run, label));
+  const trainSeconds = (Date.now() - t0) / 1000;
+  const weights = path.join(run.outDir, LVDM_WEIGHTS);
+  saveLvdmWeights(
+    weights,
+    trainer.samplingWeights(),
+    cfg,
+    {
+      autoencoder: aeFile,
+      latent: cache.norm,
+      latent_shape: cache.shape,
+      clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
+      ema: trainer.ema !== null,
+    },
+    r.step,
+  );
+  return { outDir: run.outDir, weights, checkpoint: r.checkpoint, steps: r.step, trainSeconds, lastLoss: r.lastLogs.loss ?? NaN, params: trainer.store.numParams() };
 }
