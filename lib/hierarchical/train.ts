@@ -6,46 +6,27 @@
  * carries the config with its `long` section, so generation knows the model's role, window,
  * stride and s convention. `loadLongModel` reads it back as a `LongModel`.
  */
-import * as path from 'node:path';
-import { ExperimentConfig, LongVideoConfig } from '../config/schema';
-import { LvdmTrainer, lvdmSections } from '../lvdm/trainer';
-import { DEFAULT_LATENT_CACHE_DIR, prepareLatents, trainAndExport } from '../lvdm/pipeline';
+import { LongVideoConfig } from '../config/schema';
+import { LvdmTrainer } from '../lvdm/trainer';
+import { DEFAULT_LATENT_CACHE_DIR, TrainExportResult, TrainLvdmOptions, prepareLatents, trainAndExport, trainingAutoencoder } from '../lvdm/pipeline';
 import { LoadedLvdm, loadLvdm } from '../lvdm/weights';
 import { longSections } from './conditioning';
 import { conditionalBatchPreparer, windowSpan } from './batch';
 import { LongModel } from './generate';
 
-export interface TrainLongOptions {
-  config: ExperimentConfig;
-  outDir: string;
+export interface TrainLongOptions extends TrainLvdmOptions {
   /** The role the command trains; the config's long.role must match. */
   role: LongVideoConfig['role'];
-  autoencoder?: string;
-  resume?: boolean;
-  force?: boolean;
-  progress?: boolean;
-  cacheDir?: string;
-  log?: (msg: string) => void;
 }
 
-export interface TrainLongResult {
-  outDir: string;
-  weights: string;
-  steps: number;
-  trainSeconds: number;
-  lastLoss: number;
-  params: number;
-}
+export type TrainLongResult = TrainExportResult;
 
 export async function trainLongModel(opts: TrainLongOptions): Promise<TrainLongResult> {
   const cfg = opts.config;
-  const { diffusion } = lvdmSections(cfg);
   const { long } = longSections(cfg);
   if (long.role !== opts.role) throw new Error(`config '${cfg.name}': long.role is '${long.role}' but this command trains the ${opts.role} model`);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
-  const autoencoder = opts.autoencoder ?? diffusion.autoencoder;
-  if (!autoencoder) throw new Error(`config '${cfg.name}': no autoencoder given (set diffusion.autoencoder or pass --ae <autoencoder.safetensors>)`);
-  const aeFile = path.resolve(autoencoder);
+  const aeFile = trainingAutoencoder(cfg, opts.autoencoder);
   const { cache } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
   const span = windowSpan(long);
   if (span > cache.shape[0])
@@ -56,8 +37,7 @@ export async function trainLongModel(opts: TrainLongOptions): Promise<TrainLongR
       `${long.role} model: ${trainer.store.numParams()} parameters; windows of ${long.window} latents at stride ${long.latent_stride} from clips of ${cache.shape[0]}, ` +
         `p_cond ${long.p_cond}, s_max ${long.s_max ?? 'none'}, loss on ${long.loss_frames} frames`,
     );
-    const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, long.role === 'prediction' ? 'train-pred' : 'train-interp');
-    return { outDir: r.outDir, weights: r.weights, steps: r.steps, trainSeconds: r.trainSeconds, lastLoss: r.lastLoss, params: r.params };
+    return await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, long.role === 'prediction' ? 'train-pred' : 'train-interp');
   } finally {
     trainer.dispose();
   }

@@ -27,15 +27,8 @@ export interface TrainLvdmOptions {
   log?: (msg: string) => void;
 }
 
-export interface TrainLvdmResult {
-  outDir: string;
-  weights: string;
-  checkpoint: string;
-  steps: number;
-  trainSeconds: number;
-  lastLoss: number;
+export interface TrainLvdmResult extends TrainExportResult {
   latentCache: string;
-  params: number;
 }
 
 /** Loads or builds the latent cache of the config's training data under `autoencoder`. */
@@ -74,13 +67,18 @@ export async function prepareLatents(config: ExperimentConfig, autoencoder: stri
   }
 }
 
+/** The autoencoder a latent diffusion run trains on: `--ae`, else the config's diffusion.autoencoder (absolute path). */
+export function trainingAutoencoder(cfg: ExperimentConfig, override?: string): string {
+  const autoencoder = override ?? lvdmSections(cfg).diffusion.autoencoder;
+  if (!autoencoder) throw new Error(`config '${cfg.name}': no autoencoder given (set diffusion.autoencoder or pass --ae <autoencoder.safetensors>)`);
+  return path.resolve(autoencoder);
+}
+
 export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult> {
   const cfg = opts.config;
   const { diffusion } = lvdmSections(cfg);
   const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
-  const autoencoder = opts.autoencoder ?? diffusion.autoencoder;
-  if (!autoencoder) throw new Error(`config '${cfg.name}': no autoencoder given (set diffusion.autoencoder or pass --ae <autoencoder.safetensors>)`);
-  const aeFile = path.resolve(autoencoder);
+  const aeFile = trainingAutoencoder(cfg, opts.autoencoder);
   const { cache, file: cacheFile } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
   const trainer = new LvdmTrainer({ config: cfg, latents: cache });
   try {
