@@ -162,6 +162,8 @@ export class Mp4Writer {
     this.state = 'closing';
     if (this.count === 0) {
       this.abort();
+      await this.exited; // ffmpeg is gone and its partial file removed before we report
+      this.cleanupTmp();
       throw new Error(`Mp4Writer(${this.file}): no frames were written`);
     }
     this.proc.stdin.end();
