@@ -70,25 +70,39 @@ function required(v: ParsedValues[string], name: string): string {
   return s;
 }
 
-async function prepare(values: ParsedValues): Promise<number> {
-  const quiet = values.quiet === true;
-  const { width, height } = parseSize(values.size);
-  const out = required(values.out, 'out');
-  let last = 0;
-  const r = await prepareShards({
+/** Which raw data set to read (shared by prepare and stats). */
+function rawSource(values: ParsedValues) {
+  return {
     dataset: dataset(values.dataset),
     root: required(values.root, 'root'),
     split: split(values.split),
     fold: int(values.fold, 'fold'),
     splitsDir: str(values.splits),
     csv: str(values.csv),
-    out,
-    width,
-    height,
+  };
+}
+
+/** How clips are cut from each video (shared by prepare and stats). */
+function clipSampling(values: ParsedValues) {
+  return {
     frames: int(values.frames, 'frames', 16) as number,
     stride: int(values.stride, 'stride', 1) as number,
     fps: num(values.fps, 'fps'),
     frameFps: num(values['frame-fps'], 'frame-fps'),
+  };
+}
+
+async function prepare(values: ParsedValues): Promise<number> {
+  const quiet = values.quiet === true;
+  const { width, height } = parseSize(values.size);
+  const out = required(values.out, 'out');
+  let last = 0;
+  const r = await prepareShards({
+    ...rawSource(values),
+    out,
+    width,
+    height,
+    ...clipSampling(values),
     shardMB: num(values['shard-mb'], 'shard-mb'),
     jobs: int(values.jobs, 'jobs'),
     progress: (p) => {
@@ -113,16 +127,8 @@ async function stats(values: ParsedValues, positionals: string[]): Promise<numbe
     s = statsFromIndex(dir, { frames: int(values.frames, 'frames'), stride: int(values.stride, 'stride') });
   } else {
     s = await statsFromRaw({
-      dataset: dataset(values.dataset),
-      root: required(values.root, 'root'),
-      split: split(values.split),
-      fold: int(values.fold, 'fold'),
-      splitsDir: str(values.splits),
-      csv: str(values.csv),
-      frames: int(values.frames, 'frames', 16) as number,
-      stride: int(values.stride, 'stride', 1) as number,
-      fps: num(values.fps, 'fps'),
-      frameFps: num(values['frame-fps'], 'frame-fps'),
+      ...rawSource(values),
+      ...clipSampling(values),
       verify: values.verify === true,
       jobs: int(values.jobs, 'jobs'),
       warn: (m) => void process.stderr.write(`lvdm data: ${m}\n`),
