@@ -1,6 +1,8 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only name,...]`: every benchmark workload, printed
- * as a table (or JSON: one object with `backend`, `results` [{name, params, timings_ms, extra}]).
+ * `npm run bench [-- --json] [-- --quick] [-- --only name,...] [-- --backend native|wasm|...]`: every
+ * benchmark workload, printed as a table (or JSON: one object with `backend`, `threads`, `results`
+ * [{name, params, timings_ms, extra}]). Every result names the backend and its threads
+ * (`extra.backend`, `extra.threads`; LVDM_BACKEND / LVDM_THREADS / LVDM_WASM_THREADS choose them).
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '../lib/backend';
@@ -44,22 +46,23 @@ export function formatTable(results: BenchResult[]): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, only: { type: 'string' } },
+    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' } },
     strict: true,
   });
-  const info = await initBackend({ quiet: Boolean(values.json) });
+  const info = await initBackend({ quiet: Boolean(values.json), prefer: values.backend });
+  const threads = info.threads ?? 1;
   const only = values.only ? values.only.split(',') : null;
   const results: BenchResult[] = [];
   for (const [name, mod] of MODULES) {
     if (only && !only.includes(name)) continue;
     if (!values.json) process.stderr.write(`[bench] ${name}...\n`);
-    const rs = await mod({ quick: Boolean(values.quick) });
+    const rs = (await mod({ quick: Boolean(values.quick) })).map((r) => ({ ...r, extra: { ...r.extra, backend: info.name, threads } }));
     results.push(...rs);
     if (!values.json) console.log(formatTable(rs));
   }
   if (values.json) {
     const rss = process.resourceUsage().maxRSS / 1024;
-    console.log(JSON.stringify({ backend: info.name, versions: info.versions, peak_rss_mb: rss, results }, null, 2));
+    console.log(JSON.stringify({ backend: info.name, threads, versions: info.versions, peak_rss_mb: rss, results }, null, 2));
   }
 }
 

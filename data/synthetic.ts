@@ -12,10 +12,13 @@
  * - sky: slowly drifting, morphing clouds (3D value noise), static camera.
  * - taichi: an articulated stick figure moving slowly in front of a static background.
  * - ucf: 12 action classes with distinct motions and a swaying camera; labels + captions.
+ * - captioned: one or two shapes of one colour moving in one direction, with compositional
+ *   captions ("two red squares move left"; data/captioned.ts).
  */
 import { Rng, hashString } from '../lib/nn/rng';
 import type { ClipDataset, ClipSample } from './types';
 import { captionForClass } from './classes';
+import { type CaptionAttributes, type CaptionedParams, captionOf, makeCaptionedParams, renderCaptioned } from './captioned';
 import {
   type Frame,
   type Rgb,
@@ -28,8 +31,8 @@ import {
   valueNoise3,
 } from './raster';
 
-export type SyntheticFamily = 'shapes' | 'sky' | 'taichi' | 'ucf';
-export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'sky', 'taichi', 'ucf'];
+export type SyntheticFamily = 'shapes' | 'sky' | 'taichi' | 'ucf' | 'captioned';
+export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'sky', 'taichi', 'ucf', 'captioned'];
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
 export const SYNTHETIC_UCF_CLASSES: readonly string[] = [
@@ -226,7 +229,7 @@ interface UcfParams {
   speed: number; // world units per frame for translating actors
 }
 
-type VideoParams = ShapesParams | SkyParams | TaichiParams | UcfParams;
+type VideoParams = ShapesParams | SkyParams | TaichiParams | UcfParams | CaptionedParams;
 
 function videoSeed(family: SyntheticFamily, seed: number, index: number): number {
   let h = hashString(`synthetic-${family}`) ^ Math.imul(index + 1, 0x9e3779b1);
@@ -246,6 +249,7 @@ function randFigureStyle(rng: Rng, minSize: number, maxSize: number): FigureStyl
 
 function makeParams(family: SyntheticFamily, seed: number, index: number): VideoParams {
   const rng = new Rng(videoSeed(family, seed, index));
+  if (family === 'captioned') return makeCaptionedParams(rng);
   if (family === 'shapes') {
     const bg = randBackground(rng);
     const n = rng.int(1, 3);
@@ -702,7 +706,15 @@ export function syntheticVideoInfo(spec: Pick<SyntheticVideoSpec, 'family' | 'se
     return { label: p.shapes[0].kind, className: SYNTHETIC_SHAPE_KINDS[p.shapes[0].kind], caption: `a video of ${list} moving` };
   }
   if (p.family === 'sky') return { caption: 'a time-lapse video of clouds drifting across the sky' };
+  if (p.family === 'captioned') return { caption: captionOf(p.attributes) };
   return { caption: 'a video of a person practising tai chi' };
+}
+
+/** The attributes of a synthetic-captioned video (indices into data/captioned.ts's lists). */
+export function captionedAttributes(seed: number, index: number): CaptionAttributes {
+  const p = paramsFor({ family: 'captioned', seed, index, height: 1, width: 1 });
+  if (p.family !== 'captioned') throw new Error('captionedAttributes: not a captioned video');
+  return { ...p.attributes };
 }
 
 /**
@@ -723,6 +735,7 @@ export function renderSyntheticFrames(spec: SyntheticVideoSpec, start: number, c
     if (p.family === 'shapes') renderShapes(spec, p, t, f);
     else if (p.family === 'sky') renderSky(spec, p, t, f);
     else if (p.family === 'taichi') renderTaichi(spec, p, t, f);
+    else if (p.family === 'captioned') renderCaptioned(p, t, f);
     else renderUcf(spec, p, t, f);
   }
   return out;

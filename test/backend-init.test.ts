@@ -4,21 +4,25 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { backendName, gradientSelfCheck, initBackend, registerWasmKernels } from '../lib/backend';
 
-test('initBackend selects wasm here, is idempotent, and reports versions', async () => {
+test('initBackend selects the libtorch backend here (set-up builds it), is idempotent, and reports versions', async () => {
   const a = await initBackend({ quiet: true });
-  assert.equal(a.name, 'wasm');
-  assert.equal(backendName(), 'wasm');
-  assert.equal(tf.getBackend(), 'wasm');
+  assert.equal(a.name, 'libtorch', `expected the native backend (is native/build/lvdm_torch.node built? bash native/build.sh)`);
+  assert.equal(backendName(), 'libtorch');
+  assert.equal(tf.getBackend(), 'libtorch');
   assert.equal(a.versions.tfjs, tf.version.tfjs);
-  assert.match(a.versions['tfjs-backend-wasm'], /^\d+\.\d+\.\d+$/);
+  assert.match(a.versions.libtorch, /^1\.13\.\d+$/);
+  assert.match(a.versions.blas, /^OpenBLAS /);
+  assert.ok((a.threads ?? 0) >= 1);
   const b = await initBackend({ quiet: true });
   assert.equal(b, a, 'second call returns the same info object');
+  const w = await initBackend({ prefer: 'wasm', quiet: true });
+  assert.match(w.versions['tfjs-backend-wasm'], /^\d+\.\d+\.\d+$/);
   registerWasmKernels(); // idempotent: no throw, no duplicate registration
   assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined);
 });
 
 test('initBackend honours prefer, and names unknown or missing backends', async () => {
-  await assert.rejects(initBackend({ prefer: 'bogus', quiet: true }), /unknown backend 'bogus'.*tensorflow\|node-gpu\|node\|wasm\|cpu/);
+  await assert.rejects(initBackend({ prefer: 'bogus', quiet: true }), /unknown backend 'bogus'.*tensorflow\|node-gpu\|node\|native\|libtorch\|wasm\|cpu/);
   await assert.rejects(initBackend({ prefer: 'node', quiet: true }), /@tensorflow\/tfjs-node is not installed/);
   const c = await initBackend({ prefer: 'cpu', quiet: true });
   assert.equal(c.name, 'cpu');

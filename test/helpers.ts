@@ -1,5 +1,6 @@
 /** Shared test utilities. */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -9,6 +10,18 @@ export const LVDM_BIN = path.join(ROOT, 'bin', 'lvdm.js');
 
 export function tempDir(prefix = 'lvdm-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A free TCP port on 127.0.0.1 (for services the tests start). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 export interface RunResult {

@@ -5,6 +5,11 @@
  * residual blocks and transposed Conv3d (kernel 4). Every 3D convolution pads by replicate, so
  * the network is equivariant to temporal shifts away from the borders. No attention.
  * Layout: videos [B, T, H, W, C]; latents [B, T/ft, H/fs, W/fs, zc].
+ *
+ * `frame_wise: true` gives the text-to-video model's frame-wise 2D autoencoder (section 6): the
+ * same network with every kernel 1 x k x k (k = 3 or 4) and frames folded into the batch (so
+ * GroupNorm statistics are per frame too): each frame is encoded and decoded on its own (needs
+ * temporal_factor 1).
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Scope } from '../nn/params';
@@ -26,11 +31,11 @@ export class ResBlock3d {
   readonly conv2: Conv3d;
   readonly skip: Conv3d | null;
 
-  constructor(s: Scope, cin: number, cout: number, groups: number) {
+  constructor(s: Scope, cin: number, cout: number, groups: number, kernel: number | Triple = 3) {
     this.norm1 = new GroupNorm(s.child('norm1'), normGroups(groups, cin), cin);
-    this.conv1 = new Conv3d(s.child('conv1'), cin, cout, 3);
+    this.conv1 = new Conv3d(s.child('conv1'), cin, cout, kernel);
     this.norm2 = new GroupNorm(s.child('norm2'), normGroups(groups, cout), cout);
-    this.conv2 = new Conv3d(s.child('conv2'), cout, cout, 3);
+    this.conv2 = new Conv3d(s.child('conv2'), cout, cout, kernel);
     this.skip = cin === cout ? null : new Conv3d(s.child('skip'), cin, cout, 1);
   }
 
@@ -68,43 +73,63 @@ export class VideoAutoencoder {
   private readonly convOut: Conv3d;
   private readonly quantConv: Conv3d;
   private readonly postQuantConv: Conv3d;
-  private readonly decIn: Conv3d;
+  private readonly decIn: Conv3d | null = null;
   private readonly up: { res: ResBlock3d[]; conv: ConvTranspose3d }[] = [];
-  private readonly decNormOut: GroupNorm;
+  /** decoder 'tats': per stage the transposed conv first, then the residual blocks. */
+  private readonly upFirst: { conv: ConvTranspose3d; res: ResBlock3d[] }[] = [];
+  private readonly decNormOut: GroupNorm | null = null;
   /** The decoder's last layer (its weight gradient drives the adaptive GAN weight). */
   readonly decConvOut: Conv3d;
 
   constructor(readonly store: ParamStore, readonly cfg: AutoencoderModelConfig) {
     this.strides = stageStrides(cfg);
+    if (cfg.frame_wise && cfg.temporal_factor !== 1) throw new Error(`autoencoder: frame_wise needs temporal_factor 1, got ${cfg.temporal_factor}`);
+    // Kernel sizes: k x k x k, or 1 x k x k for the frame-wise 2D autoencoder.
+    const k = (n: number): number | Triple => (cfg.frame_wise ? [1, n, n] : n);
     const g = cfg.norm_groups;
     const ch = cfg.channels;
     const zc = cfg.latent_channels;
     this.base = cfg.base_channels ?? ch[0];
     const root = new Scope(store);
     const enc = root.child('encoder');
-    this.convIn = new Conv3d(enc.child('conv_in'), cfg.in_channels, this.base, 3);
+    this.convIn = new Conv3d(enc.child('conv_in'), cfg.in_channels, this.base, k(3));
     let c = this.base;
     ch.forEach((co, i) => {
       const s = enc.child('down').child(i);
-      const conv = new Conv3d(s.child('conv'), c, co, 4, { stride: this.strides[i] });
-      const res = Array.from({ length: cfg.enc_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), co, co, g));
+      const conv = new Conv3d(s.child('conv'), c, co, k(4), { stride: this.strides[i] });
+      const res = Array.from({ length: cfg.enc_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), co, co, g, k(3)));
       this.down.push({ conv, res });
       c = co;
     });
     this.normOut = new GroupNorm(enc.child('norm_out'), normGroups(g, c), c);
-    this.convOut = new Conv3d(enc.child('conv_out'), c, 2 * zc, 3);
+    this.convOut = new Conv3d(enc.child('conv_out'), c, 2 * zc, k(3));
     this.quantConv = new Conv3d(root.child('quant_conv'), 2 * zc, 2 * zc, 1);
     this.postQuantConv = new Conv3d(root.child('post_quant_conv'), zc, zc, 1);
     const dec = root.child('decoder');
-    this.decIn = new Conv3d(dec.child('conv_in'), zc, c, 3);
+    if (cfg.decoder === 'tats') {
+      // TATS/LVDM public decoder: stage k upsamples by the encoder's stage-k strides (temporal first),
+      // channels z -> ch[L-1] -> ... -> ch[0], then conv_out (no input conv, no output norm).
+      let cin = zc;
+      for (let stage = 0; stage < ch.length; stage++) {
+        const s = dec.child('blocks').child(stage);
+        const co = ch[ch.length - 1 - stage];
+        const conv = new ConvTranspose3d(s.child('upsample'), cin, co, k(4), { stride: this.strides[stage] });
+        const res = Array.from({ length: cfg.dec_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), co, co, g, k(3)));
+        this.upFirst.push({ conv, res });
+        cin = co;
+      }
+      this.decConvOut = new Conv3d(dec.child('conv_out'), ch[0], cfg.in_channels, k(3));
+      return;
+    }
+    this.decIn = new Conv3d(dec.child('conv_in'), zc, c, k(3));
     for (let i = ch.length - 1; i >= 0; i--) {
       const s = dec.child('up').child(i);
-      const res = Array.from({ length: cfg.dec_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), ch[i], ch[i], g));
+      const res = Array.from({ length: cfg.dec_res_blocks }, (_, j) => new ResBlock3d(s.child('res').child(j), ch[i], ch[i], g, k(3)));
       const co = i > 0 ? ch[i - 1] : this.base;
-      this.up.push({ res, conv: new ConvTranspose3d(s.child('upsample'), ch[i], co, 4, { stride: this.strides[i] }) });
+      this.up.push({ res, conv: new ConvTranspose3d(s.child('upsample'), ch[i], co, k(4), { stride: this.strides[i] }) });
     }
     this.decNormOut = new GroupNorm(dec.child('norm_out'), normGroups(g, this.base), this.base);
-    this.decConvOut = new Conv3d(dec.child('conv_out'), this.base, cfg.in_channels, 3);
+    this.decConvOut = new Conv3d(dec.child('conv_out'), this.base, cfg.in_channels, k(3));
   }
 
   /** Total down-sampling per axis: [ft, fs, fs]. */
@@ -120,9 +145,19 @@ export class VideoAutoencoder {
     return [frames / ft, height / fs, width / fs, this.cfg.latent_channels];
   }
 
+  /** Frame-wise models run `fn` on [B*T, 1, H, W, C] (one frame per sample); others on x itself. */
+  private frameWise(x: tf.Tensor5D, fn: (v: tf.Tensor5D) => tf.Tensor5D): tf.Tensor5D {
+    if (!this.cfg.frame_wise) return fn(x);
+    return tf.tidy(() => {
+      const [b, t, h, w, c] = x.shape;
+      const y = fn(tf.reshape(x, [b * t, 1, h, w, c]));
+      return tf.reshape(y, [b, t, y.shape[2], y.shape[3], y.shape[4]]);
+    });
+  }
+
   /** x: [B, T, H, W, 3] in [-1, 1] -> diagonal Gaussian posterior over latents. */
   encode(x: tf.Tensor5D): Posterior {
-    const out = tf.tidy(() => {
+    const out = this.frameWise(x, (x) => tf.tidy(() => {
       let h = this.convIn.apply(x);
       for (const stage of this.down) {
         h = stage.conv.apply(h);
@@ -130,7 +165,7 @@ export class VideoAutoencoder {
       }
       h = this.convOut.apply(silu(this.normOut.apply(h)));
       return this.quantConv.apply(h); // [B, t, h, w, 2 zc]
-    });
+    }));
     const zc = this.cfg.latent_channels;
     const [lo, hi] = this.cfg.logvar_clamp;
     const [mean, lv] = tf.split(out, [zc, zc], 4) as [tf.Tensor5D, tf.Tensor5D];
@@ -150,14 +185,22 @@ export class VideoAutoencoder {
 
   /** Decoder up to (not including) its last conv: [B, t, h, w, zc] -> [B, T, H, W, base]. */
   decodeTrunk(z: tf.Tensor5D): tf.Tensor5D {
-    return tf.tidy(() => {
+    return this.frameWise(z, (z) => tf.tidy(() => {
+      if (!this.decIn || !this.decNormOut) {
+        let y = this.postQuantConv.apply(z);
+        for (const stage of this.upFirst) {
+          y = stage.conv.apply(y);
+          for (const r of stage.res) y = r.apply(y);
+        }
+        return y;
+      }
       let h = this.decIn.apply(this.postQuantConv.apply(z));
       for (const stage of this.up) {
         for (const r of stage.res) h = r.apply(h);
         h = stage.conv.apply(h);
       }
       return silu(this.decNormOut.apply(h));
-    });
+    }));
   }
 
   /** z: [B, t, h, w, zc] -> reconstruction [B, T, H, W, 3] (unbounded; ~[-1, 1]). */

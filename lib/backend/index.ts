@@ -1,27 +1,35 @@
-// Backend selection for LVDM.ts: tfjs-node-gpu > tfjs-node > wasm (with fast training kernels) > cpu.
+// Backend selection for LVDM.ts: tfjs-node-gpu > tfjs-node > libtorch (native addon) > wasm (with
+// fast training kernels) > cpu.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './kernels';
 import { registerExtraGradients } from './gradients';
 import { registerThreadedWasm, restoreStockWasm, wasmThreads } from './threaded';
 import { gradientSelfCheck as selfCheck, SelfCheckResult } from './selfcheck';
+import { NATIVE_BACKEND, nativeAvailable, nativeInfo, nativeThreadsWanted, nativeUnavailableReason, registerNativeBackend } from './native';
 
 export { registerWasmKernels } from './kernels';
 export { wasmThreads } from './threaded';
+export { NATIVE_BACKEND, NATIVE_KERNEL_NAMES, nativeAvailable, nativeInfo, nativeMemory, nativeUnavailableReason } from './native';
 export type { SelfCheckResult } from './selfcheck';
 
 export interface BackendInfo {
-  /** tfjs backend name as reported by tf.getBackend(): 'tensorflow' | 'wasm' | 'cpu'. */
+  /** tfjs backend name as reported by tf.getBackend(): 'tensorflow' | 'libtorch' | 'wasm' | 'cpu'. */
   name: string;
   /** Where it came from: the npm package that provides it. */
   source: string;
   /** Versions of the relevant packages (tfjs, tfjs-backend-wasm, tfjs-node, ...). */
   versions: Record<string, string>;
+  /** Compute threads of the backend (wasm: XNNPACK threads; libtorch: intra-op threads). */
+  threads?: number;
 }
 
-type Choice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+type Choice = 'node-gpu' | 'node' | 'native' | 'wasm' | 'cpu';
 
-const CHOICES: readonly Choice[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+/** Also the automatic order: the first that initialises wins (native only when its addon is built). */
+const CHOICES: readonly Choice[] = ['node-gpu', 'node', 'native', 'wasm', 'cpu'];
+/** tfjs backend name of each choice. */
+const BACKEND_OF: Record<Choice, string> = { 'node-gpu': 'tensorflow', node: 'tensorflow', native: NATIVE_BACKEND, wasm: 'wasm', cpu: 'cpu' };
 const NODE_PKG: Record<'node-gpu' | 'node', string> = {
   'node-gpu': '@tensorflow/tfjs-node-gpu',
   node: '@tensorflow/tfjs-node',
@@ -33,8 +41,9 @@ let pending: Promise<BackendInfo> | null = null;
 function parsePreference(raw: string, origin: string): Choice {
   const v = raw.trim().toLowerCase();
   if (v === 'tensorflow') return installed(NODE_PKG['node-gpu']) ? 'node-gpu' : 'node';
+  if (v === NATIVE_BACKEND) return 'native';
   if ((CHOICES as readonly string[]).includes(v)) return v as Choice;
-  throw new Error(`${origin}: unknown backend '${raw}' (expected one of tensorflow|node-gpu|node|wasm|cpu)`);
+  throw new Error(`${origin}: unknown backend '${raw}' (expected one of tensorflow|node-gpu|node|native|${NATIVE_BACKEND}|wasm|cpu)`);
 }
 
 function installed(pkg: string): boolean {
@@ -67,8 +76,18 @@ function threadsWanted(opt: number | undefined): number {
   return n;
 }
 
-async function activate(choice: Choice, threads = 1): Promise<BackendInfo> {
+async function activate(choice: Choice, threads = 1, nativeThreads = 2): Promise<BackendInfo> {
   const versions: Record<string, string> = { tfjs: tf.version.tfjs };
+  if (choice === 'native') {
+    if (!nativeAvailable()) throw new Error(`backend 'native' unavailable: ${nativeUnavailableReason()}`);
+    registerNativeBackend(nativeThreads);
+    if (!(await tf.setBackend(NATIVE_BACKEND))) throw new Error(`backend 'native': the ${NATIVE_BACKEND} backend failed to initialise`);
+    await tf.ready();
+    const ni = nativeInfo();
+    versions.libtorch = ni?.torch ?? 'unknown';
+    versions.blas = ni?.blas ?? 'unknown';
+    return { name: NATIVE_BACKEND, source: 'native/build/lvdm_torch.node (Debian libtorch)', versions, threads: ni?.threads ?? nativeThreads };
+  }
   if (choice === 'node-gpu' || choice === 'node') {
     const pkg = NODE_PKG[choice];
     if (!installed(pkg)) throw new Error(`backend '${choice}' requested but ${pkg} is not installed`);
@@ -97,23 +116,24 @@ async function activate(choice: Choice, threads = 1): Promise<BackendInfo> {
     if (threads > 1 && n !== threads) {
       console.warn(`[lvdm] wasm: ${threads} threads requested, running with ${n}` + (fresh ? '' : ' (the wasm backend was already initialised)'));
     }
-    return { name: 'wasm', source: n > 1 ? '@tensorflow/tfjs-backend-wasm (threaded-SIMD binary)' : '@tensorflow/tfjs-backend-wasm', versions };
+    return { name: 'wasm', source: n > 1 ? '@tensorflow/tfjs-backend-wasm (threaded-SIMD binary)' : '@tensorflow/tfjs-backend-wasm', versions, threads: n };
   }
   if (!(await tf.setBackend('cpu'))) throw new Error(`backend 'cpu' failed to initialise`);
   await tf.ready();
-  return { name: 'cpu', source: '@tensorflow/tfjs (tfjs-backend-cpu)', versions };
+  return { name: 'cpu', source: '@tensorflow/tfjs (tfjs-backend-cpu)', versions, threads: 1 };
 }
 
-async function choose(prefer: string | undefined, threads: number): Promise<BackendInfo> {
+async function choose(prefer: string | undefined, threads: number, nativeThreads: number): Promise<BackendInfo> {
   registerExtraGradients();
   const env = process.env.LVDM_BACKEND;
-  if (prefer !== undefined && prefer !== '') return activate(parsePreference(prefer, 'initBackend({ prefer })'), threads);
-  if (env !== undefined && env !== '') return activate(parsePreference(env, 'env LVDM_BACKEND'), threads);
+  if (prefer !== undefined && prefer !== '') return activate(parsePreference(prefer, 'initBackend({ prefer })'), threads, nativeThreads);
+  if (env !== undefined && env !== '') return activate(parsePreference(env, 'env LVDM_BACKEND'), threads, nativeThreads);
   const errors: string[] = [];
   for (const c of CHOICES) {
     if ((c === 'node-gpu' || c === 'node') && !installed(NODE_PKG[c])) continue;
+    if (c === 'native' && !nativeAvailable()) continue;
     try {
-      return await activate(c, threads);
+      return await activate(c, threads, nativeThreads);
     } catch (e) {
       errors.push(`${c}: ${(e as Error).message}`);
     }
@@ -125,27 +145,30 @@ function describe(info: BackendInfo): string {
   const extra = Object.entries(info.versions)
     .filter(([k]) => k !== 'tfjs')
     .map(([k, v]) => `${k} ${v}`);
-  const n = info.name === 'wasm' ? wasmThreads() : 0;
-  const simd = info.name === 'wasm' ? [n > 1 ? `${n} threads` : '1 thread'] : [];
-  return `[lvdm] backend: ${info.name} (${['tfjs ' + info.versions.tfjs, ...extra, ...simd].join(', ')})`;
+  const n = info.threads ?? 0;
+  const threads = info.name === 'wasm' || info.name === NATIVE_BACKEND ? [n > 1 ? `${n} threads` : '1 thread'] : [];
+  return `[lvdm] backend: ${info.name} (${['tfjs ' + info.versions.tfjs, ...extra, ...threads].join(', ')})`;
 }
 
 /**
- * Selects and initialises the tfjs backend. Order: tfjs-node-gpu, tfjs-node (if installed), wasm, cpu.
- * `opts.prefer` or env LVDM_BACKEND (tensorflow|node-gpu|node|wasm|cpu) forces one; an unavailable
- * forced backend is an error. Idempotent: later calls return the first call's info (a later call
- * that forces a different backend switches to it). `opts.threads` or env LVDM_WASM_THREADS (> 1)
- * loads the threaded-SIMD wasm binary; it only takes effect on the first wasm initialisation.
+ * Selects and initialises the tfjs backend. Order: tfjs-node-gpu, tfjs-node (if installed), the
+ * libtorch addon (if built), wasm, cpu. `opts.prefer` or env LVDM_BACKEND
+ * (tensorflow|node-gpu|node|native|libtorch|wasm|cpu) forces one; an unavailable forced backend is
+ * an error. Idempotent: later calls return the first call's info (a later call that forces a
+ * different backend switches to it). Threads: `opts.threads`, else env LVDM_THREADS (libtorch,
+ * default 2) / LVDM_WASM_THREADS (wasm, default 1; > 1 loads the threaded-SIMD binary, which only
+ * takes effect on the first wasm initialisation).
  */
 export async function initBackend(opts: { prefer?: string; quiet?: boolean; threads?: number } = {}): Promise<BackendInfo> {
   const threads = threadsWanted(opts.threads);
+  const nativeThreads = nativeThreadsWanted(opts.threads);
   if (pending !== null) {
     const info = await pending;
     const wanted = opts.prefer !== undefined && opts.prefer !== '' ? parsePreference(opts.prefer, 'initBackend({ prefer })') : null;
-    const same = wanted === null || (wanted === 'wasm' || wanted === 'cpu' ? info.name === wanted : info.name === 'tensorflow');
+    const same = wanted === null || BACKEND_OF[wanted] === info.name;
     if (same && tf.getBackend() === info.name) return info;
   }
-  pending = choose(opts.prefer, threads);
+  pending = choose(opts.prefer, threads, nativeThreads);
   try {
     current = await pending;
   } catch (e) {

@@ -11,5 +11,13 @@ import { command as metrics } from './commands/metrics';
 import { command as trainPred } from './commands/train-pred';
 import { command as trainInterp } from './commands/train-interp';
 import { command as sampleLong } from './commands/sample-long';
+import { command as run } from './commands/run';
+import { command as report } from './commands/report';
+import { command as notebook } from './commands/notebook';
+import { command as notebooks } from './commands/notebooks';
+import { command as worker } from './commands/worker';
+import { command as queue } from './commands/queue';
+import { command as importCkpt } from './commands/import';
+import { command as exportCkpt } from './commands/export';
 
-export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample, trainPred, trainInterp, sampleLong, metrics];
+export const COMMANDS: Command[] = [demo, doctor, data, trainAe, reconstruct, trainLvdm, sample, trainPred, trainInterp, sampleLong, metrics, importCkpt, exportCkpt, notebook, notebooks, worker, queue, run, report];

@@ -70,6 +70,14 @@ export const AutoencoderModelConfig = z
     dec_res_blocks: posInt.default(2),
     norm_groups: posInt.default(32),
     logvar_clamp: z.tuple([z.number(), z.number()]).default([-30, 20]),
+    /**
+     * Decoder layout: 'mirror' (conv_in, per stage residual blocks then a transposed conv, norm_out) or
+     * 'tats' (the public LVDM/TATS decoder: per stage a transposed conv first - temporal upsampling in
+     * the first stages - then residual blocks; no conv_in / norm_out; set by `lvdm import`).
+     */
+    decoder: z.enum(['mirror', 'tats']).default('mirror'),
+    /** Frame-wise 2D autoencoder (text-to-video, lvdm-facts.md section 6): every kernel 1 x k x k, no temporal mixing; needs temporal_factor 1. */
+    frame_wise: z.boolean().default(false),
   })
   .strict();
 
@@ -119,6 +127,16 @@ export const UNetConfig = z
     /** Relative-position table covers distances -L..L (clipped beyond): size 2L + 1. */
     temporal_length: posInt,
     relative_position: z.boolean().default(true),
+    /**
+     * Relative-key term of temporal attention: 'shaw' (correct orientation, 1/sqrt(d)); 'public' = the
+     * public LVDM code's transposed term scaled by d^-1/4, needed by its released weights (set by `lvdm import`).
+     */
+    relative_key: z.enum(['shaw', 'public']).default('shaw'),
+    /**
+     * GroupNorm statistics of the residual blocks and the output layer: per frame ('frame'), or over
+     * the whole clip ('clip': the public LVDM code's GroupNorm on [B, C, T, H, W]; set by `lvdm import`).
+     */
+    norm_scope: z.enum(['frame', 'clip']).default('frame'),
     /** Temporal attention in the attention blocks (false: spatial only). */
     temporal_attention: z.boolean().default(true),
     /** Adaptive GroupNorm: GN(h) * (1 + scale) + shift from the timestep embedding; false adds the embedding. */
@@ -132,6 +150,10 @@ export const UNetConfig = z
     s_levels: posInt.default(251),
     /** 'add': s embedding added to the time embedding of every frame; 'per_frame': condition frames use it instead. */
     s_mode: z.enum(['add', 'per_frame']).default('add'),
+    /** Text-to-video: channels of the text tokens (text.width); adds cross-attention to every attention block. */
+    context_dim: posInt.optional(),
+    /** Feed-forward layer in every attention block, hidden size ff_mult x channels (0: none; text-to-video uses 4). */
+    ff_mult: nonNegInt.default(0),
   })
   .strict();
 
@@ -150,6 +172,10 @@ export const SamplingConfig = z
     sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
     steps: posInt.default(50),
     eta: z.number().min(0).max(1).default(0),
+    /** DDIM timesteps: 'trailing' (from T - 1) or 'leading' (LDM/LVDM's "uniform": i * floor(T / S) + 1; set by `lvdm import`). */
+    spacing: z.enum(['trailing', 'leading']).default('trailing'),
+    /** DDIM's last step ends at abar = 1 ('one') or at abar_0 ('alpha0': LDM/LVDM's DDIMSampler; set by `lvdm import`). */
+    final_alpha: z.enum(['one', 'alpha0']).default('one'),
     /** Samples written by `lvdm sample` / the demo when not given on the command line. */
     n: posInt.default(16),
     batch_size: posInt.default(4),
@@ -211,16 +237,52 @@ export const LongVideoConfig = z
   })
   .strict();
 
+/**
+ * Text-to-video conditioning (lvdm-facts.md section 6; lib/text): a CLIP tokenizer and text
+ * transformer whose last hidden state the UNet cross-attends to (unet.context_dim = width).
+ */
+export const TextConfig = z
+  .object({
+    /** CLIP tokenizer files (Hugging Face format: vocab.json + merges.txt); give both, or `words`. */
+    vocab: z.string().optional(),
+    merges: z.string().optional(),
+    /** Without tokenizer files: a CLIP-format vocabulary of the 256 bytes plus these whole words (small models trained here). */
+    words: z.array(z.string().min(1)).optional(),
+    /** safetensors export of Hugging Face CLIPTextModel (text_model.* keys; lib/t2v/README.md); absent: random initialisation. */
+    weights: z.string().optional(),
+    width: posInt.default(768),
+    layers: posInt.default(12),
+    heads: posInt.default(12),
+    /** Tokens per prompt including start and end (CLIP: 77). */
+    context_length: z.number().int().min(2).default(77),
+    mlp_ratio: posInt.default(4),
+    /** Train the text encoder with the UNet (default: true without `weights`, false with them). */
+    train: z.boolean().optional(),
+    /** Probability that a training caption is replaced by the empty prompt (classifier-free guidance). */
+    p_uncond: z.number().min(0).max(1).default(0.1),
+    /** Padding tokens excluded from the cross-attention softmax (false: attend to all context_length tokens, as LDM does). */
+    mask_padding: z.boolean().default(true),
+    /** Padding id: 'end' (<|endoftext|>, Hugging Face) or a number (OpenAI CLIP: 0). */
+    pad: z.union([z.literal('end'), nonNegInt]).default('end'),
+  })
+  .strict();
+
+/** What every config file starts with: its name, seed, description and data. */
+const experimentHeader = {
+  name: z.string().min(1),
+  seed: z.number().int().default(0),
+  description: z.string().optional(),
+  data: DataConfig,
+};
+
 export const ExperimentConfig = z
   .object({
-    name: z.string().min(1),
-    seed: z.number().int().default(0),
-    description: z.string().optional(),
-    data: DataConfig,
+    ...experimentHeader,
     autoencoder: AutoencoderConfig.optional(),
     unet: UNetConfig.optional(),
     diffusion: DiffusionConfig.optional(),
     long: LongVideoConfig.optional(),
+    text: TextConfig.optional(),
   })
   .strict();
 
@@ -237,3 +299,149 @@ export type LatentCacheConfig = z.infer<typeof LatentCacheConfig>;
 export type DiffusionConfig = z.infer<typeof DiffusionConfig>;
 export type LongVideoConfig = z.infer<typeof LongVideoConfig>;
 export type ExperimentConfig = z.infer<typeof ExperimentConfig>;
+export type TextConfig = z.infer<typeof TextConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// Experiment files (`lvdm run`, lib/experiments): stages, sweeps and evaluation in one YAML file.
+// `include:` files are deep-merged first and every stage's `data` is merged over the top-level
+// `data` before validation (lib/experiments/resolve.ts), so errors name keys like
+// 'stages.pred.data.frames'.
+// ---------------------------------------------------------------------------------------------
+
+/** The name of another stage of the same experiment file (its output is this stage's input). */
+const StageRef = z.string().min(1);
+const oneOrMany = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.array(t).min(1)]).transform((v): z.infer<T>[] => (Array.isArray(v) ? v : [v]));
+
+export const PrepareStage = z
+  .object({
+    kind: z.literal('prepare'),
+    data: DataConfig,
+    /** Target shard size in MiB and videos decoded concurrently (data/shards.ts). */
+    shard_mb: posInt.default(64),
+    jobs: posInt.default(2),
+  })
+  .strict();
+
+export const AutoencoderStage = z
+  .object({
+    kind: z.literal('autoencoder'),
+    seed: z.number().int().optional(),
+    data: DataConfig,
+    /** A 'prepare' stage whose shards replace the raw data (ignored for synthetic sources). */
+    shards: StageRef.optional(),
+    autoencoder: AutoencoderConfig,
+  })
+  .strict();
+
+const latentStageFields = {
+  seed: z.number().int().optional(),
+  data: DataConfig,
+  shards: StageRef.optional(),
+  /** The 'autoencoder' stage whose latents this model learns. */
+  autoencoder: StageRef,
+  unet: UNetConfig,
+  /** Text-to-video conditioning (short models; see TextConfig). */
+  text: TextConfig.optional(),
+  diffusion: DiffusionConfig.refine((d) => d.autoencoder === undefined, {
+    message: "must not be set in an experiment file: the stage's 'autoencoder: <stage>' names it",
+    path: ['autoencoder'],
+  }),
+};
+
+export const ShortStage = z.object({ kind: z.literal('short'), ...latentStageFields }).strict();
+export const PredictionStage = z.object({ kind: z.literal('prediction'), ...latentStageFields, long: LongVideoConfig }).strict();
+export const InterpolationStage = z.object({ kind: z.literal('interpolation'), ...latentStageFields, long: LongVideoConfig }).strict();
+
+export const StageConfig = z.discriminatedUnion('kind', [PrepareStage, AutoencoderStage, ShortStage, PredictionStage, InterpolationStage]);
+
+/** One grid of the sweep: the cartesian product of its lists (a scalar is a one-value list). */
+export const SweepGrid = z
+  .object({
+    mode: oneOrMany(z.enum(['autoregressive', 'hierarchical', 'short'])),
+    /** Perturbation strength s of the condition latents (long modes; ignored by 'short'). */
+    s: oneOrMany(nonNegInt).default([0]),
+    /** Unconditional guidance scale w (long modes; ignored by 'short'). */
+    w: oneOrMany(z.number().nonnegative()).default([0]),
+    /** Video length in pixel frames. */
+    frames: oneOrMany(posInt),
+    /** Sampler steps (DDIM) per window. */
+    steps: oneOrMany(posInt).default([50]),
+    seed: oneOrMany(z.number().int()).default([1]),
+  })
+  .strict();
+
+export const SweepConfig = z
+  .object({
+    /** Which stages each mode samples with. */
+    models: z
+      .object({
+        autoregressive: z.object({ pred: StageRef }).strict().optional(),
+        hierarchical: z.object({ pred: StageRef, interp: StageRef }).strict().optional(),
+        short: z.object({ model: StageRef }).strict().optional(),
+      })
+      .strict(),
+    /**
+     * Named grids; the sweep is their union (a point in several grids runs once). `null` removes an
+     * included grid. `sweep.defaults` (any grid keys, e.g. frames, steps, seed) is merged under every
+     * grid by the loader before validation.
+     */
+    grids: z.record(SweepGrid.nullable()),
+    /** Videos per sweep point (= generated clips per metric window). */
+    n: posInt,
+    sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+    eta: z.number().min(0).max(1).default(0),
+    /** Largest batch per network forward. */
+    max_batch: posInt.default(16),
+    /** Decode windows and their context on each side, in latent frames (lib/hierarchical/decode.ts). */
+    decode_window: posInt.default(4),
+    decode_overlap: nonNegInt.default(1),
+    fps: posInt.default(8),
+    /** Videos per point written as animated GIF for the report. */
+    gifs: nonNegInt.default(2),
+  })
+  .strict();
+
+export const EvaluateConfig = z
+  .object({
+    /** Feature extractor: 'i3d' (needs `i3d`, a weights file: real FVD) or a proxy such as 'synthetic-motion' (fvd_proxy). */
+    features: z.string().min(1).default('synthetic-motion'),
+    i3d: z.string().optional(),
+    /** Frames per metric clip: FVD per window of this many frames (default: the shortest swept length). */
+    window: posInt.optional(),
+    /** Real clips (held-out split) the generated sets are compared with. */
+    n_real: posInt.default(64),
+    /** Held-out clips for the floors (real vs real, autoencoder reconstructions); default sweep.n. */
+    n_floor: posInt.optional(),
+    covariance: z.enum(['unbiased', 'biased']).default('unbiased'),
+    /** Seed of the real-clip selection. */
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+export const ExperimentFile = z
+  .object({
+    ...experimentHeader,
+    /** Files merged under this one (paths relative to this file); consumed by the loader. */
+    include: z.array(z.string()).optional(),
+    stages: z.record(StageConfig),
+    sweep: SweepConfig.optional(),
+    evaluate: EvaluateConfig.default({}),
+    /** The setting paired comparisons are made against, e.g. { mode: autoregressive, s: 0, w: 0 }. */
+    baseline: z
+      .object({
+        mode: z.enum(['autoregressive', 'hierarchical', 'short']).optional(),
+        s: nonNegInt.optional(),
+        w: z.number().nonnegative().optional(),
+        frames: posInt.optional(),
+        steps: posInt.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type StageConfig = z.infer<typeof StageConfig>;
+export type SweepGrid = z.infer<typeof SweepGrid>;
+export type SweepConfig = z.infer<typeof SweepConfig>;
+export type EvaluateConfig = z.infer<typeof EvaluateConfig>;
+export type ExperimentFile = z.infer<typeof ExperimentFile>;

@@ -7,4 +7,4 @@ export type { LossKind } from './loss';
 export { diffusionLoss, sampleTimesteps, gaussianNoise } from './loss';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';
 export type { SamplerOptions, DdpmOptions, DdimOptions, DdimSpacing, SamplerSpec } from './samplers';
-export { writeKnown, concatCond, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';
+export { writeKnown, concatCond, combineGuidance, cfgGuidance, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';

@@ -49,6 +49,11 @@ export interface DdimOptions extends SamplerOptions {
    * discretisation, i * floor(T / S) + 1.
    */
   spacing?: DdimSpacing;
+  /**
+   * abar_prev of the last step: 'one' (default; the sample is the final x_0 estimate when eta = 0) or
+   * 'alpha0' = abar at t = 0, as LDM/LVDM's DDIMSampler (make_ddim_sampling_parameters) has it.
+   */
+  finalAlpha?: 'one' | 'alpha0';
 }
 
 export type SamplerSpec = ({ kind: 'ddpm' } & DdpmOptions) | ({ kind: 'ddim' } & DdimOptions);
@@ -67,8 +72,8 @@ function checkShape(shape: number[], opts: SamplerOptions): void {
   const same = (s: number[]): boolean => s.length === shape.length && s.every((d, i) => d === shape[i]);
   if (opts.xT && !same(opts.xT.shape)) throw new Error(`sampler: xT has shape [${opts.xT.shape}], expected [${shape}]`);
   if (opts.known && !same(opts.known.values.shape)) throw new Error(`sampler: known.values has shape [${opts.known.values.shape}], expected [${shape}]`);
-  if (opts.guidance && !(Number.isFinite(opts.guidance.scale) && opts.guidance.scale >= 0))
-    throw new Error(`sampler: guidance scale must be a finite number >= 0, got ${opts.guidance.scale}`);
+  if (opts.guidance && !(Number.isFinite(opts.guidance.scale) && opts.guidance.scale >= -1))
+    throw new Error(`sampler: guidance scale w must be a finite number >= -1 (s = 1 + w >= 0), got ${opts.guidance.scale}`);
 }
 
 /** x * (1 - mask) + values * mask. */
@@ -88,8 +93,24 @@ export function concatCond(a: Cond, b: Cond): Cond {
 }
 
 /**
- * eps for one step, with guidance when requested: eps = (1 + w) eps_c - w eps_u, eps_u from the
- * same model under `guidance.uncond`; batched into one forward of [x; x] unless `batched: false`.
+ * The one guidance combination: eps = eps_u + s (eps_c - eps_u). Classifier-free guidance (Ho &
+ * Salimans, 2022) with scale s; LVDM's long-video form eps = (1 + w) eps_c - w eps_u is s = 1 + w.
+ * s = 1 gives eps_c, s = 0 gives eps_u.
+ */
+export function combineGuidance<T extends tf.Tensor>(epsC: T, epsU: T, s: number): T {
+  return tf.tidy(() => tf.add(epsU, tf.mul(tf.sub(epsC, epsU), s)) as T);
+}
+
+/** Classifier-free guidance with scale s (text-to-video: eps_u from the empty or negative prompt) as a sampler `Guidance` (w = s - 1). */
+export function cfgGuidance(s: number, uncond: Cond, batched?: boolean): Guidance {
+  if (!(Number.isFinite(s) && s >= 0)) throw new Error(`guidance: scale s must be a finite number >= 0, got ${s}`);
+  return { scale: s - 1, uncond, batched };
+}
+
+/**
+ * eps for one step, with guidance when requested: eps = eps_u + (1 + w) (eps_c - eps_u)
+ * (= (1 + w) eps_c - w eps_u), eps_u from the same model under `guidance.uncond`; batched into one
+ * forward of [x; x] unless `batched: false`.
  */
 export function guidedEps(model: EpsModel, x: tf.Tensor5D, t: Int32Array, cond: Cond | undefined, guidance?: Guidance): tf.Tensor5D {
   const w = guidance?.scale ?? 0;
@@ -109,7 +130,7 @@ export function guidedEps(model: EpsModel, x: tf.Tensor5D, t: Int32Array, cond: 
       ec = model(x, t, cond);
       eu = model(x, t, guidance.uncond);
     }
-    return tf.sub(tf.mul(ec, 1 + w), tf.mul(eu, w)) as tf.Tensor5D;
+    return combineGuidance(ec, eu, 1 + w);
   });
 }
 
@@ -219,7 +240,7 @@ export function ddimSteps(model: EpsModel, schedule: NoiseSchedule, shape: numbe
   return drive(shape, opts, ts, (x, i, noise) => {
     const t = ts[i];
     const ab = schedule.alphasCumprod[t];
-    const abPrev = i > 0 ? schedule.alphasCumprod[ts[i - 1]] : 1;
+    const abPrev = i > 0 ? schedule.alphasCumprod[ts[i - 1]] : opts.finalAlpha === 'alpha0' ? schedule.alphasCumprod[0] : 1;
     const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
     const { x0, eps } = predict(model, x, t, ab, opts);
     const nx = tf.tidy(() => {

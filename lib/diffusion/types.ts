@@ -25,9 +25,13 @@ export type EpsModel = (x: tf.Tensor5D, t: Timesteps, cond?: Cond) => tf.Tensor5
 /** Draws standard normal noise of a shape (an Rng-backed default is provided by the samplers). */
 export type NoiseSource = (shape: number[]) => tf.Tensor;
 
-/** Unconditional / classifier-free guidance: eps = (1 + w) * eps_c - w * eps_u. */
+/**
+ * Unconditional / classifier-free guidance: eps = (1 + w) * eps_c - w * eps_u (LVDM's long-video
+ * form), i.e. eps = eps_u + s (eps_c - eps_u) with s = 1 + w (Ho & Salimans' classifier-free
+ * guidance as text-to-video uses it; `cfgGuidance(s, ...)` builds this from s).
+ */
 export interface Guidance {
-  /** w; 0 means plain conditional sampling (no extra forward pass). */
+  /** w >= -1; 0 (s = 1) means plain conditional sampling (no extra forward pass); -1 (s = 0) the unconditional branch alone. */
   scale: number;
   /** Conditioning of the unconditional branch (e.g. an all-zero mask). */
   uncond: Cond;

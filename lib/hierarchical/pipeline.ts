@@ -114,6 +114,8 @@ export interface SampleLongOptions {
   mp4: boolean;
   fps: number;
   log?: (msg: string) => void;
+  /** Called after each generated window (stage 'ar', 'key' or 'interp'; index 0-based). */
+  onWindow?: (stage: string, index: number, total: number) => void;
 }
 
 function sameNorm(a: LoadedLvdm, b: LoadedLvdm): boolean {
@@ -161,7 +163,10 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
         decodeWindowLatents: o.decodeWindowLatents,
         decodeOverlapLatents: o.decodeOverlapLatents,
         sinks,
-        onWindow: (stage, i, total) => log(`${stage} window ${i + 1}/${total}`),
+        onWindow: (stage, i, total) => {
+          log(`${stage} window ${i + 1}/${total}`);
+          o.onWindow?.(stage, i, total);
+        },
       });
       const files = [...res.files];
       if (chunkSink && o.merge) {

@@ -62,7 +62,8 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-function halfToFloat(h: number): number {
+/** IEEE 754 binary16 -> number. */
+export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;

@@ -10,8 +10,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
-import { sample } from '../diffusion/samplers';
-import { Cond } from '../diffusion/types';
+import { cfgGuidance, sample } from '../diffusion/samplers';
+import { Cond, Guidance } from '../diffusion/types';
 import { floatToUint8, videoGrid, writeGif, writePng } from '../io/image';
 import { writeMp4 } from '../io/video-writer';
 import { writeNpz } from '../io/npy';
@@ -28,7 +28,17 @@ export interface GenerateOptions {
   /** DDIM steps (ignored by DDPM, which uses all T). */
   steps: number;
   eta: number;
+  /** DDIM timestep spacing (default 'trailing'). */
+  spacing?: 'trailing' | 'leading';
+  /** DDIM's last abar_prev (default 'one'). */
+  finalAlpha?: 'one' | 'alpha0';
   seed: number;
+  /** Text-to-video: one prompt per video (n of them); required by text-conditioned models. */
+  prompts?: readonly string[];
+  /** Classifier-free guidance scale s: eps = eps_u + s (eps_c - eps_u); 1 (default) = conditional only. */
+  cfg?: number;
+  /** Prompt of the unconditional branch eps_u (default: the empty prompt). */
+  negativePrompt?: string;
   /** Called after each batch with the number of videos done. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -52,6 +62,27 @@ export function unconditionalCond(model: LoadedLvdm, batch: number, latentFrames
   return Object.keys(cond).length ? cond : undefined;
 }
 
+/**
+ * Conditioning and guidance of samples first..first+n-1: text-to-video models encode their prompts
+ * (and, for s != 1, the negative or empty prompt as the unconditional branch); other models get
+ * `unconditionalCond`. The caller disposes the returned tensors.
+ */
+export function sampleConditioning(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): { cond?: Cond; guidance?: Guidance } {
+  if (!model.text) {
+    if (opts.prompts) throw new Error(`${model.source}: prompts given, but this model is not text-conditioned (its config has no 'text' section)`);
+    return { cond: unconditionalCond(model, n, latentFrames) };
+  }
+  if (!opts.prompts) throw new Error(`${model.source}: a text-to-video model needs prompts (lvdm sample --prompt "..." or --prompts FILE)`);
+  const prompts = opts.prompts.slice(first, first + n);
+  if (prompts.length !== n) throw new Error(`${opts.prompts.length} prompts for ${opts.n} videos`);
+  const s = opts.cfg ?? 1;
+  const negative = (): Cond => model.text!.encode(new Array<string>(n).fill(opts.negativePrompt ?? ''));
+  // s = 1: eps_c alone; s = 0: eps_u alone (one forward each); otherwise both, combined.
+  if (s === 0) return { cond: negative() };
+  const cond = model.text.encode(prompts);
+  return { cond, guidance: s === 1 ? undefined : cfgGuidance(s, negative()) };
+}
+
 /** Normalised latents [n, t, h, w, c] for samples first..first+n-1. */
 export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): Promise<tf.Tensor5D> {
   const [, h, w, c] = model.state.latent_shape;
@@ -60,13 +91,14 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
   const noise = new Float32Array(n * per);
   for (let i = 0; i < n; i++) noise.set(new Rng(opts.seed).fork(`sample-${first + i}`).normalArray(per), i * per);
   const xT = tf.tensor5d(noise, [n, latentFrames, h, w, c]);
-  const cond = unconditionalCond(model, n, latentFrames);
+  const { cond, guidance } = sampleConditioning(model, n, latentFrames, first, opts);
   const rng = new Rng(opts.seed).fork(`steps-${first}`);
   try {
-    const spec = opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, xT, rng, cond };
+    const spec =
+      opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond, guidance } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, spacing: opts.spacing, finalAlpha: opts.finalAlpha, xT, rng, cond, guidance };
     return await sample(model.unet.asEpsModel(), model.schedule, shape, spec);
   } finally {
-    tf.dispose([xT, ...Object.values(cond ?? {})]);
+    tf.dispose([xT, ...Object.values(cond ?? {}), ...Object.values(guidance?.uncond ?? {})]);
   }
 }
 

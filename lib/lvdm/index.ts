@@ -1,11 +1,11 @@
 /** Latent video diffusion: latent cache, trainer, weights, generation, demo stage. */
 export { LatentCache, latentCacheKey } from './latents';
 export type { LatentCodec, LatentNorm, LatentCacheKey } from './latents';
-export { LvdmTrainer, plainBatch, scheduleFromConfig, lvdmSections } from './trainer';
+export { LvdmTrainer, plainBatch, textBatch, dropCaptions, textConditionerFor, scheduleFromConfig, lvdmSections } from './trainer';
 export type { PreparedBatch, BatchContext, BatchPreparer, LvdmTrainerOptions } from './trainer';
 export { LVDM_WEIGHTS, saveLvdmWeights, loadLvdm, resolveAutoencoder } from './weights';
 export type { LoadedLvdm, LvdmWeightsState } from './weights';
-export { generateVideos, sampleLatents, unconditionalCond, writeSampleOutputs } from './generate';
+export { generateVideos, sampleLatents, sampleConditioning, unconditionalCond, writeSampleOutputs } from './generate';
 export type { GenerateOptions, GeneratedVideos, SampleOutputOptions } from './generate';
 export { trainLvdm, prepareLatents, DEFAULT_LATENT_CACHE_DIR } from './pipeline';
 export type { TrainLvdmOptions, TrainLvdmResult } from './pipeline';

@@ -49,11 +49,14 @@ export class LatentCache {
     readonly count: number,
     shape: [number, number, number, number],
     readonly norm: LatentNorm,
+    /** Caption of each cached clip (text-to-video), when the data set has captions. */
+    readonly captions?: readonly string[],
   ) {
     this.shape = shape;
     this.per = shape.reduce((a, b) => a * b, 1);
     if (mean.length !== count * this.per || logvar.length !== count * this.per)
       throw new Error(`LatentCache: ${count} clips of [${shape}] need ${count * this.per} values, got ${mean.length} / ${logvar.length}`);
+    if (captions && captions.length !== count) throw new Error(`LatentCache: ${captions.length} captions for ${count} clips`);
   }
 
   /**
@@ -80,6 +83,8 @@ export class LatentCache {
     const logvar = new Float32Array(total * per);
     const rng = new Rng(opts.seed).fork('latent-cache');
     const pixels = dataset.frames * dataset.height * dataset.width * 3;
+    const captions: string[] = [];
+    let captioned = true;
     for (let start = 0; start < total; start += opts.batchSize) {
       const n = Math.min(opts.batchSize, total - start);
       const buf = new Float32Array(n * pixels);
@@ -87,6 +92,8 @@ export class LatentCache {
         const k = start + j;
         const clip = await dataset.get(k % dataset.size, rng.fork(`window-${k}`));
         toUnitRange(clip.video, buf, j * pixels);
+        captions.push(clip.caption ?? '');
+        captioned &&= clip.caption !== undefined;
       }
       const x = tf.tensor5d(buf, [n, dataset.frames, dataset.height, dataset.width, 3]);
       const p = codec.encode(x);
@@ -95,7 +102,7 @@ export class LatentCache {
       tf.dispose([x, p.mean, p.logvar]);
       opts.onProgress?.(start + n, total);
     }
-    return new LatentCache(mean, logvar, total, shape, opts.norm ?? LatentCache.statsNorm(mean, logvar));
+    return new LatentCache(mean, logvar, total, shape, opts.norm ?? LatentCache.statsNorm(mean, logvar), captioned ? captions : undefined);
   }
 
   /**
@@ -139,7 +146,7 @@ export class LatentCache {
         ['mean', { shape, data: this.mean }],
         ['logvar', { shape, data: this.logvar }],
       ]),
-      { lvdm_latents: JSON.stringify({ key, norm: this.norm }) },
+      { lvdm_latents: JSON.stringify({ key, norm: this.norm, ...(this.captions ? { captions: this.captions } : {}) }) },
     );
   }
 
@@ -148,14 +155,14 @@ export class LatentCache {
     if (!fs.existsSync(file)) return null;
     const { tensors, metadata } = loadSafetensors(file);
     if (!metadata.lvdm_latents) throw new Error(`${file}: not a latent cache (no 'lvdm_latents' metadata)`);
-    const meta = JSON.parse(metadata.lvdm_latents) as { key: LatentCacheKey; norm: LatentNorm };
+    const meta = JSON.parse(metadata.lvdm_latents) as { key: LatentCacheKey; norm: LatentNorm; captions?: string[] };
     if (key && JSON.stringify(meta.key) !== JSON.stringify(key)) return null;
     const mean = tensors.get('mean');
     const logvar = tensors.get('logvar');
     if (!mean || !logvar || !(mean.data instanceof Float32Array) || !(logvar.data instanceof Float32Array))
       throw new Error(`${file}: latent cache needs float32 tensors 'mean' and 'logvar'`);
     const [count, ...shape] = mean.shape;
-    return new LatentCache(mean.data, logvar.data, count, shape as [number, number, number, number], meta.norm);
+    return new LatentCache(mean.data, logvar.data, count, shape as [number, number, number, number], meta.norm, meta.captions);
   }
 }
 

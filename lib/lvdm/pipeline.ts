@@ -8,7 +8,7 @@ import { ExperimentConfig } from '../config/schema';
 import { RunFlags, runTraining, trainLoopOptions } from '../train/loop';
 import { loadAutoencoder } from '../autoencoder/io';
 import { datasetFromConfig } from '../../data/from-config';
-import { LatentCache, latentCacheKey } from './latents';
+import { LatentCache, LatentCacheKey, latentCacheKey } from './latents';
 import { LvdmTrainer, lvdmSections } from './trainer';
 import { LVDM_WEIGHTS, saveLvdmWeights } from './weights';
 
@@ -31,12 +31,18 @@ export interface TrainLvdmResult extends TrainExportResult {
   latentCache: string;
 }
 
-/** Loads or builds the latent cache of the config's training data under `autoencoder`. */
-export async function prepareLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
+/** The latent cache file (and its key) of the config's training data under `autoencoder`. */
+export function latentCacheFile(config: ExperimentConfig, autoencoder: string, cacheDir: string): { file: string; key: LatentCacheKey } {
   const { diffusion } = lvdmSections(config);
   const key = latentCacheKey(autoencoder, config.data, config.seed, diffusion.latents.windows_per_video, diffusion.latents.max_clips);
   const hash = crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
-  const file = path.join(cacheDir, `latents-${hash}.safetensors`);
+  return { file: path.join(cacheDir, `latents-${hash}.safetensors`), key };
+}
+
+/** Loads or builds the latent cache of the config's training data under `autoencoder`. */
+export async function prepareLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
+  const { diffusion } = lvdmSections(config);
+  const { file, key } = latentCacheFile(config, autoencoder, cacheDir);
   const cached = LatentCache.load(file, key);
   if (cached) {
     log(`latents: ${cached.count} clips of [${cached.shape}] from cache ${file}`);

@@ -6,6 +6,11 @@
  *
  * The batch construction is a hook (`prepareBatch`), so conditional training (masks, perturbed
  * condition frames, s; issue 6) reuses this trainer with its own preparer.
+ *
+ * Text-to-video (config `text`, lvdm-facts.md section 6): a CLIP text encoder is built in the same
+ * ParamStore (trained jointly unless frozen), each batch carries its clips' captions as tokens,
+ * each caption replaced by the empty prompt with probability text.p_uncond, and the tokens are
+ * encoded inside the gradient tape.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ExperimentConfig, UNetConfig, DiffusionConfig } from '../config/schema';
@@ -19,6 +24,7 @@ import { qSample } from '../diffusion/process';
 import { diffusionLoss, gaussianNoise, sampleTimesteps } from '../diffusion/loss';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
+import { TextConditioner } from '../text/conditioner';
 import { LatentCache } from './latents';
 
 /** One training batch: the network input, its timesteps and conditioning, and the target. */
@@ -35,6 +41,8 @@ export interface BatchContext {
   schedule: NoiseSchedule;
   rng: Rng;
   step: number;
+  /** Captions of the batch's clips, when the latent cache has them. */
+  captions?: readonly string[];
 }
 
 /** Builds a batch from clean normalised latents z0 [B, t, h, w, c] (z0 is disposed by the caller). */
@@ -46,6 +54,28 @@ export const plainBatch: BatchPreparer = (z0, { schedule, rng }) => {
   const noise = gaussianNoise(rng, z0.shape) as tf.Tensor5D;
   return { x: qSample(schedule, z0, t, noise), t, target: noise };
 };
+
+/** Each caption replaced by the empty prompt with probability p (one uniform draw per caption). */
+export function dropCaptions(captions: readonly string[], p: number, rng: Rng): string[] {
+  return captions.map((c) => (rng.uniform() < p ? '' : c));
+}
+
+/** Text-to-video: plainBatch with the captions (empty with probability pUncond) as `tokens` / `token_mask`. */
+export function textBatch(text: TextConditioner, pUncond: number): BatchPreparer {
+  return (z0, ctx) => {
+    if (!ctx.captions) throw new Error(`text-to-video training needs captions, but the latent cache has none (does data.source provide captions?)`);
+    const base = plainBatch(z0, ctx);
+    return { ...base, cond: text.tokenize(dropCaptions(ctx.captions, pUncond, ctx.rng)) };
+  };
+}
+
+/** The text conditioner of a config with a `text` section, built in `store` (checks unet.context_dim). */
+export function textConditionerFor(config: ExperimentConfig, store: ParamStore, source = `config '${config.name}'`): TextConditioner | null {
+  if (!config.text) return null;
+  const ctx = config.unet?.context_dim;
+  if (ctx !== config.text.width) throw new Error(`${source}: unet.context_dim must equal text.width (${config.text.width}) for text-to-video, got ${ctx ?? 'unset'}`);
+  return new TextConditioner(store, config.text, source);
+}
 
 export function scheduleFromConfig(d: DiffusionConfig): NoiseSchedule {
   const s = d.schedule;
@@ -80,6 +110,8 @@ export class LvdmTrainer implements Trainer {
   readonly unetCfg: UNetConfig;
   readonly cfg: DiffusionConfig;
   readonly ema: Ema | null;
+  /** Text encoder of a text-to-video model (config `text`). */
+  readonly text: TextConditioner | null;
   private readonly opt: Adam;
   private readonly params: [string, tf.Variable][];
   private readonly prepare: BatchPreparer;
@@ -97,13 +129,15 @@ export class LvdmTrainer implements Trainer {
     const root = new Rng(opts.config.seed);
     this.store = new ParamStore(root.fork('init-unet'));
     this.unet = new UNet3D(this.store, unet);
+    this.text = textConditionerFor(opts.config, this.store);
+    this.text?.loadPretrained(this.store);
     this.schedule = scheduleFromConfig(diffusion);
     this.params = this.store.trainable();
     const o = diffusion.optim;
     this.opt = new Adam(this.params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, kind: o.kind });
     this.ema = diffusion.train.ema_decay > 0 ? new Ema(this.params, diffusion.train.ema_decay) : null;
     this.rng = root.fork('train-lvdm');
-    this.prepare = opts.prepareBatch ?? plainBatch;
+    this.prepare = opts.prepareBatch ?? (this.text ? textBatch(this.text, opts.config.text!.p_uncond) : plainBatch);
   }
 
   lr(step: number): number {
@@ -129,12 +163,17 @@ export class LvdmTrainer implements Trainer {
 
   async trainStep(step: number): Promise<Record<string, number>> {
     const b = this.cfg.train.batch_size;
-    const z0 = this.opts.latents.sample(this.nextIndices(b), this.rng);
-    const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step });
+    const indices = this.nextIndices(b);
+    const z0 = this.opts.latents.sample(indices, this.rng);
+    const all = this.opts.latents.captions;
+    const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step, captions: all ? indices.map((i) => all[i]) : undefined });
     z0.dispose();
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const { value, grads } = tf.variableGrads(
-      () => diffusionLoss(this.unet.apply(batch.x, batch.t, batch.cond, { rng: dropRng }), batch.target, this.cfg.loss, batch.weights),
+      () => {
+        const cond = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
+        return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), batch.target, this.cfg.loss, batch.weights);
+      },
       this.params.map(([, v]) => v),
     );
     const named = new Map<string, tf.Tensor>();

@@ -14,7 +14,8 @@ import { loadCheckpoint, prefixed, saveCheckpoint, subTensors } from '../train/c
 import { NoiseSchedule } from '../diffusion/schedule';
 import { UNet3D } from '../models/unet3d/unet';
 import { LatentNorm } from './latents';
-import { lvdmSections, scheduleFromConfig } from './trainer';
+import { lvdmSections, scheduleFromConfig, textConditionerFor } from './trainer';
+import { TextConditioner } from '../text/conditioner';
 
 export const LVDM_WEIGHTS = 'lvdm.safetensors';
 
@@ -35,6 +36,8 @@ export function saveLvdmWeights(file: string, weights: Map<string, NamedArray>, 
 
 export interface LoadedLvdm {
   unet: UNet3D;
+  /** The text encoder of a text-to-video model (config `text`), else null. */
+  text: TextConditioner | null;
   store: ParamStore;
   config: ExperimentConfig;
   schedule: NoiseSchedule;
@@ -53,6 +56,7 @@ export function loadLvdm(file: string): LoadedLvdm {
   const { unet } = lvdmSections(config, `${file} (stored config)`);
   const store = new ParamStore(new Rng(0));
   const net = new UNet3D(store, unet);
+  const text = textConditionerFor(config, store, `${file} (stored config)`);
   let params = subTensors(tensors, 'model.');
   let ema = meta.kind === 'lvdm-weights' ? Boolean((meta.state as { ema?: unknown }).ema) : false;
   if (meta.kind === 'lvdm') {
@@ -75,6 +79,7 @@ export function loadLvdm(file: string): LoadedLvdm {
   };
   return {
     unet: net,
+    text,
     store,
     config,
     schedule: scheduleFromConfig(config.diffusion!),

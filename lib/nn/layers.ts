@@ -288,6 +288,31 @@ function pickTaps(k: tf.Tensor, taps: number[], axis: number): tf.Tensor {
   return concatAxis(taps.map((i) => sliceAxis(k, axis, i, 1)), axis);
 }
 
+/** Layer normalisation over the last axis (Ba et al., 2016): (x - mean) / sqrt(var + eps) * weight + bias. */
+export class LayerNorm {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+
+  constructor(scope: Scope, readonly channels: number, readonly eps = 1e-5) {
+    this.gamma = scope.param('weight', [channels], init.ones());
+    this.beta = scope.param('bias', [channels], init.zeros());
+  }
+
+  /** x: [..., C] -> same shape. */
+  apply<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      return addBias(scaleChannels(y, this.gamma), this.beta) as T;
+    });
+  }
+}
+
+/** CLIP's quick_gelu: x * sigmoid(1.702 x) (a sigmoid approximation of GELU). */
+export function quickGelu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as T);
+}
+
 export class GroupNorm {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;

@@ -74,6 +74,11 @@ export class ParamStore {
     return this.entries().filter(([n]) => !this.frozen.has(n));
   }
 
+  /** Marks every parameter under `prefix` as not trainable (e.g. a pretrained, frozen text encoder). */
+  freeze(prefix: string): void {
+    for (const n of this.vars.keys()) if (n.startsWith(prefix)) this.frozen.add(n);
+  }
+
   /** Names under a prefix, e.g. `subset('decoder.')`. */
   withPrefix(prefix: string): [string, tf.Variable][] {
     return this.entries().filter(([n]) => n.startsWith(prefix));

@@ -1,3 +1,25 @@
+/** One training step as progress observers see it (per-step logs, not averaged). */
+export interface ProgressEvent {
+  label: string;
+  step: number;
+  total: number;
+  startStep: number;
+  logs: Record<string, number>;
+}
+
+/** Observes every training step of every ProgressBar in this process (e.g. a notebook's live display). */
+export type ProgressListener = (e: ProgressEvent) => void;
+
+const listeners = new Set<ProgressListener>();
+
+/** Registers a listener; returns the function that removes it. Called even when the bar itself is off. */
+export function addProgressListener(listener: ProgressListener): () => void {
+  listeners.add(listener);
+  return () => {
+    listeners.delete(listener);
+  };
+}
+
 /** A one-line progress bar on stderr: step, loss, steps/s and ETA (a plain line every few seconds when not a TTY). */
 export class ProgressBar {
   private readonly t0 = Date.now();
@@ -7,6 +29,7 @@ export class ProgressBar {
   constructor(readonly label: string, readonly total: number, readonly startStep = 0, readonly enabled = true) {}
 
   update(step: number, logs: Record<string, number>): void {
+    for (const l of listeners) l({ label: this.label, step, total: this.total, startStep: this.startStep, logs });
     if (!this.enabled) return;
     const now = Date.now();
     const done = step - this.startStep;

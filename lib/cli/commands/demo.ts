@@ -1,67 +1,48 @@
 /**
- * `lvdm demo` (`npm run demo`): the whole pipeline on synthetic data with the demo config:
- * synthetic clips -> video autoencoder (train, held-out reconstructions) -> ...
+ * `lvdm demo` (`npm run demo`): a mini ablation end to end through the experiment runner:
+ * experiments/demo-ablation.yaml (synthetic sky; autoencoder, prediction, interpolation and
+ * autoregressive models; hierarchical generation swept over s and w; FVD_proxy per window;
+ * results table, plots, report). Finished stages in the run folder are reused.
  */
 import * as path from 'node:path';
 import { Command } from '../types';
-import { flag, list, str } from '../args';
+import { flag, int, list, str } from '../args';
 import { initBackend } from '../../backend';
-import { loadConfig } from '../../config/load';
-import { trainAutoencoder } from '../../autoencoder/pipeline';
-import { writeReconstructionOutputs } from '../../autoencoder/outputs';
-import { reconstructClips } from '../../autoencoder/pipeline';
-import { loadAutoencoder } from '../../autoencoder/io';
-import { datasetFromConfig } from '../../../data/from-config';
-import { runLvdmDemoStage } from '../../lvdm/demo';
+import { planExperiment } from '../../experiments/plan';
+import { collectResults } from '../../experiments/execute';
+import { defaultWorkers, formatSummary, runLocal } from '../../experiments/local';
+import { resultsTable, tableMarkdown } from '../../results';
+import { writeRunReport } from './report';
 
-export const DEMO_CONFIG = path.join(__dirname, '..', '..', '..', 'experiments', 'demo.yaml');
-
-function stamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
+export const DEMO_EXPERIMENT = path.join(__dirname, '..', '..', '..', 'experiments', 'demo-ablation.yaml');
 
 export const command: Command = {
   name: 'demo',
-  summary: 'run the demo pipeline on synthetic data (no flags needed)',
-  description: `Trains the demo autoencoder on synthetic moving shapes, reconstructs held-out clips and
-prints their PSNR/SSIM; then trains a small latent video diffusion model (UNet3D) on the
-autoencoder's latents and writes DDIM samples as MP4, GIF and one PNG grid. Outputs go to a new
-folder runs/demo/<timestamp> (never overwritten).`,
+  summary: 'a mini ablation of perturbation s and guidance w on synthetic data, end to end (no flags needed)',
+  description: `Runs experiments/demo-ablation.yaml through the experiment runner (as 'lvdm run' does): trains
+a small autoencoder and the long-video models on synthetic sky (32x32), generates 128-frame videos
+hierarchically for every s in {0, 50, 100} and w in {0, 0.1, 0.5} plus the autoregressive
+baseline, measures FVD_proxy per 32-frame window, and writes the results table, the plots and
+the HTML report. Finished stages in the run folder (default runs/demo) are reused, so a second
+demo only redoes what changed. Prints the report's path and the results table.`,
   options: {
-    config: { type: 'string', short: 'c', help: 'experiment YAML', default: 'experiments/demo.yaml' },
-    out: { type: 'string', short: 'o', help: 'output folder (default runs/demo/<timestamp>)' },
-    set: { type: 'string', multiple: true, help: 'override a config key, e.g. --set autoencoder.train.steps=50' },
+    out: { type: 'string', short: 'o', help: 'run folder', default: 'runs/demo' },
+    workers: { type: 'string', help: 'worker processes (default: cores / backend threads per worker)' },
+    set: { type: 'string', multiple: true, help: 'override a key of the experiment file, e.g. --set sweep.n=4' },
     quiet: { type: 'boolean', help: 'no progress bars' },
   },
   async run(values) {
     const t0 = Date.now();
-    const configFile = str(values, 'config') ?? DEMO_CONFIG;
-    const config = loadConfig(configFile, list(values, 'set'));
-    const out = str(values, 'out') ?? path.join('runs', 'demo', stamp());
-    const progress = !flag(values, 'quiet');
-    const info = await initBackend({ quiet: false });
-    console.log(`demo: config ${configFile}, outputs in ${out} (backend ${info.name})`);
-
-    console.log('\n== 1/2 video autoencoder ==');
-    const aeDir = path.join(out, 'autoencoder');
-    const ae = await trainAutoencoder({ config, outDir: aeDir, progress });
-    const loaded = loadAutoencoder(ae.weights);
-    try {
-      const heldOut = datasetFromConfig(config.data, 'heldout', config.seed);
-      const rec = await reconstructClips(loaded.ae, heldOut, Math.min(4, config.data.held_out), config.seed);
-      const files = writeReconstructionOutputs(path.join(aeDir, 'reconstructions'), rec);
-      console.log(`reconstructions: ${files.join(', ')}`);
-    } finally {
-      loaded.dispose();
-    }
-    console.log(`autoencoder: ${ae.steps} steps in ${ae.trainSeconds.toFixed(0)} s`);
-    console.log(`held-out PSNR ${ae.heldOut.psnr.toFixed(2)} dB, SSIM ${ae.heldOut.ssim.toFixed(4)} (${ae.heldOut.clips} clips)`);
-
-    console.log('\n== 2/2 latent video diffusion ==');
-    const ldm = await runLvdmDemoStage({ config, aeWeights: ae.weights, outDir: path.join(out, 'lvdm'), progress });
-    console.log(`UNet3D: ${ldm.params} parameters, ${ldm.steps} steps in ${ldm.trainSeconds.toFixed(0)} s (final loss ${ldm.lastLoss.toFixed(4)})`);
-    console.log(`sampling + decoding: ${ldm.sampleSeconds.toFixed(1)} s; samples grid ${ldm.grid}`);
-    console.log(`\ndemo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s; outputs in ${out}`);
+    const plan = planExperiment(DEMO_EXPERIMENT, { set: list(values, 'set'), out: str(values, 'out') ?? 'runs/demo' });
+    const backend = await initBackend({ quiet: false });
+    const workers = int(values, 'workers', defaultWorkers(backend.name))!;
+    console.log(`demo: ${path.relative(process.cwd(), DEMO_EXPERIMENT)} -> ${plan.runDir} (backend ${backend.name}, ${workers} worker(s))`);
+    const r = await runLocal(plan, { workers, resume: true, progress: !flag(values, 'quiet') });
+    console.log(formatSummary(plan, r));
+    if (!r.ok) return 1;
+    const report = await writeRunReport(plan);
+    console.log(`\n${tableMarkdown(resultsTable(collectResults(plan)))}\n`);
+    console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s; report: ${report}`);
     return 0;
   },
 };

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { Command } from '../types';
 import { flag } from '../args';
-import { gradientSelfCheck, initBackend } from '../../backend';
+import { gradientSelfCheck, initBackend, nativeInfo, nativeUnavailableReason } from '../../backend';
 
 /** First line of `<tool> <versionArg>`, or null when the tool is missing. */
 export function toolVersion(tool: string, versionArg = '-version'): string | null {
@@ -31,16 +31,22 @@ export const command: Command = {
     const info = await initBackend({ quiet: true });
     const tools = EXTERNAL_TOOLS.map((t) => ({ ...t, version: toolVersion(t.cmd, t.arg) }));
     const check = await gradientSelfCheck();
+    const ni = nativeInfo();
+    const native = ni !== null ? { available: true, ...ni } : { available: false, reason: nativeUnavailableReason() };
     const report = {
       backend: info.name,
       source: info.source,
+      threads: info.threads ?? 1,
+      native,
       versions: { node: process.version, ...info.versions },
       tools: Object.fromEntries(tools.map((t) => [t.name, t.version])),
       self_check: check,
     };
     if (flag(values, 'json')) console.log(JSON.stringify(report, null, 2));
     else {
-      console.log(`backend     ${info.name} (${info.source})`);
+      console.log(`backend     ${info.name} (${info.source}), ${report.threads} thread${report.threads === 1 ? '' : 's'}`);
+      if (ni !== null) console.log(`native      libtorch ${ni.torch}, ${ni.blas.split(' ').slice(0, 2).join(' ')}, ${ni.threads} threads, deterministic algorithms ${ni.deterministic ? 'on' : 'off'}`);
+      else console.log(`native      unavailable (${nativeUnavailableReason()})`);
       for (const [k, v] of Object.entries(report.versions)) console.log(`  ${k.padEnd(28)} ${v}`);
       console.log('tools');
       for (const t of tools) console.log(`  ${t.name.padEnd(10)} ${t.version ?? `missing - needed for ${t.needed}`}`);

@@ -16,13 +16,24 @@ export const command: Command = {
 per video, one column per frame), samples.json and, with --npz, samples.npz holding the raw uint8
 array 'videos' [N, T, H, W, 3] for the metrics. Sample i starts from noise seeded by (--seed, i).
 
+Text-to-video models (configs with a 'text' section) take --prompt "..." or --prompts FILE (one
+prompt per line) and make --n videos per prompt (default 1) with classifier-free guidance
+eps = eps_u + s (eps_c - eps_u), s = --cfg (default 1: no guidance; up to 15), the unconditional
+branch eps_u from the empty prompt or --negative-prompt. Video i of prompt p uses the noise of
+sample p * n + i, so the same seed compares guidance scales on the same noise.
+
 Example:
-  lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples`,
+  lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples
+  lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples`,
   options: {
     ckpt: { type: 'string', help: 'lvdm.safetensors (or a train-lvdm checkpoint-last.safetensors: EMA weights are used)' },
     ae: { type: 'string', help: 'autoencoder weights (default: the one recorded with the model)' },
     out: { type: 'string', short: 'o', help: 'output folder (must be empty or new, unless --force)' },
-    n: { type: 'string', help: 'number of videos', default: '16' },
+    n: { type: 'string', help: 'number of videos (default 16); with prompts: videos per prompt (default 1)' },
+    prompt: { type: 'string', help: 'text-to-video: the prompt' },
+    prompts: { type: 'string', help: 'text-to-video: a file with one prompt per line' },
+    cfg: { type: 'string', help: 'text-to-video: classifier-free guidance scale s >= 0 (default 1 = none)' },
+    'negative-prompt': { type: 'string', help: 'text-to-video: prompt of the unconditional branch (default: empty)' },
     frames: { type: 'string', help: 'frames per video (default: the training clip length)' },
     steps: { type: 'string', help: 'DDIM steps (default from the config, usually 50)' },
     eta: { type: 'string', help: 'DDIM eta in [0, 1] (0 = deterministic)' },
@@ -47,13 +58,21 @@ Example:
     if (sampler !== 'ddim' && sampler !== 'ddpm') throw new Error(`--sampler: expected ddim or ddpm, got '${sampler}'`);
     const eta = num(values, 'eta', s.eta)!;
     if (!(eta >= 0 && eta <= 1)) throw new Error(`--eta: expected a number in [0, 1], got ${eta}`);
+    const prompts = promptList(str(values, 'prompt'), str(values, 'prompts'), int(values, 'n', 1)!);
+    const cfg = num(values, 'cfg');
+    if (cfg !== undefined && !(cfg >= 0)) throw new Error(`--cfg: expected a guidance scale >= 0, got ${cfg}`);
     const opts = {
-      n: int(values, 'n', 16)!,
+      n: prompts ? prompts.length : int(values, 'n', 16)!,
+      prompts,
+      cfg,
+      negativePrompt: str(values, 'negative-prompt'),
       frames: int(values, 'frames'),
       batchSize: int(values, 'batch', s.batch_size)!,
       sampler,
       steps: int(values, 'steps', s.steps)!,
       eta,
+      spacing: s.spacing,
+      finalAlpha: s.final_alpha,
       seed: int(values, 'seed', 0)!,
       onProgress: quiet ? undefined : (done: number, total: number) => process.stderr.write(`[lvdm] sampled ${done}/${total}\n`),
     };
@@ -74,6 +93,7 @@ Example:
         steps: sampler === 'ddim' ? opts.steps : model.schedule.T,
         eta: sampler === 'ddim' ? eta : null,
         seed: opts.seed,
+        ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
         sample_seconds: gen.sampleSeconds,
         decode_seconds: gen.decodeSeconds,
         files: files.map((f) => path.relative(out, f)),
@@ -87,3 +107,17 @@ Example:
     }
   },
 };
+
+/** --prompt / --prompts FILE -> one prompt per video (each repeated `perPrompt` times), or undefined. */
+function promptList(prompt: string | undefined, file: string | undefined, perPrompt: number): string[] | undefined {
+  if (prompt !== undefined && file !== undefined) throw new Error('--prompt and --prompts: give one of them');
+  if (!Number.isInteger(perPrompt) || perPrompt < 1) throw new Error(`--n: expected a positive integer, got ${perPrompt}`);
+  let list: string[];
+  if (prompt !== undefined) list = [prompt];
+  else if (file !== undefined) {
+    if (!fs.existsSync(file)) throw new Error(`--prompts: file ${file} not found`);
+    list = fs.readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    if (list.length === 0) throw new Error(`--prompts: ${file} has no prompts (one per line)`);
+  } else return undefined;
+  return list.flatMap((p) => new Array<string>(perPrompt).fill(p));
+}

@@ -11,13 +11,18 @@
  * i = query frame, j = key frame. (The public LVDM code adds the key term transposed, i.e.
  * q_j . w[clip(i - j)] at (i, j); `keyOrientation: 'transposed'` reproduces that for comparison.)
  *
+ * Text-to-video blocks (lvdm-facts.md section 6) add, after the two self-attentions, spatial
+ * cross-attention from every position of every frame to the text-encoder tokens (LDM's
+ * "attn2": q from the video, k and v from the tokens, padding tokens masked out of the softmax) and
+ * a feed-forward layer, each pre-LayerNorm, residual, with a zero-initialised output projection.
+ *
  * Layout: activations enter as [N = B*T, H, W, C] (frames folded into the batch, as everywhere in
  * the UNet). The relative terms are computed with two constant 0/1 matrices, so everything is
  * matmuls, reshapes and rank-4 transposes (all with fast gradients on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Scope, init } from '../../nn/params';
-import { GroupNorm, Linear } from '../../nn/layers';
+import { GroupNorm, LayerNorm, Linear, quickGelu } from '../../nn/layers';
 import { adaptiveGroupNorm, groupsFor } from './norm';
 
 export type RelPosOrientation = 'shaw' | 'transposed';
@@ -30,6 +35,8 @@ export interface RelativeTables {
   /** Maximum distance L (table row r <-> distance r - L). */
   maxDistance: number;
   keyOrientation?: RelPosOrientation;
+  /** Multiplies the relative-key logits (default 1; the public code's d^-1/4 scaling is d^(1/4) here, q being pre-scaled by d^-1/2). */
+  keyScale?: number;
 }
 
 const gatherCache = new Map<string, Float32Array>();
@@ -57,13 +64,15 @@ export function relativeGatherMatrix(frames: number, maxDistance: number): Float
 
 /**
  * Scaled dot-product attention over batches of short sequences, with optional relative terms.
- * q: [M, S, d] (already multiplied by 1/sqrt(d)), kT: [M, d, S], v: [M, S, d];
- * `bias` ([S, S], added to the logits) masks or biases key positions. Returns [M, S, d].
+ * q: [M, S, d] (already multiplied by 1/sqrt(d)), kT: [M, d, Sk], v: [M, Sk, d] (Sk = S for
+ * self-attention; relative terms need Sk = S); `bias`, broadcastable to [M, S, Sk] and added to the
+ * logits, masks or biases key positions (a causal [S, S] mask, a padding mask [M, 1, Sk]).
+ * Returns [M, S, d].
  */
-export function attentionCore(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, rel?: RelativeTables, bias?: tf.Tensor2D): tf.Tensor3D {
+export function attentionCore(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, rel?: RelativeTables, bias?: tf.Tensor): tf.Tensor3D {
   return tf.tidy(() => {
     const [m, s, d] = q.shape;
-    let logits: tf.Tensor3D = tf.matMul(q, kT); // [M, S, S]
+    let logits: tf.Tensor3D = tf.matMul(q, kT); // [M, S, Sk]
     let p: tf.Tensor2D | null = null;
     if (rel) {
       const R = 2 * rel.maxDistance + 1;
@@ -72,6 +81,7 @@ export function attentionCore(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, r
       const qw = tf.reshape(tf.matMul(tf.reshape(q, [m * s, d]), rel.key, false, true), [m, s * R]); // [M, S*R]
       let relLogits = tf.reshape(tf.matMul(qw, p), [m, s, s]) as tf.Tensor3D; // [M, S(i), S(j)]
       if (rel.keyOrientation === 'transposed') relLogits = tf.transpose(relLogits, [0, 2, 1]);
+      if (rel.keyScale !== undefined && rel.keyScale !== 1) relLogits = tf.mul(relLogits, rel.keyScale);
       logits = tf.add(logits, relLogits);
     }
     if (bias) logits = tf.add(logits, bias);
@@ -85,6 +95,18 @@ export function attentionCore(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, r
       out = tf.add(out, tf.reshape(relOut, [m, s, d]));
     }
     return out;
+  });
+}
+
+/**
+ * [G*S, C] -> per-head sequences: [G*heads, S, d], or with `transposed` the key layout
+ * [G*heads, d, S] (heads contiguous within C).
+ */
+export function splitHeads(y: tf.Tensor2D, groups: number, seqLen: number, heads: number, transposed = false): tf.Tensor3D {
+  return tf.tidy(() => {
+    const d = y.shape[1] / heads;
+    const y4 = tf.reshape(y, [groups, seqLen, heads, d]);
+    return tf.reshape(tf.transpose(y4, transposed ? [0, 2, 3, 1] : [0, 2, 1, 3]), transposed ? [groups * heads, d, seqLen] : [groups * heads, seqLen, d]) as tf.Tensor3D;
   });
 }
 
@@ -104,15 +126,14 @@ function projectHeads(x: tf.Tensor2D, qkv: Linear, groups: number, seqLen: numbe
     }
     return tf.add(tf.matMul(x, wk), bk); // [G*S, C]
   };
-  const split = (y: tf.Tensor2D): tf.Tensor4D => tf.reshape(y, [groups, seqLen, heads, d]) as tf.Tensor4D;
-  const q = tf.reshape(tf.transpose(split(proj(0, scale)), [0, 2, 1, 3]), [groups * heads, seqLen, d]) as tf.Tensor3D;
-  const kT = tf.reshape(tf.transpose(split(proj(1, 1)), [0, 2, 3, 1]), [groups * heads, d, seqLen]) as tf.Tensor3D;
-  const v = tf.reshape(tf.transpose(split(proj(2, 1)), [0, 2, 1, 3]), [groups * heads, seqLen, d]) as tf.Tensor3D;
+  const q = splitHeads(proj(0, scale), groups, seqLen, heads);
+  const kT = splitHeads(proj(1, 1), groups, seqLen, heads, true);
+  const v = splitHeads(proj(2, 1), groups, seqLen, heads);
   return { q, kT, v };
 }
 
 /** [G*heads, S, d] -> [G*S, C] */
-function mergeHeads(o: tf.Tensor3D, groups: number, heads: number): tf.Tensor2D {
+export function mergeHeads(o: tf.Tensor3D, groups: number, heads: number): tf.Tensor2D {
   const [, s, d] = o.shape;
   return tf.reshape(tf.transpose(tf.reshape(o, [groups, heads, s, d]), [0, 2, 1, 3]), [groups * s, heads * d]) as tf.Tensor2D;
 }
@@ -157,6 +178,11 @@ export interface TemporalAttentionOptions extends AttentionOptions {
   /** L: distances are clipped to [-L, L] (table of 2L + 1 rows). */
   temporalLength: number;
   keyOrientation?: RelPosOrientation;
+  /**
+   * 'public': the public LVDM code's relative-key term (transposed and scaled by d^-1/4 instead of
+   * d^-1/2), which its released weights were trained with (unet.relative_key, set by `lvdm import`).
+   */
+  relativeKey?: 'shaw' | 'public';
 }
 
 /**
@@ -171,6 +197,7 @@ export class TemporalAttention {
   readonly relV: tf.Variable | null;
   readonly heads: number;
   keyOrientation: RelPosOrientation;
+  readonly keyScale: number;
 
   constructor(scope: Scope, readonly channels: number, readonly opts: TemporalAttentionOptions) {
     if (channels % opts.heads !== 0) throw new Error(`TemporalAttention '${scope.prefix}': ${channels} channels not divisible by ${opts.heads} heads`);
@@ -187,7 +214,8 @@ export class TemporalAttention {
       this.relK = null;
       this.relV = null;
     }
-    this.keyOrientation = opts.keyOrientation ?? 'shaw';
+    this.keyOrientation = opts.relativeKey === 'public' ? 'transposed' : (opts.keyOrientation ?? 'shaw');
+    this.keyScale = opts.relativeKey === 'public' ? d ** 0.25 : 1;
   }
 
   /** h: [B*T, H, W, C] with `frames` = T -> h + attention over T, same shape. */
@@ -204,7 +232,7 @@ export class TemporalAttention {
       const { q, kT, v } = projectHeads(x, this.qkv, g, frames, this.heads);
       const rel: RelativeTables | undefined =
         this.relK && this.relV
-          ? { key: this.relK as tf.Tensor2D, value: this.relV as tf.Tensor2D, maxDistance: this.opts.temporalLength, keyOrientation: this.keyOrientation }
+          ? { key: this.relK as tf.Tensor2D, value: this.relV as tf.Tensor2D, maxDistance: this.opts.temporalLength, keyOrientation: this.keyOrientation, keyScale: this.keyScale }
           : undefined;
       const o = this.proj.apply(mergeHeads(attentionCore(q, kT, v, rel), g, this.heads)); // [B*HW*T, C]
       const back = tf.transpose(tf.reshape(o, [b, s, frames, c]), [0, 2, 1, 3]); // [B, T, HW, C]
@@ -213,20 +241,123 @@ export class TemporalAttention {
   }
 }
 
-/** LVDM's attention block: spatial then temporal self-attention (temporal optional). */
+/** Text tokens a video attends to: one sequence per video. */
+export interface TextContext {
+  /** [B, L, D] token features (e.g. CLIP's last hidden state). */
+  context: tf.Tensor3D;
+  /** [B, L]: 1 = token, 0 = padding (excluded from the softmax); absent = every token counts. */
+  mask?: tf.Tensor2D;
+}
+
+/** Logit bias of a padding mask: [B, L] (1 = keep) -> [B * repeat, 1, L] with 0 / -1e9. */
+export function paddingBias(mask: tf.Tensor2D, repeat: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, l] = mask.shape;
+    const neg = tf.mul(tf.sub(1, tf.reshape(mask, [b, 1, l])), -1e9); // [B, 1, L]
+    return tf.reshape(tf.mul(neg, tf.ones([1, repeat, 1])), [b * repeat, 1, l]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Spatial cross-attention to text tokens (LDM's CrossAttention, "attn2"): x = LN(h),
+ * q = x W_q, k = c W_k, v = c W_v (no biases), h + softmax(q k^T / sqrt(d) + padding) v W_out, with
+ * W_out zero-initialised. Every frame of a video attends to that video's tokens.
+ * Parameters: norm_c, attn_c.{to_q, to_k, to_v, to_out}.
+ */
+export class CrossAttention {
+  readonly norm: LayerNorm;
+  readonly toQ: Linear;
+  readonly toK: Linear;
+  readonly toV: Linear;
+  readonly toOut: Linear;
+
+  constructor(scope: Scope, readonly channels: number, readonly contextDim: number, readonly heads: number) {
+    if (channels % heads !== 0) throw new Error(`CrossAttention '${scope.prefix}': ${channels} channels not divisible by ${heads} heads`);
+    this.norm = new LayerNorm(scope.child('norm_c'), channels);
+    const a = scope.child('attn_c');
+    this.toQ = new Linear(a.child('to_q'), channels, channels, { bias: false });
+    this.toK = new Linear(a.child('to_k'), contextDim, channels, { bias: false });
+    this.toV = new Linear(a.child('to_v'), contextDim, channels, { bias: false });
+    this.toOut = new Linear(a.child('to_out'), channels, channels, { weightInit: init.zeros(), biasInit: init.zeros() });
+  }
+
+  /** h: [B*T, H, W, C] with `frames` = T; text.context [B, L, D] -> h + attention, same shape. */
+  apply(h: tf.Tensor4D, frames: number, text: TextContext): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, hh, ww, c] = h.shape;
+      const [b, l, dc] = text.context.shape;
+      if (dc !== this.contextDim) throw new Error(`CrossAttention: context has ${dc} channels, expected ${this.contextDim} (unet.context_dim)`);
+      if (b * frames !== n) throw new Error(`CrossAttention: context batch ${b} does not match ${n / frames} videos of ${frames} frames`);
+      if (text.mask && (text.mask.shape[0] !== b || text.mask.shape[1] !== l))
+        throw new Error(`CrossAttention: context_mask has shape [${text.mask.shape}], expected [${b}, ${l}]`);
+      const s = hh * ww;
+      const d = c / this.heads;
+      const x = this.norm.apply(tf.reshape(h, [n * s, c]) as tf.Tensor2D);
+      const q = splitHeads(tf.mul(this.toQ.apply(x), 1 / Math.sqrt(d)) as tf.Tensor2D, n, s, this.heads);
+      // Tokens repeated per frame: [B, L, D] -> [B*T*L, D].
+      const perFrame = tf.reshape(tf.mul(tf.reshape(text.context, [b, 1, l * dc]), tf.ones([1, frames, 1])), [n * l, dc]) as tf.Tensor2D;
+      const kT = splitHeads(this.toK.apply(perFrame), n, l, this.heads, true);
+      const v = splitHeads(this.toV.apply(perFrame), n, l, this.heads);
+      const bias = text.mask ? paddingBias(text.mask, frames * this.heads) : undefined;
+      const o = mergeHeads(attentionCore(q, kT, v, undefined, bias), n, this.heads); // [N*S, C]
+      return tf.add(h, tf.reshape(this.toOut.apply(o), [n, hh, ww, c]));
+    });
+  }
+}
+
+/** Position-wise feed-forward: h + W2 gelu(W1 LN(h)) (quick_gelu; W2 zero-initialised). Parameters: norm_ff, ff.0, ff.2. */
+export class FeedForward {
+  readonly norm: LayerNorm;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  constructor(scope: Scope, readonly channels: number, mult: number) {
+    this.norm = new LayerNorm(scope.child('norm_ff'), channels);
+    this.fc1 = new Linear(scope.child('ff').child(0), channels, mult * channels);
+    this.fc2 = new Linear(scope.child('ff').child(2), mult * channels, channels, { weightInit: init.zeros(), biasInit: init.zeros() });
+  }
+
+  apply<T extends tf.Tensor>(h: T): T {
+    return tf.tidy(() => tf.add(h, this.fc2.apply(quickGelu(this.fc1.apply(this.norm.apply(h))))) as T);
+  }
+}
+
+export interface STAttentionBlockOptions extends TemporalAttentionOptions {
+  temporal: boolean;
+  /** Text-to-video: channels of the text tokens; adds cross-attention. */
+  contextDim?: number;
+  /** Feed-forward hidden size as a multiple of the channels (0 / absent: none). */
+  ffMult?: number;
+}
+
+/**
+ * LVDM's attention block: spatial then temporal self-attention (temporal optional); in
+ * text-to-video models then cross-attention to the text tokens and a feed-forward layer.
+ */
 export class STAttentionBlock {
   readonly spatial: SpatialAttention;
   readonly temporal: TemporalAttention | null;
+  readonly cross: CrossAttention | null;
+  readonly ff: FeedForward | null;
 
-  constructor(scope: Scope, channels: number, opts: TemporalAttentionOptions & { temporal: boolean }) {
+  constructor(scope: Scope, channels: number, opts: STAttentionBlockOptions) {
     this.spatial = new SpatialAttention(scope, channels, opts);
     this.temporal = opts.temporal ? new TemporalAttention(scope, channels, opts) : null;
+    this.cross = opts.contextDim ? new CrossAttention(scope, channels, opts.contextDim, opts.heads) : null;
+    this.ff = opts.ffMult ? new FeedForward(scope, channels, opts.ffMult) : null;
   }
 
-  apply(h: tf.Tensor4D, frames: number): tf.Tensor4D {
+  /** `text` is required when the block has cross-attention. */
+  apply(h: tf.Tensor4D, frames: number, text?: TextContext): tf.Tensor4D {
     return tf.tidy(() => {
-      const y = this.spatial.apply(h);
-      return this.temporal ? this.temporal.apply(y, frames) : y;
+      let y = this.spatial.apply(h);
+      if (this.temporal) y = this.temporal.apply(y, frames);
+      if (this.cross) {
+        if (!text) throw new Error(`unet: this is a text-conditioned model: cond.context ([B, L, ${this.cross.contextDim}] text tokens) is required`);
+        y = this.cross.apply(y, frames, text);
+      }
+      if (this.ff) y = this.ff.apply(y);
+      return y;
     });
   }
 }

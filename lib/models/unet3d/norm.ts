@@ -156,6 +156,22 @@ export function adaptiveGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNorm, sc
   });
 }
 
+/**
+ * GroupNorm with statistics over a whole clip (frames x positions within each group: PyTorch's
+ * GroupNorm on [B, C, T, H, W], as in the public LVDM UNet's residual blocks and output layer),
+ * then the per-frame AdaGN h * (1 + scale) + shift. x: [B*T, H, W, C] with `frames` = T;
+ * scale/shift: [B*T, C].
+ */
+export function clipGroupNorm(x: tf.Tensor4D, norm: GroupNorm, frames: number, scale?: tf.Tensor2D, shift?: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    let y = tf.reshape(adaptiveGroupNorm(tf.reshape(x, [n / frames, frames * h * w, c]), norm), [n, h, w, c]) as tf.Tensor4D;
+    if (scale) y = tf.mul(y, tf.add(tf.reshape(scale, [n, 1, 1, c]), 1));
+    if (shift) y = tf.add(y, tf.reshape(shift, [n, 1, 1, c]));
+    return y;
+  });
+}
+
 /** Reference implementation by plain autodiff-able ops (used by tests). */
 export function adaptiveGroupNormReference<T extends tf.Tensor>(x: T, norm: GroupNorm, scale?: tf.Tensor2D, shift?: tf.Tensor2D): T {
   return tf.tidy(() => {

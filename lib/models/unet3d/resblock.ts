@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Scope, init } from '../../nn/params';
 import { Conv2d, GroupNorm, Linear, silu } from '../../nn/layers';
 import { Rng } from '../../nn/rng';
-import { adaptiveGroupNorm, groupsFor } from './norm';
+import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
 
 /**
  * Per-frame convolution of a Conv2d's weights with the bias fused into the kernel (one pass less
@@ -55,6 +55,8 @@ export interface ResBlockOptions {
 export interface ForwardContext {
   /** silu(emb) per folded frame: [N, E] (shared by every block). */
   embAct: tf.Tensor2D;
+  /** Frames per clip when GroupNorm statistics span the clip (unet.norm_scope 'clip'); absent = per frame. */
+  clipNormFrames?: number;
   /** Training-time randomness (dropout); absent at inference. */
   rng?: Rng;
 }
@@ -81,14 +83,16 @@ export class ResBlock {
   apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return tf.tidy(() => {
       const n = x.shape[0];
-      let h = frameConv(this.inConv, silu(adaptiveGroupNorm(x, this.inNorm))); // [N, H, W, Cout]
+      const f = ctx.clipNormFrames;
+      const gn = (y: tf.Tensor4D, norm: GroupNorm, sc?: tf.Tensor2D, sh?: tf.Tensor2D): tf.Tensor4D => (f ? clipGroupNorm(y, norm, f, sc, sh) : adaptiveGroupNorm(y, norm, sc, sh));
+      let h = frameConv(this.inConv, silu(gn(x, this.inNorm))); // [N, H, W, Cout]
       const e = this.embProj.apply(ctx.embAct); // [N, 2*Cout] or [N, Cout]
       if (this.opts.scaleShiftNorm) {
         const scale = tf.slice(e, [0, 0], [n, this.cout]);
         const shift = tf.slice(e, [0, this.cout], [n, this.cout]);
-        h = adaptiveGroupNorm(h, this.outNorm, scale, shift);
+        h = gn(h, this.outNorm, scale, shift);
       } else {
-        h = adaptiveGroupNorm(tf.add(h, tf.reshape(e, [n, 1, 1, this.cout])), this.outNorm);
+        h = gn(tf.add(h, tf.reshape(e, [n, 1, 1, this.cout])) as tf.Tensor4D, this.outNorm);
       }
       h = silu(h);
       if (ctx.rng && this.opts.dropout > 0) h = dropout(h, this.opts.dropout, ctx.rng);

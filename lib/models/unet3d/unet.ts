@@ -18,12 +18,15 @@ import { Rng } from '../../nn/rng';
 import { UNetConfig } from '../../config/schema';
 import { Cond, EpsModel, Timesteps } from '../../diffusion/types';
 import { sinusoidEmbedding, timestepValues } from './embedding';
-import { adaptiveGroupNorm, groupsFor } from './norm';
+import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
 import { ForwardContext, ResBlock, frameConv } from './resblock';
-import { RelPosOrientation, STAttentionBlock } from './attention';
+import { RelPosOrientation, STAttentionBlock, TextContext } from './attention';
 
-/** Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B]. */
-export const UNET_COND_KEYS = ['mask', 's'] as const;
+/**
+ * Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B] (long videos);
+ * `context` [B, L, context_dim] text tokens and `context_mask` [B, L] (text-to-video).
+ */
+export const UNET_COND_KEYS = ['mask', 's', 'context', 'context_mask'] as const;
 
 export interface UNetForwardOptions {
   /** Enables dropout (training) with this Rng. */
@@ -85,7 +88,10 @@ export class UNet3D {
       normGroups: cfg.norm_groups,
       relativePosition: cfg.relative_position,
       temporalLength: cfg.temporal_length,
+      relativeKey: cfg.relative_key,
       temporal: cfg.temporal_attention,
+      contextDim: cfg.context_dim,
+      ffMult: cfg.ff_mult,
     });
     const attn = (s: Scope, ch: number): Block => {
       const block = new STAttentionBlock(s, ch, attnOpts(ch));
@@ -198,6 +204,18 @@ export class UNet3D {
     return tf.reshape(tf.cast(m, 'float32'), [b, frames]) as tf.Tensor2D;
   }
 
+  private textOf(cond: Cond | undefined, b: number): TextContext | undefined {
+    const c = cond?.context;
+    if (!c) {
+      if (cond?.context_mask) throw new Error(`unet: cond.context_mask given without cond.context`);
+      return undefined;
+    }
+    if (!this.cfg.context_dim) throw new Error(`unet: cond.context given but the model has no cross-attention (unet.context_dim is not set)`);
+    if (c.rank !== 3 || c.shape[0] !== b || c.shape[2] !== this.cfg.context_dim)
+      throw new Error(`unet: cond.context has shape [${c.shape}], expected [${b}, L, ${this.cfg.context_dim}]`);
+    return { context: c as tf.Tensor3D, mask: cond?.context_mask as tf.Tensor2D | undefined };
+  }
+
   /** eps prediction: x [B, T, H, W, in_channels], t [B] -> [B, T, H, W, out_channels]. */
   apply(x: tf.Tensor5D, t: Timesteps, cond?: Cond, opts: UNetForwardOptions = {}): tf.Tensor5D {
     return tf.tidy(() => {
@@ -214,11 +232,13 @@ export class UNet3D {
         h = tf.concat([h, tf.mul(tf.ones([n, hh, ww, 1]), m)], 3) as tf.Tensor4D; // [N, H, W, C+1]
       }
       const emb = this.embedding(t, b, frames, mask, cond?.s);
-      const ctx: ForwardContext = { embAct: silu(emb), rng: opts.rng };
+      const text = this.textOf(cond, b);
+      const clip = this.cfg.norm_scope === 'clip';
+      const ctx: ForwardContext = { embAct: silu(emb), rng: opts.rng, clipNormFrames: clip ? frames : undefined };
       const run = (blocks: Block[], y: tf.Tensor4D): tf.Tensor4D => {
         for (const bl of blocks) {
           if (bl.kind === 'res') y = bl.block.apply(y, ctx);
-          else if (bl.kind === 'attn') y = bl.block.apply(y, frames);
+          else if (bl.kind === 'attn') y = bl.block.apply(y, frames, text);
           else if (bl.kind === 'conv') y = frameConv(bl.conv, y);
           else if (bl.kind === 'down') y = frameConv(bl.conv, y);
           else y = frameConv(bl.conv, upsampleNearest2x(y));
@@ -234,7 +254,7 @@ export class UNet3D {
       for (const blocks of this.outputBlocks) {
         h = run(blocks, tf.concat([h, skips.pop() as tf.Tensor4D], 3) as tf.Tensor4D);
       }
-      h = frameConv(this.outConv, silu(adaptiveGroupNorm(h, this.outNorm))); // [N, H, W, out]
+      h = frameConv(this.outConv, silu(clip ? clipGroupNorm(h, this.outNorm, frames) : adaptiveGroupNorm(h, this.outNorm))); // [N, H, W, out]
       return tf.reshape(h, [b, frames, hh, ww, this.cfg.out_channels]) as tf.Tensor5D;
     });
   }

@@ -1,0 +1,59 @@
+// Loads the libtorch addon (native/build/lvdm_torch.node, built by native/build.sh). When it is
+// missing or fails to load, nativeAddon() is null and nativeUnavailableReason() says why (the
+// build's own reason from native/build/REASON when there is one).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The addon's exports (native/src/lvdm_torch.cc). dtype codes: 0 float32, 1 int32, 2 bool. */
+export interface TorchAddon {
+  fromData(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: number): number;
+  toData(handle: number): ArrayBuffer;
+  dispose(handle: number): void;
+  /** packed = [nInputs, handle..., args...] -> [nOutputs, (handle, dtype, rank, dims...)...]. */
+  run(op: string, packed: Float64Array): Float64Array;
+  memory(): { bytes: number; handles: number; storages: number };
+  setThreads(n: number): number;
+  info(): { torch: string; threads: number; blas: string; deterministic: boolean; mkldnn: boolean; ops: string[] };
+}
+
+/** Repository root (this file is lib/backend/native/addon.ts). */
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** The addon file: env LVDM_NATIVE_ADDON, else native/build/lvdm_torch.node (REASON lies beside it). */
+export function addonPath(): string {
+  const env = process.env.LVDM_NATIVE_ADDON;
+  return env !== undefined && env !== '' ? path.resolve(env) : path.join(ROOT, 'native', 'build', 'lvdm_torch.node');
+}
+
+let loaded: TorchAddon | null | undefined;
+let reason = '';
+
+/** The loaded addon, or null (see nativeUnavailableReason). Loads once. */
+export function nativeAddon(): TorchAddon | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  const file = addonPath();
+  const shown = file.startsWith(ROOT + path.sep) ? path.relative(ROOT, file) : file;
+  if (!fs.existsSync(file)) {
+    const reasonFile = path.join(path.dirname(file), 'REASON');
+    const why = fs.existsSync(reasonFile) ? fs.readFileSync(reasonFile, 'utf8').trim() : 'not built (run: bash native/build.sh)';
+    reason = `${shown} missing: ${why}`;
+    return loaded;
+  }
+  // OpenMP threads that spin while waiting stall badly when other processes share the cores
+  // (measured: a UNet forward took 8 s instead of 0.5 s with two busy neighbours); sleeping
+  // waiters cost little when the machine is idle. libgomp reads this when libtorch loads.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  try {
+    loaded = require(file) as TorchAddon;
+  } catch (e) {
+    reason = `${shown} does not load: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return loaded;
+}
+
+/** Why the addon is unavailable ('' when it loaded). */
+export function nativeUnavailableReason(): string {
+  nativeAddon();
+  return reason;
+}

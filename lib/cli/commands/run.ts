@@ -1,0 +1,113 @@
+/**
+ * `lvdm run EXP.yaml`: plans an experiment file (stages + sweep -> tasks with content keys) and
+ * runs what is not finished, locally on worker processes or through a job queue (`--queue`);
+ * writes the report at the end. `--list` / `--dry-run` print the plan with each task's state.
+ */
+import * as path from 'node:path';
+import { Command } from '../types';
+import { flag, int, list, str } from '../args';
+import { initBackend } from '../../backend';
+import { Plan, SweepValues, TaskSpec } from '../../experiments/types';
+import { planExperiment, taskState, selectTasks, writePlan } from '../../experiments/plan';
+import { defaultWorkers, formatSummary, runLocal } from '../../experiments/local';
+import { writeRunReport } from './report';
+
+function listing(plan: Plan, only: string[]): string {
+  const chosen = new Set(selectTasks(plan, only).map((t) => t.id));
+  const state = (t: TaskSpec): string => (chosen.has(t.id) ? taskState(plan, t) : `${taskState(plan, t)} (not selected)`);
+  const out = [`${plan.name} (${path.relative(process.cwd(), plan.file)}) -> ${plan.runDir}`, 'stages:'];
+  const stages = plan.tasks.filter((t) => t.kind !== 'sample' && t.kind !== 'evaluate');
+  const w = Math.max(...stages.map((t) => t.id.length));
+  for (const t of stages) out.push(`  ${t.id.padEnd(w)}  ${t.kind.padEnd(13)}  ${state(t).padEnd(6)}  ${t.outDir}`);
+  const samples = plan.tasks.filter((t) => t.kind === 'sample');
+  if (samples.length) {
+    out.push(`sweep points (${samples.length}):`);
+    const cols: (keyof SweepValues)[] = ['mode', 's', 'w', 'frames', 'steps', 'seed'];
+    const rows = samples.map((t) => {
+      const ev = plan.tasks.find((e) => e.kind === 'evaluate' && e.id === `evaluate/${t.id.slice('sample/'.length)}`)!;
+      return [...cols.map((c) => String(t.point![c] ?? '-')), state(t), state(ev)];
+    });
+    const head = [...cols, 'sample', 'evaluate'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    out.push(`  ${head.map((h, i) => h.padEnd(widths[i])).join('  ')}`);
+    for (const r of rows) out.push(`  ${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`);
+  }
+  const counts = { done: 0, stale: 0, todo: 0 };
+  for (const t of plan.tasks) if (chosen.has(t.id)) counts[taskState(plan, t)] += 1;
+  out.push(`${counts.done} done, ${counts.stale} stale (to rerun: an input or the config changed), ${counts.todo} to do`);
+  return out.join('\n');
+}
+
+type QueueModule = typeof import('../../queue/submit');
+
+/** The job queue (bullmq) is loaded only when --queue is given. */
+function loadQueue(): QueueModule {
+  try {
+    return require('../../queue/submit') as QueueModule;
+  } catch (e) {
+    throw new Error(`--queue: the job queue module lib/queue/submit.ts could not be loaded (${(e as Error).message})`);
+  }
+}
+
+export const command: Command = {
+  name: 'run',
+  summary: 'run an experiment file: training stages, sweep points in parallel, metrics, results table, plots and report',
+  description: `Each task's output is stored under a key of its resolved config and its inputs' keys
+(run folder store/<kind>/<key>), so a rerun skips finished tasks and sweep points and a changed
+config reruns exactly what depends on it. Finished tasks are always reused; --resume also
+continues interrupted tasks (training from its last checkpoint), without it they start over.
+See lib/experiments/README.md.
+
+Examples:
+  lvdm run experiments/smoke.yaml
+  lvdm run experiments/sky-mini.yaml --set data.source=synthetic-sky --workers 2
+  lvdm run experiments/long-sky.yaml --list
+  lvdm run experiments/long-sky.yaml --only sweep --resume`,
+  positionals: true,
+  options: {
+    resume: { type: 'boolean', help: 'continue interrupted tasks from their checkpoints (finished tasks are always reused)' },
+    only: { type: 'string', multiple: true, help: "run only these stages (comma list; 'real', 'sample', 'evaluate' or 'sweep' for the sweep); their inputs must be finished" },
+    set: { type: 'string', multiple: true, help: 'override a key of the experiment file, e.g. --set stages.ae.autoencoder.train.steps=10 (repeatable)' },
+    workers: { type: 'string', help: 'worker processes (default: cores / backend threads per worker)' },
+    out: { type: 'string', short: 'o', help: 'run folder (default runs/<experiment name>)' },
+    list: { type: 'boolean', help: 'print the stages and sweep points with their state (done / stale / todo) and exit' },
+    'dry-run': { type: 'boolean', help: 'like --list, plus what would run; changes nothing' },
+    queue: { type: 'string', help: 'submit the tasks to a job queue (redis://HOST:PORT) and follow them instead of running locally' },
+    'no-report': { type: 'boolean', help: 'do not write the report at the end' },
+    'no-png': { type: 'boolean', help: 'report without PNG figures (skips headless Chromium)' },
+    quiet: { type: 'boolean', help: 'no progress bars' },
+  },
+  async run(values, positionals) {
+    const file = positionals[0];
+    if (!file || positionals.length > 1) throw new Error('usage: lvdm run EXPERIMENT.yaml [options] (one experiment file)');
+    const only = list(values, 'only').flatMap((o) => o.split(',')).filter((o) => o !== '');
+    const plan = planExperiment(file, { set: list(values, 'set'), out: str(values, 'out') });
+    if (flag(values, 'list') || flag(values, 'dry-run')) {
+      console.log(listing(plan, only));
+      if (flag(values, 'dry-run')) {
+        const todo = selectTasks(plan, only).filter((t) => taskState(plan, t) !== 'done');
+        console.log(`would run ${todo.length} task(s): ${todo.map((t) => t.id).join(', ') || 'none'}`);
+      }
+      return 0;
+    }
+    const resume = flag(values, 'resume');
+    const queue = str(values, 'queue');
+    if (queue) {
+      if (only.length) throw new Error('--only cannot be combined with --queue');
+      writePlan(plan);
+      await loadQueue().submitAndFollow(plan, { url: queue, resume, log: (m: string) => console.error(m) });
+    } else {
+      const backend = await initBackend({ quiet: true });
+      const workers = int(values, 'workers', defaultWorkers(backend.name))!;
+      if (workers < 1) throw new Error(`--workers: expected a positive integer, got ${workers}`);
+      const r = await runLocal(plan, { workers, only, resume, progress: !flag(values, 'quiet') });
+      console.log(formatSummary(plan, r));
+      if (!r.ok) return 1;
+    }
+    if (!flag(values, 'no-report')) {
+      const report = await writeRunReport(plan, { png: !flag(values, 'no-png') });
+      console.log(`report: ${report}`);
+    }
+    return 0;
+  },
+};

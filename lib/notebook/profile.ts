@@ -1,0 +1,130 @@
+/**
+ * Notebook profiles: `LVDM_PROFILE=smoke|mini|paper` sizes every notebook, so one notebook runs in
+ * CI in seconds (smoke), on a laptop in minutes (mini, the default) and at the experiment files'
+ * own sizes (paper). A profile resolves, per notebook, to an experiment file, `--set` overrides of
+ * it, a few sizes that are not config keys (sample counts, video lengths) and an output folder.
+ */
+import * as path from 'node:path';
+
+export const PROFILES = ['smoke', 'mini', 'paper'] as const;
+export type ProfileName = (typeof PROFILES)[number];
+
+export const NOTEBOOKS = ['quickstart', 'autoencoder', 'short-video', 'long-video', 'ablation-ucf101', 'ablation-sky', 'ablation-taichi', 'metrics'] as const;
+export type NotebookId = (typeof NOTEBOOKS)[number];
+
+/** The profile named by LVDM_PROFILE (default 'mini'); anything else is an error naming the choices. */
+export function profileName(env: Record<string, string | undefined> = process.env): ProfileName {
+  const v = env.LVDM_PROFILE;
+  if (v === undefined || v === '') return 'mini';
+  if ((PROFILES as readonly string[]).includes(v)) return v as ProfileName;
+  throw new Error(`LVDM_PROFILE='${v}': expected one of ${PROFILES.join(', ')}`);
+}
+
+export interface NotebookSettings {
+  notebook: NotebookId;
+  profile: ProfileName;
+  /** The experiment file the notebook runs (relative to the project root). */
+  config: string;
+  /** `key.path=value` overrides of it for this profile. */
+  set: string[];
+  /** Sizes that are not config keys: sample counts, video lengths, clip counts. */
+  params: Record<string, number>;
+  /** This profile's output root: $LVDM_NOTEBOOK_RUNS (default runs/notebooks) / <profile>. */
+  runsDir: string;
+  /** This notebook's output folder: <runsDir>/<notebook> (experiment notebooks: <runsDir>/<family>-<experiment>). */
+  outDir: string;
+}
+
+type Entry = Omit<NotebookSettings, 'notebook' | 'profile' | 'runsDir' | 'outDir'>;
+
+/** The demo pipeline (autoencoder + short-video LDM) shrunk to a few steps of tiny batches. */
+const SHORT_SMOKE = [
+  'data.num_videos=16',
+  'data.held_out=2',
+  'autoencoder.train.steps=6',
+  'autoencoder.train.batch_size=2',
+  'autoencoder.train.ckpt_every=6',
+  'autoencoder.train.log_every=2',
+  'autoencoder.latent_stats_clips=4',
+  'diffusion.train.steps=6',
+  'diffusion.train.batch_size=2',
+  'diffusion.train.ckpt_every=6',
+  'diffusion.train.log_every=2',
+  'diffusion.latents.max_clips=8',
+  'diffusion.latents.batch_size=4',
+  'diffusion.sampling.steps=4',
+  'diffusion.sampling.n=2',
+  'diffusion.sampling.batch_size=2',
+];
+
+const SHORT: Record<ProfileName, Entry> = {
+  smoke: { config: 'experiments/demo.yaml', set: SHORT_SMOKE, params: { reconstructions: 2 } },
+  mini: { config: 'experiments/demo.yaml', set: [], params: { reconstructions: 4 } },
+  paper: { config: 'experiments/lvdm-sky.yaml', set: [], params: { reconstructions: 8 } },
+};
+
+const METRICS: Record<ProfileName, Entry> = {
+  smoke: { config: 'experiments/demo.yaml', set: ['data.size=32', 'data.frames=8'], params: { clips: 12, frames: 8, counts: 2 } },
+  mini: { config: 'experiments/demo.yaml', set: ['data.size=32', 'data.frames=16'], params: { clips: 128, frames: 16, counts: 4 } },
+  paper: { config: 'experiments/demo.yaml', set: ['data.size=64', 'data.frames=16'], params: { clips: 2048, frames: 16, counts: 6 } },
+};
+
+/** The ablation families: their experiment files, synthetic stand-in and the variable naming a real data root. */
+const FAMILIES = {
+  ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT' },
+  sky: { synthetic: 'synthetic-sky', rootEnv: 'LVDM_SKY_ROOT' },
+  taichi: { synthetic: 'synthetic-taichi', rootEnv: 'LVDM_TAICHI_ROOT' },
+} as const;
+type Family = keyof typeof FAMILIES;
+
+/** Smoke sweeps add to experiments/smoke.yaml's points (hierarchical s 0 / 100, autoregressive) perturbation + guidance for both modes and a guidance pair. */
+const SWEEP_SMOKE = [
+  'sweep.grids.perturbed={mode: [autoregressive, hierarchical], s: 100, w: 0.1, frames: 32, steps: 2, seed: 1}',
+  'sweep.grids.guidance={mode: hierarchical, s: 100, w: [0, 0.1], frames: 32, steps: 2, seed: 1}',
+];
+
+/** The family's data: the real data set under its root when the variable names one (not in smoke), else the synthetic stand-in. */
+function familyData(family: Family, profile: ProfileName, env: Record<string, string | undefined>): string[] {
+  const f = FAMILIES[family];
+  const root = env[f.rootEnv];
+  return profile !== 'smoke' && root ? [`data.root=${root}`] : [`data.source=${f.synthetic}`];
+}
+
+/** An experiment notebook: the runner's experiment file per profile, on `family`. */
+function experimentEntry(family: Family, files: Record<ProfileName, string>, profile: ProfileName, env: Record<string, string | undefined>): Entry {
+  const data = familyData(family, profile, env);
+  return { config: files[profile], set: profile === 'smoke' ? [...data, ...SWEEP_SMOKE] : data, params: {} };
+}
+
+const ABLATION_FILES = (family: Family): Record<ProfileName, string> => ({ smoke: 'experiments/smoke.yaml', mini: `experiments/${family}-mini.yaml`, paper: `experiments/${family}.yaml` });
+
+const ENTRIES: Record<NotebookId, (profile: ProfileName, env: Record<string, string | undefined>) => Entry> = {
+  quickstart: (p) => SHORT[p],
+  autoencoder: (p) => SHORT[p],
+  'short-video': (p) => SHORT[p],
+  metrics: (p) => METRICS[p],
+  'long-video': (p, env) => experimentEntry('sky', { smoke: 'experiments/smoke.yaml', mini: 'experiments/long-sky.yaml', paper: 'experiments/sky.yaml' }, p, env),
+  'ablation-ucf101': (p, env) => experimentEntry('ucf101', ABLATION_FILES('ucf101'), p, env),
+  'ablation-sky': (p, env) => experimentEntry('sky', ABLATION_FILES('sky'), p, env),
+  'ablation-taichi': (p, env) => experimentEntry('taichi', ABLATION_FILES('taichi'), p, env),
+};
+
+/** The family of an experiment notebook (null for the others). */
+function familyOf(notebook: NotebookId): string | null {
+  return notebook === 'long-video' ? 'sky' : notebook.startsWith('ablation-') ? notebook.slice('ablation-'.length) : null;
+}
+
+/**
+ * The settings of `notebook` under `profile` (default: LVDM_PROFILE). Experiment notebooks get one
+ * run folder per family and experiment file, so notebooks running the same experiment (04 and 06
+ * in smoke) share finished tasks.
+ */
+export function notebookSettings(notebook: NotebookId, profile: ProfileName = profileName(), env: Record<string, string | undefined> = process.env): NotebookSettings {
+  const make = ENTRIES[notebook];
+  if (!make) throw new Error(`unknown notebook '${String(notebook)}' (expected one of ${NOTEBOOKS.join(', ')})`);
+  const entry = make(profile, env);
+  const runsDir = path.join(env.LVDM_NOTEBOOK_RUNS || path.join('runs', 'notebooks'), profile);
+  const family = familyOf(notebook);
+  const outDir = path.join(runsDir, family ? `${family}-${path.basename(entry.config, '.yaml')}` : notebook);
+  return { notebook, profile, config: entry.config, set: [...entry.set], params: { ...entry.params }, runsDir, outDir };
+}

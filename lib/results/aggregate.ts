@@ -1,0 +1,73 @@
+/**
+ * Aggregates over seeds: for each setting, the mean, the sample standard deviation (ddof 1) and
+ * the 95% Student-t interval of the mean, for the metric, KVD and the metric of each frame window.
+ * The interval is mean +- t_{0.975, n-1} * std / sqrt(n); with one seed it is undefined (null).
+ */
+import type { PointResult } from '../experiments/types';
+import type { Table } from './arquero';
+import { groupBySetting, metricNames, type Setting, settingLabel, varyingFields } from './settings';
+import { tInterval } from './stats';
+import { putNumbers, type Row, tableFromRows, windowCount } from './table';
+
+export interface Summary {
+  n: number;
+  mean: number;
+  /** ddof 1; NaN for one value. */
+  std: number;
+  /** Two-sided 95% t-interval of the mean; NaN for one value. */
+  lo: number;
+  hi: number;
+}
+
+export interface SettingAggregate {
+  setting: Setting;
+  /** Names only the fields that vary across the experiment's settings. */
+  label: string;
+  seeds: number[];
+  metric: Summary;
+  kvd: Summary;
+  /** Per frame window i (over the seeds that have window i). */
+  byWindow: Summary[];
+  /** Frames per window. */
+  window: number;
+  points: PointResult[];
+}
+
+export function summarize(xs: readonly number[], level = 0.95): Summary {
+  const v = xs.filter((x) => Number.isFinite(x));
+  const t = tInterval(v, level);
+  return { n: v.length, mean: t.mean, std: t.std, lo: t.lo, hi: t.hi };
+}
+
+/** One aggregate per setting, in setting order. */
+export function aggregateSettings(points: readonly PointResult[], level = 0.95): SettingAggregate[] {
+  const groups = groupBySetting(points);
+  const fields = varyingFields(groups.map((g) => g.setting));
+  const nw = windowCount(points);
+  return groups.map((g) => ({
+    setting: g.setting,
+    label: settingLabel(g.setting, fields),
+    seeds: g.points.map((p) => p.seed),
+    metric: summarize(g.points.map((p) => p.fvd), level),
+    kvd: summarize(g.points.map((p) => p.kvd), level),
+    byWindow: Array.from({ length: nw }, (_, i) => summarize(g.points.filter((p) => i < p.fvd_by_window.length).map((p) => p.fvd_by_window[i]), level)),
+    window: g.points[0].window,
+    points: g.points,
+  }));
+}
+
+/**
+ * The aggregates as a table: setting fields, n_seeds, `<metric>_mean/_std/_ci_lo/_ci_hi`, the
+ * same for KVD, and the mean of each frame window (`<metric>_win<i>_mean`).
+ */
+export function aggregatesTable(aggs: readonly SettingAggregate[], points: readonly PointResult[]): Table {
+  const names = metricNames(points);
+  const rows: Row[] = aggs.map((a) => {
+    const r: Row = { ...a.setting, n_seeds: a.seeds.length, seeds: a.seeds.join(' ') };
+    putNumbers(r, names.fvd, { mean: a.metric.mean, std: a.metric.std, ci_lo: a.metric.lo, ci_hi: a.metric.hi });
+    putNumbers(r, names.kvd, { mean: a.kvd.mean, std: a.kvd.std, ci_lo: a.kvd.lo, ci_hi: a.kvd.hi });
+    a.byWindow.forEach((s, i) => putNumbers(r, `${names.fvd}_win${i}`, { mean: s.mean }));
+    return r;
+  });
+  return tableFromRows(rows);
+}

@@ -1,0 +1,145 @@
+/**
+ * Experiment files and plans (no training): schema and cross-reference errors name the file and the
+ * key; content keys change exactly when a task's inputs change (and with them its dependents');
+ * a real data root that does not exist is an error naming the key and the synthetic stand-in.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { planExperiment, pointId, taskKey, canonicalJson } from '../lib/experiments/plan';
+import { loadExperiment } from '../lib/experiments/resolve';
+import { Plan } from '../lib/experiments/types';
+
+const SMOKE = path.join(__dirname, '..', 'experiments', 'smoke.yaml');
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-exp-'));
+}
+
+function write(dir: string, name: string, text: string): string {
+  const f = path.join(dir, name);
+  fs.mkdirSync(path.dirname(f), { recursive: true });
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+/** A file that includes smoke.yaml and changes what `extra` says. */
+function smokeWith(dir: string, extra: string): string {
+  return write(dir, 'x.yaml', `include: [${JSON.stringify(SMOKE)}]\n${extra}`);
+}
+
+function keys(p: Plan): Map<string, string> {
+  return new Map(p.tasks.map((t) => [t.id, t.key]));
+}
+
+function changed(a: Plan, b: Plan): string[] {
+  const ka = keys(a);
+  return b.tasks.filter((t) => ka.get(t.id) !== t.key).map((t) => t.id).sort();
+}
+
+test('schema errors name the file, the key path and the expectation', () => {
+  const dir = tmpDir();
+  try {
+    const cases: [string, RegExp][] = [
+      ['stages:\n  ae:\n    autoencoder:\n      model:\n        chanels: [8]\n', /x\.yaml: unknown key 'stages\.ae\.autoencoder\.model\.chanels'/],
+      ['stages:\n  ae:\n    autoencoder:\n      train:\n        steps: many\n', /x\.yaml: key 'stages\.ae\.autoencoder\.train\.steps': expected number, got string/],
+      ['stages:\n  pred:\n    autoencoder: nope\n', /x\.yaml: key 'stages\.pred\.autoencoder': 'nope' is not a stage of this experiment \(stages: ae, pred, interp, ar, lvdm\)/],
+      ['stages:\n  pred:\n    autoencoder: interp\n', /key 'stages\.pred\.autoencoder': stage 'interp' is a interpolation stage, expected autoencoder/],
+      ['sweep:\n  grids:\n    bad: { mode: sideways, frames: 32 }\n', /key 'sweep\.grids\.bad\.mode': /],
+      ['evaluate:\n  features: nonsense\n', /key 'evaluate\.features': expected 'i3d' or one of 'synthetic-motion'/],
+      ['evaluate:\n  window: 64\n', /key 'sweep\.grids\.ablation\.frames': 32 frames is shorter than evaluate\.window 64/],
+      ['stages:\n  pred:\n    diffusion:\n      autoencoder: x.safetensors\n', /key 'stages\.pred\.diffusion\.autoencoder': must not be set in an experiment file/],
+      ['stages:\n  ar:\n    from: nothing\n', /key 'stages\.ar\.from': expected the name of another stage/],
+      ['stages:\n  interp:\n    long: { role: prediction }\n', /key 'stages\.interp\.long\.role': expected 'interpolation'/],
+    ];
+    for (const [extra, re] of cases) assert.throws(() => loadExperiment(smokeWith(dir, extra)), re, extra);
+    const missing = write(dir, 'y.yaml', 'include: [base/none.yaml]\nname: y\n');
+    assert.throws(() => loadExperiment(missing), /y\.yaml: key 'include': file 'base\/none\.yaml' not found/);
+    assert.throws(() => loadExperiment(SMOKE, ['stages.ae.autoencoder.train.steps=-1']), /smoke\.yaml: key 'stages\.ae\.autoencoder\.train\.steps': Number must be greater than 0/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a real data root that does not exist names the key and the synthetic stand-in', () => {
+  const set = ['data.source=sky', 'data.root=/nonexistent/sky_timelapse'];
+  assert.throws(
+    () => planExperiment(SMOKE, { set }),
+    (e: Error) => {
+      assert.match(e.message, /smoke\.yaml: key 'data\.root': data set root '\/nonexistent\/sky_timelapse' does not exist/);
+      assert.match(e.message, /lvdm run .*smoke\.yaml --set data\.source=synthetic-sky/);
+      return true;
+    },
+  );
+  assert.throws(() => planExperiment(SMOKE, { set: ['data.source=ucf101'] }), /key 'data\.root': data\.source 'ucf101' is a real data set and needs its root folder; .*--set data\.source=synthetic-ucf/);
+});
+
+test('includes deep-merge, from: copies a stage, sweeps expand to the union of their grids', () => {
+  const { experiment: e } = loadExperiment(SMOKE);
+  // smoke.yaml only sets ae's channels; the rest of the model comes from base/long-models-32.yaml.
+  assert.deepEqual(e.stages.ae.kind === 'autoencoder' && e.stages.ae.autoencoder.model.channels, [8, 8, 8]);
+  assert.equal(e.stages.ae.kind === 'autoencoder' && e.stages.ae.autoencoder.model.temporal_factor, 4);
+  // interp starts from pred (from: pred) with its own long section; every stage gets the top-level data.
+  const interp = e.stages.interp;
+  assert.ok(interp.kind === 'interpolation');
+  assert.equal(interp.unet.model_channels, 16);
+  assert.equal(interp.long.role, 'interpolation');
+  assert.equal(interp.data.frames, 32);
+  assert.equal(interp.data.source, 'synthetic-sky');
+  const p = planExperiment(SMOKE, { out: '/tmp/x' });
+  const points = p.tasks.filter((t) => t.kind === 'sample').map((t) => pointId(t.point!));
+  assert.deepEqual(points, ['hierarchical-s0-w0-f32-st2-seed1', 'hierarchical-s100-w0-f32-st2-seed1', 'autoregressive-s0-w0-f32-st2-seed1', 'short-w0-f16-st2-seed1']);
+  // A point in two grids runs once.
+  const dup = planExperiment(SMOKE, { set: ['sweep.grids.again={mode: autoregressive, s: 0, w: 0, frames: 32, steps: 2, seed: [1, 2]}'] });
+  assert.equal(dup.tasks.filter((t) => t.kind === 'sample').length, 5);
+  for (const t of p.tasks) for (const d of t.deps) assert.ok(p.tasks.findIndex((x) => x.id === d) < p.tasks.indexOf(t), `${t.id} after ${d}`);
+  assert.ok(p.tasks.every((t) => t.outDir === path.join('store', t.kind, t.key.slice(0, 16))));
+});
+
+test('content keys change exactly when a task or one of its inputs changes', () => {
+  const base = planExperiment(SMOKE);
+  // Identical inputs, identical keys; a different run folder or description does not matter.
+  assert.deepEqual(keys(planExperiment(SMOKE, { out: '/elsewhere' })), keys(base));
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['description=other words', 'name=renamed'] })), []);
+  const hier = ['evaluate/hierarchical-s0-w0-f32-st2-seed1', 'evaluate/hierarchical-s100-w0-f32-st2-seed1', 'sample/hierarchical-s0-w0-f32-st2-seed1', 'sample/hierarchical-s100-w0-f32-st2-seed1'];
+  // The prediction model: it and the hierarchical points that sample with it; not ar, interp, real.
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['stages.pred.long.p_cond=0.4'] })), ['pred', ...hier].sort());
+  // Stages written 'from: pred' inherit what they do not set themselves (interp and ar share pred's training settings).
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['stages.pred.diffusion.train.steps=7'] })).filter((id) => !id.includes('/')), ['ar', 'interp', 'pred']);
+  // diffusion.sampling is not read by training (the sweep says how to sample): no key changes.
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['stages.pred.diffusion.sampling.steps=7'] })), []);
+  // The autoencoder: everything downstream of it.
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['stages.ae.autoencoder.train.steps=7'] })), base.tasks.map((t) => t.id).sort());
+  // A metric setting: the real clips and every evaluation, no sampling, no training.
+  const ev = base.tasks.filter((t) => t.kind === 'evaluate').map((t) => t.id);
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['evaluate.n_real=6'] })), ['real', ...ev].sort());
+  // A sampling setting: every sample and evaluation (sweep.n would also change the floors: n_floor defaults to it).
+  const sw = base.tasks.filter((t) => t.kind === 'sample' || t.kind === 'evaluate').map((t) => t.id);
+  assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['sweep.eta=0.5'] })), sw.sort());
+  // Key = sha256(kind, code version, config, input keys by role): independent of key order.
+  assert.equal(taskKey('real', { a: 1, b: { c: 2, d: 3 } }, {}), taskKey('real', { b: { d: 3, c: 2 }, a: 1 }, {}));
+  assert.notEqual(taskKey('real', { a: 1 }, { autoencoder: 'k1' }), taskKey('real', { a: 1 }, { autoencoder: 'k2' }));
+  assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] }), '{"a":[{"c":2,"d":1}],"b":1}');
+});
+
+test('every experiment file under experiments/ plans (real data sets through their synthetic stand-in)', () => {
+  const dir = path.join(__dirname, '..', 'experiments');
+  const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && /^(include|stages):/m.test(fs.readFileSync(path.join(dir, f), 'utf8')));
+  for (const name of ['smoke.yaml', 'demo-ablation.yaml', 'long-sky.yaml', 'ucf101.yaml', 'ucf101-mini.yaml', 'sky.yaml', 'sky-mini.yaml', 'taichi.yaml', 'taichi-mini.yaml']) assert.ok(files.includes(name), name);
+  const standIn: Record<string, string> = { ucf101: 'synthetic-ucf', sky: 'synthetic-sky', taichi: 'synthetic-taichi' };
+  for (const f of files) {
+    const kind = f.replace(/(-mini)?\.ya?ml$/, '');
+    const p = planExperiment(path.join(dir, f), { set: standIn[kind] ? [`data.source=${standIn[kind]}`] : [] });
+    assert.ok(p.tasks.some((t) => t.kind === 'evaluate'), `${f}: no sweep points`);
+    if (standIn[kind]) {
+      // Each data set's files define the ablations: autoregressive vs hierarchical, an s sweep and a w sweep.
+      const pts = p.tasks.filter((t) => t.kind === 'sample').map((t) => t.point!);
+      assert.deepEqual([...new Set(pts.map((q) => q.mode))].sort(), ['autoregressive', 'hierarchical'], f);
+      assert.ok(new Set(pts.filter((q) => q.w === 0).map((q) => q.s)).size >= 5, `${f}: s sweep`);
+      assert.ok(new Set(pts.filter((q) => q.s === 100).map((q) => q.w)).size >= 5, `${f}: w sweep`);
+      assert.equal((p.resolved as { data: { size: number } }).data.size, f.includes('-mini') ? 32 : 256, f);
+    }
+  }
+});

@@ -1,0 +1,133 @@
+/**
+ * `lvdm run` end to end on the smoke experiment: an uninterrupted run (one in-process worker)
+ * against a run killed with SIGKILL during training and again during the sweep, then continued
+ * with --resume on two worker processes: the same results. `--list` / `--dry-run` report the
+ * states done / stale / todo.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { planExperiment } from '../lib/experiments/plan';
+import { collectResults, partialDir } from '../lib/experiments/execute';
+import { LAST_CHECKPOINT } from '../lib/train/loop';
+import { main } from '../lib/cli/main';
+
+const ROOT = path.join(__dirname, '..');
+const SMOKE = path.join(ROOT, 'experiments', 'smoke.yaml');
+// Long enough autoencoder training to be killed in the middle of it (a checkpoint every 3 steps).
+const SET = ['stages.ae.autoencoder.train.steps=12', 'stages.ae.autoencoder.train.ckpt_every=3'];
+const setArgs = SET.flatMap((s) => ['--set', s]);
+
+const children = new Set<ChildProcess>();
+
+function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  // Its own process group, so a SIGKILL reaches the worker processes too (as a killed terminal would).
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lvdm.js'), ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LVDM_BACKEND: 'wasm' } });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<{ code: number | null; out: string }>((resolve) =>
+    child.on('close', (code) => {
+      children.delete(child);
+      resolve({ code, out });
+    }),
+  );
+  return { child, done };
+}
+
+/** `lvdm run ARGS` in this process (for --list / --dry-run, which start no backend), its stdout captured. */
+async function runInProcess(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.map(String).join(' '));
+  try {
+    return { code: await main(['run', ...args]), out: lines.join('\n') };
+  } finally {
+    console.log = log;
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+async function until(cond: () => boolean, what: string, child: ChildProcess): Promise<void> {
+  while (!cond()) {
+    if (child.exitCode !== null) throw new Error(`the run ended before ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function doneCount(dir: string, kind: string): number {
+  const d = path.join(dir, 'store', kind);
+  return fs.existsSync(d) ? fs.readdirSync(d).filter((x) => fs.existsSync(path.join(d, x, 'DONE'))).length : 0;
+}
+
+/** The results without wall-clock times. */
+function comparable(runDir: string): unknown[] {
+  return collectResults(planExperiment(SMOKE, { set: SET, out: runDir })).map((r) => ({ ...r, wall_s: 0 }));
+}
+
+test('SIGKILL during training and during the sweep, then --resume: the results of an uninterrupted run', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-run-'));
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  try {
+    const runA = await start(['run', SMOKE, ...setArgs, '--out', a, '--workers', '1', '--quiet', '--no-report']).done;
+    assert.equal(runA.code, 0, runA.out);
+    assert.match(runA.out, /smoke: 14 ran, 0 reused, 0 failed/);
+    assert.match(runA.out, /point hierarchical-s100-w0-f32-st2-seed1: fvd_proxy \d+\.\d/);
+    const expected = comparable(a);
+    assert.equal(expected.length, 4);
+
+    const plan = planExperiment(SMOKE, { set: SET, out: b });
+    const ae = plan.tasks.find((t) => t.id === 'ae')!;
+    // 1. Killed in the middle of the autoencoder's training (after its first checkpoint).
+    const r1 = start(['run', SMOKE, ...setArgs, '--out', b, '--workers', '2', '--quiet', '--no-report']);
+    await until(() => fs.existsSync(path.join(partialDir(plan, ae), LAST_CHECKPOINT)), 'the first autoencoder checkpoint', r1.child);
+    killGroup(r1.child);
+    await r1.done;
+    assert.equal(doneCount(b, 'autoencoder'), 0, 'killed before the autoencoder finished');
+    // 2. Resumed (the autoencoder continues from its checkpoint), killed again during the sweep.
+    const r2 = start(['run', SMOKE, ...setArgs, '--out', b, '--workers', '2', '--resume', '--quiet', '--no-report']);
+    await until(() => doneCount(b, 'evaluate') >= 1, 'the first sweep point', r2.child);
+    killGroup(r2.child);
+    const out2 = (await r2.done).out;
+    assert.match(out2, /resuming 1 interrupted task\(s\): ae/);
+    assert.match(out2, /resumed \S+store\/autoencoder\/[0-9a-f]{16}\.partial at step (3|6|9)/);
+    assert.ok(doneCount(b, 'evaluate') < 4, 'killed before the sweep finished');
+    // 3. Resumed to the end: finished tasks are reused, the rest runs.
+    const r3 = await start(['run', SMOKE, ...setArgs, '--out', b, '--workers', '2', '--resume', '--quiet', '--no-png']).done;
+    assert.equal(r3.code, 0, r3.out);
+    // The run ends with its report (lib/report; its browser check is tested there) and its results table.
+    assert.ok(r3.out.includes(`report: ${path.join(b, 'report.html')}`), r3.out);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(b, 'results.json'), 'utf8')).length, 4);
+    assert.ok(fs.existsSync(path.join(b, 'experiment.json')));
+    assert.match(r3.out, /smoke: \d+ ran, [1-9]\d* reused, 0 failed/);
+    assert.deepEqual(comparable(b), expected);
+
+    // --list / --dry-run: a changed prediction model makes it and its sweep points stale, nothing else.
+    const list = await runInProcess([SMOKE, ...setArgs, '--set', 'stages.pred.long.p_cond=0.4', '--out', a, '--list']);
+    assert.equal(list.code, 0, list.out);
+    assert.match(list.out, /^ {2}ae +autoencoder +done /m);
+    assert.match(list.out, /^ {2}pred +prediction +stale /m);
+    assert.match(list.out, /^ {2}interp +interpolation +done /m);
+    assert.match(list.out, /^ {2}hierarchical +100 +0 +32 +2 +1 +stale +stale/m);
+    assert.match(list.out, /^ {2}autoregressive +0 +0 +32 +2 +1 +done +done/m);
+    assert.match(list.out, /9 done, 5 stale .*, 0 to do/);
+    const dry = await runInProcess([SMOKE, ...setArgs, '--set', 'sweep.grids.ablation.s=[0,50]', '--out', a, '--dry-run']);
+    assert.match(dry.out, /^ {2}hierarchical +50 +0 +32 +2 +1 +todo +todo/m);
+    assert.match(dry.out, /would run 2 task\(s\): sample\/hierarchical-s50-w0-f32-st2-seed1, evaluate\/hierarchical-s50-w0-f32-st2-seed1/);
+  } finally {
+    for (const c of children) killGroup(c);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

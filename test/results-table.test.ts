@@ -1,0 +1,143 @@
+/**
+ * lib/results: the results table (columns named by the metric, frame-window columns), its
+ * writers (CSV / JSON parse back to the same rows), aggregates over seeds and paired
+ * comparisons against a baseline, checked against direct computations.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import {
+  aggregateSettings,
+  aggregatesTable,
+  aq,
+  comparisonsTable,
+  formatNumber,
+  groupBySetting,
+  pairedComparisons,
+  resultsTable,
+  tableHtml,
+  tableMarkdown,
+  tInterval,
+  writeTable,
+} from '../lib/results';
+import { tempDir } from './helpers';
+import { syntheticPoints } from './results-fixtures';
+
+test('results table: a row per point, sweep columns, metric-named columns, window columns', () => {
+  const pts = syntheticPoints({ s: [0, 100], w: [0, 1], seeds: [1, 2], windows: 3 });
+  const t = resultsTable(pts);
+  assert.equal(t.numRows(), 8);
+  assert.deepEqual(t.columnNames().slice(0, 14), ['experiment', 'dataset', 'mode', 's', 'w', 'frames', 'steps', 'seed', 'fvd_proxy', 'kvd_proxy', 'window', 'fvd_proxy_win0', 'fvd_proxy_win1', 'fvd_proxy_win2']);
+  assert.ok(t.columnNames().includes('wall_s') && t.columnNames().includes('protocol'));
+  const first = t.objects()[0] as Record<string, unknown>;
+  const p = pts.find((q) => q.s === 0 && q.w === 0 && q.seed === 1)!;
+  assert.equal(first.fvd_proxy, p.fvd);
+  assert.equal(first.fvd_proxy_win2, p.fvd_by_window[2]);
+  assert.match(String(first.protocol), /synthetic-motion · window16 · 16-frame clips stride 1/);
+  // with real I3D weights the columns are fvd / kvd; no windows -> no window columns
+  const real = resultsTable(syntheticPoints({ metric: 'fvd', windows: 0, seeds: [1] }));
+  assert.ok(real.columnNames().includes('fvd') && real.columnNames().includes('kvd'));
+  assert.ok(!real.columnNames().some((c) => c.includes('_win')));
+  assert.throws(() => resultsTable([...syntheticPoints({ metric: 'fvd' }), ...syntheticPoints({ metric: 'fvd_proxy' })]), /points use different metrics \(fvd, fvd_proxy\)/);
+  const dup = syntheticPoints({ s: [0], w: [0], seeds: [1] });
+  assert.throws(() => groupBySetting([...dup, ...dup]), /have the same seed 1/);
+});
+
+test('writers: CSV and JSON parse back to the same rows; markdown and HTML are formatted', () => {
+  const pts = syntheticPoints({ s: [null, 100], w: [0], seeds: [1, 2], windows: 2 });
+  const t = resultsTable(pts);
+  const dir = tempDir('lvdm-results-');
+  try {
+    const files = writeTable(t, dir, 'results');
+    assert.deepEqual(Object.values(files).map((f) => path.basename(f)), ['results.csv', 'results.json', 'results.md']);
+    const fromCsv = aq.fromCSV(fs.readFileSync(files.csv, 'utf8'));
+    assert.deepEqual(fromCsv.objects(), t.objects(), 'CSV round trip (null s -> empty -> null)');
+    const fromJson = aq.from(JSON.parse(fs.readFileSync(files.json, 'utf8')) as object[]);
+    assert.deepEqual(fromJson.objects(), t.objects(), 'JSON round trip');
+    const md = fs.readFileSync(files.md, 'utf8').trim().split('\n');
+    assert.equal(md.length, 2 + 4);
+    assert.match(md[0], /^\|experiment\|dataset\|mode\|s\|w\|/);
+    assert.match(md[2], /\|–\|/, 'missing s shows as a dash');
+    assert.ok(!fs.readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temporary files left');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(formatNumber(282.13456), '282.1');
+  assert.equal(formatNumber(0.000123456), '1.235e-4');
+  assert.equal(formatNumber(16), '16');
+  const html = tableHtml(aq.from([{ a: '<b>x</b>', b: 1.23456 }]));
+  assert.match(html, /&lt;b&gt;x&lt;\/b&gt;/);
+  assert.match(html, />1.235</);
+  assert.match(tableMarkdown(t), /\|fvd_proxy\|/);
+});
+
+test('aggregates over seeds: mean, std and 95% t-interval per setting, per window', () => {
+  const pts = syntheticPoints({ modes: ['autoregressive', 'hierarchical'], s: [0, 100], w: [1], seeds: [1, 2, 3, 4], windows: 2 });
+  const aggs = aggregateSettings(pts);
+  assert.equal(aggs.length, 4);
+  assert.deepEqual(
+    aggs.map((a) => a.label),
+    ['autoregressive s=0', 'autoregressive s=100', 'hierarchical s=0', 'hierarchical s=100'],
+  );
+  for (const a of aggs) {
+    const mine = pts.filter((p) => p.mode === a.setting.mode && p.s === a.setting.s);
+    const t = tInterval(mine.map((p) => p.fvd));
+    assert.deepEqual(a.seeds, [1, 2, 3, 4]);
+    assert.equal(a.metric.mean, t.mean);
+    assert.equal(a.metric.std, t.std);
+    assert.equal(a.metric.lo, t.lo);
+    assert.equal(a.byWindow[1].mean, tInterval(mine.map((p) => p.fvd_by_window[1])).mean);
+  }
+  const t = aggregatesTable(aggs, pts);
+  assert.deepEqual(t.columnNames().slice(0, 12), ['dataset', 'mode', 's', 'w', 'frames', 'steps', 'n_seeds', 'seeds', 'fvd_proxy_mean', 'fvd_proxy_std', 'fvd_proxy_ci_lo', 'fvd_proxy_ci_hi']);
+  assert.ok(t.columnNames().includes('fvd_proxy_win1_mean'));
+  // one seed: no std, no interval (null in the table)
+  const one = aggregateSettings(syntheticPoints({ s: [0], w: [0], seeds: [7] }));
+  assert.ok(Number.isNaN(one[0].metric.std));
+  assert.equal((aggregatesTable(one, syntheticPoints({ s: [0], w: [0], seeds: [7] })).objects()[0] as Record<string, unknown>).fvd_proxy_ci_lo, null);
+});
+
+test('paired comparisons: per-seed differences, bootstrap interval, far tighter than the seed spread', () => {
+  const pts = syntheticPoints({ s: [0, 100, 200], w: [0, 1], seeds: [1, 2, 3, 4, 5], windows: 3, seedSpread: 40, noise: 2 });
+  const res = pairedComparisons(pts, { s: 0, w: 0 }, { B: 3000, seed: 11 });
+  assert.deepEqual(res.unmatched, []);
+  assert.equal(res.comparisons.length, 5);
+  const c = res.comparisons.find((x) => x.setting.s === 100 && x.setting.w === 1)!;
+  assert.equal(c.label, 's=100 w=1');
+  assert.equal(c.baselineLabel, 's=0 w=0');
+  const at = (s: number, w: number, seed: number) => pts.find((p) => p.s === s && p.w === w && p.seed === seed)!;
+  const diffs = [1, 2, 3, 4, 5].map((sd) => at(100, 1, sd).fvd - at(0, 0, sd).fvd);
+  assert.ok(Math.abs(c.metric.diff - diffs.reduce((a, b) => a + b) / 5) < 1e-9);
+  assert.ok(c.metric.lo <= c.metric.diff && c.metric.diff <= c.metric.hi);
+  assert.ok(c.metric.sdDiff < c.metric.sdSeeds / 5, `paired sd ${c.metric.sdDiff} vs seed spread ${c.metric.sdSeeds}`);
+  assert.ok(c.metric.hi < 0, 'the setting is better than the baseline (true difference -30 - 5 + 8 = -27 +- noise)');
+  const w2 = [1, 2, 3, 4, 5].map((sd) => at(100, 1, sd).fvd_by_window[2] - at(0, 0, sd).fvd_by_window[2]);
+  assert.ok(Math.abs(c.byWindow[2].diff - w2.reduce((a, b) => a + b) / 5) < 1e-9);
+  // deterministic by seed
+  assert.deepEqual(pairedComparisons(pts, { s: 0, w: 0 }, { B: 3000, seed: 11 }), res);
+  assert.notDeepEqual(pairedComparisons(pts, { s: 0, w: 0 }, { B: 3000, seed: 12 }).comparisons, res.comparisons);
+  // a partial baseline compares each w with its own s = 0
+  const byS = pairedComparisons(pts, { s: 0 }, { B: 200 });
+  assert.equal(byS.comparisons.length, 4);
+  assert.deepEqual(
+    byS.comparisons.map((x) => `${x.label} vs ${x.baselineLabel}`),
+    ['s=100 w=0 vs s=0 w=0', 's=100 w=1 vs s=0 w=1', 's=200 w=0 vs s=0 w=0', 's=200 w=1 vs s=0 w=1'],
+  );
+  const tab = comparisonsTable(res, pts);
+  assert.equal(tab.numRows(), 5);
+  assert.ok(['setting', 'baseline', 'n_pairs', 'fvd_proxy_diff', 'fvd_proxy_diff_lo', 'fvd_proxy_diff_hi', 'fvd_proxy_sd_diff', 'fvd_proxy_sd_seeds', 'fvd_proxy_win0_diff'].every((n) => tab.columnNames().includes(n)));
+});
+
+test('paired comparisons: pairs only common seeds, names what has no baseline, rejects a baseline matching nothing', () => {
+  const pts = syntheticPoints({ s: [0, 100], w: [0], seeds: [1, 2, 3] }).filter((p) => !(p.s === 0 && p.seed === 3));
+  const res = pairedComparisons(pts, { s: 0 }, { B: 100 });
+  assert.deepEqual(res.comparisons[0].seeds, [1, 2]);
+  const extra = [...pts, ...syntheticPoints({ s: [300], w: [5], seeds: [1] })];
+  const r2 = pairedComparisons(extra, { s: 0, w: 0 }, { B: 100 });
+  assert.deepEqual(r2.unmatched, []);
+  const r3 = pairedComparisons(extra, { s: 0 }, { B: 100 });
+  assert.deepEqual(r3.unmatched, ['s=300 w=5: no baseline point s=0 w=5']);
+  assert.throws(() => pairedComparisons(pts, { s: 50 }), /no sweep point matches the baseline \{"s":50\}/);
+  assert.throws(() => pairedComparisons(pts, {}), /the baseline names no setting field/);
+});
