@@ -31,7 +31,7 @@ import { loadLvdm, resolveAutoencoder } from '../lib/lvdm/weights';
 import { LatentCodec } from '../lib/lvdm/latents';
 import { generateVideos } from '../lib/lvdm/generate';
 import { CaptionClassifier, captionedClips } from '../lib/t2v/classifier';
-import { PromptFollowing, chanceLevels, promptFollowing } from '../lib/t2v/score';
+import { PromptFollowing, chanceLevels, dominantColour, promptFollowing } from '../lib/t2v/score';
 import { CAPTION_ATTRIBUTES, CaptionAttributes, allCaptions } from '../data/captioned';
 
 const CLASSIFIER_DATA_SEED = 777;
@@ -135,12 +135,15 @@ async function main(): Promise<void> {
   const target: CaptionAttributes[] = picked.map((c) => c.attributes);
 
   // 3. Per guidance scale.
-  const points: { cfg: number; score: PromptFollowing; score_recon_classifier: PromptFollowing; sample_seconds: number; decode_seconds: number }[] = [];
+  const colourProbe = (videos: Uint8Array[], attrs: CaptionAttributes[]): number => videos.filter((v, i) => dominantColour(v) === attrs[i].colour).length / videos.length;
+  const probeReal = colourProbe(real.videos, real.attributes);
+  const probeRecon = colourProbe(recon, real.attributes);
+  const points: { cfg: number; score: PromptFollowing; score_recon_classifier: PromptFollowing; colour_probe: number; sample_seconds: number; decode_seconds: number }[] = [];
   for (const s of scales) {
     const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: 0, seed, prompts, cfg: s });
     const score = promptFollowing(classifiers.real.predict(gen.videos, frames, height, width), target);
     const scoreRecon = promptFollowing(classifiers.reconstruction.predict(gen.videos, frames, height, width), target);
-    points.push({ cfg: s, score, score_recon_classifier: scoreRecon, sample_seconds: gen.sampleSeconds, decode_seconds: gen.decodeSeconds });
+    points.push({ cfg: s, score, score_recon_classifier: scoreRecon, colour_probe: colourProbe(gen.videos, target), sample_seconds: gen.sampleSeconds, decode_seconds: gen.decodeSeconds });
     const grid = upscaleNearest(videoGrid(gen.videos.slice(0, 8), frames, height, width), 2);
     writePng(path.join(out, `grid-s${s}.png`), grid.data, grid.width, grid.height);
     log(`s = ${s}: all-correct ${score.all.toFixed(3)} (${gen.sampleSeconds.toFixed(0)} s sampling)`);
@@ -154,6 +157,7 @@ async function main(): Promise<void> {
     prompts_first8: prompts.slice(0, 8),
     chance: chanceLevels(),
     classifier: { steps, seconds: classifierSeconds, ceilings },
+    colour_probe: { real: probeReal, reconstruction: probeRecon },
     points,
     wall_seconds: (Date.now() - t0) / 1000,
   };
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
     console.log(row(`[${k} classifier] real held-out clips`, c.real));
     console.log(row(`[${k} classifier] their autoencoder reconstructions`, c.reconstruction));
   }
+  console.log(`\ncolour probe (dominant saturated colour = prompt colour; chance 0.25): real ${probeReal.toFixed(3)}, reconstructions ${probeRecon.toFixed(3)}, ${points.map((p) => `s = ${p.cfg}: ${p.colour_probe.toFixed(3)}`).join(', ')}\n`);
   for (const p of points) {
     const name = `generated, s = ${p.cfg}${p.cfg === 0 ? ' (unconditional)' : p.cfg === 1 ? ' (no guidance)' : ''}`;
     console.log(row(`[real classifier] ${name}`, p.score, `${p.sample_seconds.toFixed(0)} s`));

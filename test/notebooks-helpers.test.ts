@@ -193,5 +193,7 @@ test('kernel detection and notebook lists', () => {
     ['01-quickstart', '02-autoencoder', '03-short-video', '04-long-video', '05-ablation-ucf101', '06-ablation-sky', '07-ablation-taichi', '08-metrics'].map((n) => `${n}.ipynb`),
   );
   assert.deepEqual(listNotebooks(dir, ['metrics', 'ablation-sky']).map((f) => path.basename(f)), ['06-ablation-sky.ipynb', '08-metrics.ipynb']);
+  assert.deepEqual(listNotebooks(dir, ['01', '03-short-video']).map((f) => path.basename(f)), ['01-quickstart.ipynb', '03-short-video.ipynb'], "'01' is a number, not part of 'ucf101'");
+  assert.equal(listNotebooks(dir, ['ablation']).length, 3);
   assert.throws(() => listNotebooks(dir, ['nope']), /no notebook in .*notebooks matches 'nope' \(have: 01-quickstart\.ipynb/);
 });

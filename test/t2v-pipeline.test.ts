@@ -20,7 +20,7 @@ import { command as sampleCmd } from '../lib/cli/commands/sample';
 import { SyntheticDataset, captionedAttributes } from '../data/synthetic';
 import { CAPTION_COLOURS, CAPTION_COUNTS, CAPTION_DIRECTIONS, CAPTION_SHAPES, allCaptions, captionOf, captionWords } from '../data/captioned';
 import { CaptionClassifier, captionedClips } from '../lib/t2v/classifier';
-import { promptFollowing } from '../lib/t2v/score';
+import { dominantColour, promptFollowing } from '../lib/t2v/score';
 import { ClipTokenizer, buildWordVocab } from '../lib/text/tokenizer';
 import { tempDir } from './helpers';
 
@@ -80,6 +80,9 @@ test('prompt-following classifier: trains without leaking tensors, predicts attr
   assert.equal(s2.accuracy.colour, 0);
   assert.equal(s2.accuracy.shape, 1);
   assert.equal(s2.all, 0);
+  // The colour probe reads the caption colour of real clips; a grey clip has none.
+  for (let i = 0; i < 3; i++) assert.equal(dominantColour(clips.videos[i]), clips.attributes[i].colour);
+  assert.equal(dominantColour(new Uint8Array(4 * 4 * 3).fill(100)), -1);
   const dir = tempDir();
   try {
     c.save(path.join(dir, 'c.safetensors'));

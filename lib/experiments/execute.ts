@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { heldOutCaptions } from '../lvdm/captions';
 import { DataConfig, ExperimentConfig } from '../config/schema';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
 import { readNpz, writeNpz } from '../io/npy';
@@ -263,6 +264,9 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
         steps: p.steps,
         eta: c.eta,
         seed: p.seed,
+        // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
+        prompts: model.text ? await heldOutCaptions(model.config, c.n) : undefined,
+        cfg: model.text ? 1 + p.w : undefined,
         onProgress: (done, total) => progress(done / total, `${task.id} ${done}/${total} videos`),
       });
       const { frames: t, height: h, width: w } = gen;

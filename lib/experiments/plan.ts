@@ -67,7 +67,7 @@ export function expandSweep(sweep: SweepConfig): SweepValues[] {
     if (!grid) continue;
     for (const mode of grid.mode)
       for (const s of mode === 'short' ? [null] : grid.s)
-        for (const w of mode === 'short' ? [0] : grid.w)
+        for (const w of grid.w)
           for (const frames of grid.frames)
             for (const steps of grid.steps)
               for (const seed of grid.seed) {
@@ -86,7 +86,7 @@ function isSynthetic(d: DataConfig): boolean {
 function stageExperiment(e: ExperimentFile, name: string, st: Exclude<StageConfig, { kind: 'prepare' }>): ExperimentConfig {
   const base = { name, seed: st.seed ?? e.seed, data: st.data };
   if (st.kind === 'autoencoder') return { ...base, autoencoder: st.autoencoder };
-  return { ...base, unet: st.unet, diffusion: st.diffusion, long: st.kind === 'short' ? undefined : st.long };
+  return { ...base, unet: st.unet, diffusion: st.diffusion, long: st.kind === 'short' ? undefined : st.long, text: st.kind === 'short' ? st.text : undefined };
 }
 
 /** What a training stage's key covers: its config without diffusion.sampling (the sweep decides sampling; training never reads it). */
@@ -154,6 +154,9 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
             ? { pred: sw.models.hierarchical!.pred, interp: sw.models.hierarchical!.interp }
             : { pred: sw.models.autoregressive!.pred };
       const st = e.stages[modelStage(p.mode)] as Exclude<StageConfig, { kind: 'prepare' | 'autoencoder' }>;
+      // A short model's w is classifier-free guidance (s_cfg = 1 + w), which needs a text-conditioned model.
+      if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text))
+        throw new ConfigError(`${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model); use w: 0`);
       inputs.autoencoder = st.autoencoder;
       const sampling = { sampler: sw.sampler, eta: sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
       add(`sample/${pid}`, 'sample', { point: p, ...sampling }, inputs, p);

@@ -44,18 +44,21 @@ export function checkJupyterSetup(root = PROJECT_ROOT, need: 'nbclient' | 'noteb
   if (!fs.existsSync(kernelSpecFile(root))) throw new Error(`${kernelSpecFile(root)} not found: run node scripts/kernelspec.mjs (part of bash scripts/setup.sh)`);
 }
 
-/** The notebooks of `dir` (NN-name.ipynb), sorted; `only` keeps those whose name contains one of the given strings. */
+/** Whether notebook `name` (NN-topic) is picked by `o`: its full name, its number, or the start of its topic. */
+function picks(name: string, o: string): boolean {
+  return name === o || name.startsWith(`${o}-`) || name.replace(/^\d+-/, '').startsWith(o);
+}
+
+/** The notebooks of `dir` (NN-topic.ipynb), sorted; `only` keeps those picked by one of its entries. */
 export function listNotebooks(dir: string, only: string[] = []): string[] {
   const all = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.ipynb'))
     .sort();
-  const picked = only.length === 0 ? all : all.filter((f) => only.some((o) => f.replace(/\.ipynb$/, '') === o || f.includes(o)));
-  if (only.length > 0) {
-    const missing = only.filter((o) => !all.some((f) => f.replace(/\.ipynb$/, '') === o || f.includes(o)));
-    if (missing.length > 0) throw new Error(`no notebook in ${dir} matches ${missing.map((m) => `'${m}'`).join(', ')} (have: ${all.join(', ')})`);
-  }
-  return picked.map((f) => path.join(dir, f));
+  const names = all.map((f) => f.replace(/\.ipynb$/, ''));
+  const missing = only.filter((o) => !names.some((n) => picks(n, o)));
+  if (missing.length > 0) throw new Error(`no notebook in ${dir} matches ${missing.map((m) => `'${m}'`).join(', ')} (have: ${all.join(', ')})`);
+  return all.filter((_, i) => only.length === 0 || only.some((o) => picks(names[i], o))).map((f) => path.join(dir, f));
 }
 
 export interface RunNotebooksOptions {

@@ -13,10 +13,10 @@ export const command: Command = {
 Examples:
   npm run notebooks                                   # every notebook in notebooks/
   LVDM_PROFILE=smoke npm run notebooks -- --html      # the CI sizes, plus HTML copies
-  npm run notebooks -- --only 02-autoencoder --only metrics`,
+  npm run notebooks -- --only 02 --only metrics          # by number or topic`,
   options: {
     html: { type: 'boolean', help: 'also write each executed notebook as HTML (nbconvert)' },
-    only: { type: 'string', multiple: true, help: 'run only notebooks whose name is or contains this (repeatable)' },
+    only: { type: 'string', multiple: true, help: 'run only this notebook: its name, number (02) or topic (metrics, ablation); repeatable' },
     dir: { type: 'string', help: 'notebook folder', default: 'notebooks' },
     out: { type: 'string', short: 'o', help: 'output folder for executed copies', default: 'runs/notebooks' },
     timeout: { type: 'string', help: 'seconds per cell', default: '3600' },
