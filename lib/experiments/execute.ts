@@ -256,6 +256,9 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
     const model = loadLvdm(path.join(inputDir(plan, task, 'model'), LVDM_WEIGHTS));
     const ae = loadAutoencoder(aeFile);
     try {
+      // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
+      const prompts = model.text ? await heldOutCaptions(model.config, c.n) : undefined;
+      const cfg = model.text ? 1 + p.w : undefined;
       const gen = await generateVideos(model, ae.ae, {
         n: c.n,
         frames: p.frames,
@@ -264,9 +267,8 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
         steps: p.steps,
         eta: c.eta,
         seed: p.seed,
-        // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
-        prompts: model.text ? await heldOutCaptions(model.config, c.n) : undefined,
-        cfg: model.text ? 1 + p.w : undefined,
+        prompts,
+        cfg,
         onProgress: (done, total) => progress(done / total, `${task.id} ${done}/${total} videos`),
       });
       const { frames: t, height: h, width: w } = gen;
@@ -274,7 +276,7 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
       gen.videos.forEach((v, i) => all.set(v, i * v.length));
       writeNpz(path.join(out, VIDEOS_FILE), { videos: { shape: [gen.videos.length, t, h, w, 3], data: all } });
       if (c.gifs > 0) await writeSampleOutputs(out, { ...gen, videos: gen.videos.slice(0, c.gifs) }, { fps: c.fps, mp4: false, gif: true });
-      detail = { sample_seconds: gen.sampleSeconds, decode_seconds: gen.decodeSeconds };
+      detail = { sample_seconds: gen.sampleSeconds, decode_seconds: gen.decodeSeconds, ...(prompts ? { cfg_scale: cfg, prompts } : {}) };
     } finally {
       model.dispose();
       ae.dispose();
