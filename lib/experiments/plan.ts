@@ -12,6 +12,7 @@ import { ConfigError } from '../config/load';
 import { writeJsonAtomic } from '../io/atomic';
 import { DataConfig, ExperimentConfig, ExperimentFile, StageConfig, SweepConfig } from '../config/schema';
 import { syntheticFamilyFromSource } from '../../data/synthetic';
+import { fileSha256 } from '../../metrics/i3d/weights';
 import { Plan, SweepMode, SweepValues, TaskKind, TaskSpec, TaskState } from './types';
 import { loadExperiment } from './resolve';
 
@@ -165,10 +166,6 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
   }
   if (!tasks.length) throw new ConfigError(`${file}: nothing to run (no stages and no sweep points)`);
   return { name: e.name, file: path.resolve(file), runDir, resolved: e as unknown as Record<string, unknown>, tasks };
-}
-
-function fileSha256(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 export function findTask(plan: Plan, id: string): TaskSpec {
