@@ -70,6 +70,7 @@ test('a valid YAML loads with every default filled in', () => {
     logvar_clamp: [-30, 20],
     decoder: 'mirror',
     frame_wise: false,
+    arch: 'lvdm',
   });
   assert.equal(ae.loss.pixel, 'l1');
   assert.equal(ae.loss.lpips_weight, 0);

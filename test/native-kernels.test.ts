@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { NATIVE_BACKEND, NATIVE_KERNEL_NAMES } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
+import { adaptiveGroupNorm } from '../lib/models/unet3d/norm';
+import { Adam, Ema, clipGradNorm } from '../lib/train/optim';
 import { compareOutputs, kernelsRun, nativeSnapshot, outputsOn, setupNative } from './native-helpers';
 
 before(setupNative);
@@ -364,6 +366,60 @@ test('resize bilinear / nearest (all corner conventions) match cpu', async () =>
     }
   }
   await check(cases);
+});
+
+test('fused AdaGN (+ SiLU) kernels and their gradients match the composite ops on cpu', async () => {
+  const gn = (groups: number, act: boolean, mod: 'none' | 'scale-shift' | 'scale') => (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, sc?: tf.Tensor, sh?: tf.Tensor) =>
+    adaptiveGroupNorm(x, { groups, eps: 1e-5, gamma, beta }, mod === 'none' ? undefined : (sc as tf.Tensor2D), mod === 'scale-shift' ? (sh as tf.Tensor2D) : undefined, { silu: act });
+  await check([
+    { name: 'adaGN 4d scale+shift silu', shapes: [[3, 5, 4, 6], [6], [6], [3, 6], [3, 6]], f: gn(3, true, 'scale-shift'), grad: true, tol: 1e-4 },
+    { name: 'adaGN 4d plain', shapes: [[2, 3, 3, 8], [8], [8]], f: gn(2, false, 'none'), grad: true, tol: 1e-4 },
+    { name: 'adaGN 3d (temporal rows) scale only silu', shapes: [[7, 4, 4], [4], [4], [7, 4]], f: gn(4, true, 'scale'), grad: true, tol: 1e-4 },
+    { name: 'adaGN one group, large mean', shapes: [[2, 16, 5], [5], [5]], f: (x, g, b) => gn(1, true, 'none')(tf.add(x, 3), g, b), grad: true, tol: 1e-4 },
+  ]);
+});
+
+test('fused optimiser kernels (AdamStep, EmaUpdate, SumSquares) match the composite updates on cpu', async () => {
+  const rng = new Rng(5);
+  const shapes = [[4, 3], [5], [2, 2, 3]];
+  const init = shapes.map((s) => rng.normalArray(s.reduce((a, b) => a * b, 1)));
+  const gradSteps = [0, 1, 2].map(() => shapes.map((s) => rng.normalArray(s.reduce((a, b) => a * b, 1))));
+  const train = (kind: 'adam' | 'adamw') => (): tf.Tensor[] => {
+    const vars = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    const named = vars.map((v, i): [string, tf.Variable] => [`p${i}`, v]);
+    const adam = new Adam(named, { lr: 0.01, betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1, kind });
+    const ema = new Ema(named, 0.9);
+    const norms: number[] = [];
+    for (const g of gradSteps) {
+      const grads = new Map(g.map((v, i): [string, tf.Tensor] => [`p${i}`, tf.tensor(v, shapes[i])]));
+      norms.push(clipGradNorm(grads, 2));
+      adam.apply(grads, 0.01);
+      ema.update();
+      tf.dispose([...grads.values()]);
+    }
+    const state = [...adam.stateTensors('').values()].map((a) => tf.tensor(a.data, a.shape));
+    const out = [...vars.map((v) => v.clone()), ...[...ema.shadow.values()].map((v) => v.clone()), ...state, tf.tensor(norms)];
+    adam.dispose();
+    ema.dispose();
+    tf.dispose(vars);
+    return out;
+  };
+  for (const kind of ['adam', 'adamw'] as const) {
+    const before = nativeSnapshot();
+    const mine = await kernelsRun(() => outputsOn(NATIVE_BACKEND, train(kind)), seen);
+    const after = nativeSnapshot();
+    assert.deepEqual(after, before, `${kind}: leaked`);
+    const ref = await outputsOn('cpu', train(kind));
+    assert.equal(compareOutputs(mine, ref, 2e-6), '', kind);
+  }
+  for (const k of ['LvdmAdamStep', 'LvdmEmaUpdate', 'LvdmSumSquares']) assert.ok(seen.has(k), `${k} did not run`);
+});
+
+test('the fused AdaGN kernel names a bad group count', async () => {
+  await assert.rejects(
+    outputsOn(NATIVE_BACKEND, () => adaptiveGroupNorm(tf.ones([1, 2, 6]), { groups: 4, eps: 1e-5, gamma: tf.ones([6]), beta: tf.zeros([6]) })),
+    /LvdmAdaGroupNorm \(libtorch backend\): AdaGroupNorm: 6 channels not divisible by 4 groups/,
+  );
 });
 
 test('every registered native kernel was compared with cpu above', () => {

@@ -59,7 +59,7 @@ test('every notebook has settings under every profile, and they load (configs) o
         assert.ok(fs.existsSync(path.join(ROOT, s.config)), `${id}/${profile}: ${s.config} missing`);
         assert.ok(s.outDir.startsWith(path.join('runs', 'notebooks', profile)), s.outDir);
         const file = path.join(ROOT, s.config);
-        if (s.config.endsWith('demo.yaml') || s.config.endsWith('lvdm-sky.yaml')) loadConfig(file, s.set);
+        if (s.config.endsWith('demo.yaml') || s.config.endsWith('lvdm-sky.yaml') || s.config.endsWith('t2v-captioned.yaml')) loadConfig(file, s.set);
         else {
           const plan = planExperiment(file, { set: s.set, out: path.join(out, `${id}-${profile}`) });
           assert.ok(plan.tasks.some((t) => t.kind === 'evaluate'), `${id}/${profile}: no sweep points`);
@@ -190,7 +190,7 @@ test('kernel detection and notebook lists', () => {
   const all = listNotebooks(dir);
   assert.deepEqual(
     all.map((f) => path.basename(f)),
-    ['01-quickstart', '02-autoencoder', '03-short-video', '04-long-video', '05-ablation-ucf101', '06-ablation-sky', '07-ablation-taichi', '08-metrics'].map((n) => `${n}.ipynb`),
+    ['01-quickstart', '02-autoencoder', '03-short-video', '04-long-video', '05-ablation-ucf101', '06-ablation-sky', '07-ablation-taichi', '08-metrics', '09-text-to-video'].map((n) => `${n}.ipynb`),
   );
   assert.deepEqual(listNotebooks(dir, ['metrics', 'ablation-sky']).map((f) => path.basename(f)), ['06-ablation-sky.ipynb', '08-metrics.ipynb']);
   assert.deepEqual(listNotebooks(dir, ['01', '03-short-video']).map((f) => path.basename(f)), ['01-quickstart.ipynb', '03-short-video.ipynb'], "'01' is a number, not part of 'ucf101'");

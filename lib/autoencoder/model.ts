@@ -13,9 +13,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Scope } from '../nn/params';
-import { Conv3d, ConvTranspose3d, GroupNorm, Triple, silu } from '../nn/layers';
+import { Conv3d, ConvTranspose3d, GroupNorm, Triple } from '../nn/layers';
 import { Rng } from '../nn/rng';
 import { AutoencoderModelConfig } from '../config/schema';
+import { LdmDecoderBody, LdmEncoderBody, ldmWidths } from './ldm2d';
 
 /** Largest group count <= `groups` that divides `channels`. */
 export function normGroups(groups: number, channels: number): number {
@@ -41,8 +42,8 @@ export class ResBlock3d {
 
   apply(x: tf.Tensor5D): tf.Tensor5D {
     return tf.tidy(() => {
-      let h = this.conv1.apply(silu(this.norm1.apply(x))); // [B, T, H, W, Cout]
-      h = this.conv2.apply(silu(this.norm2.apply(h)));
+      let h = this.conv1.apply(this.norm1.applySilu(x)); // [B, T, H, W, Cout]
+      h = this.conv2.apply(this.norm2.applySilu(h));
       return tf.add(this.skip ? this.skip.apply(x) : x, h);
     });
   }
@@ -78,6 +79,9 @@ export class VideoAutoencoder {
   /** decoder 'tats': per stage the transposed conv first, then the residual blocks. */
   private readonly upFirst: { conv: ConvTranspose3d; res: ResBlock3d[] }[] = [];
   private readonly decNormOut: GroupNorm | null = null;
+  /** arch 'ldm': LDM's 2D encoder / decoder bodies (lib/autoencoder/ldm2d.ts). */
+  private readonly ldmEncoder: LdmEncoderBody | null = null;
+  private readonly ldmDecoder: LdmDecoderBody | null = null;
   /** The decoder's last layer (its weight gradient drives the adaptive GAN weight). */
   readonly decConvOut: Conv3d;
 
@@ -92,6 +96,26 @@ export class VideoAutoencoder {
     this.base = cfg.base_channels ?? ch[0];
     const root = new Scope(store);
     const enc = root.child('encoder');
+    const dec = root.child('decoder');
+    if (cfg.arch === 'ldm') {
+      // LDM's 2D AutoencoderKL per frame: zero padding, 3x3 kernels, GroupNorm eps 1e-6 (ldm2d.ts).
+      if (!cfg.frame_wise) throw new Error(`autoencoder: arch 'ldm' (LDM's 2D autoencoder) needs frame_wise: true`);
+      const zeros = { padMode: 'zeros' as const };
+      const widths = ldmWidths(cfg);
+      const top = widths[widths.length - 1];
+      const gn = (s: Scope, n: number): GroupNorm => new GroupNorm(s, normGroups(g, n), n, 1e-6);
+      this.convIn = new Conv3d(enc.child('conv_in'), cfg.in_channels, widths[0], k(3), zeros);
+      this.ldmEncoder = new LdmEncoderBody(enc, cfg, gn);
+      this.normOut = gn(enc.child('norm_out'), top);
+      this.convOut = new Conv3d(enc.child('conv_out'), top, 2 * zc, k(3), zeros);
+      this.quantConv = new Conv3d(root.child('quant_conv'), 2 * zc, 2 * zc, 1, zeros);
+      this.postQuantConv = new Conv3d(root.child('post_quant_conv'), zc, zc, 1, zeros);
+      this.decIn = new Conv3d(dec.child('conv_in'), zc, top, k(3), zeros);
+      this.ldmDecoder = new LdmDecoderBody(dec, cfg, gn);
+      this.decNormOut = gn(dec.child('norm_out'), widths[0]);
+      this.decConvOut = new Conv3d(dec.child('conv_out'), widths[0], cfg.in_channels, k(3), zeros);
+      return;
+    }
     this.convIn = new Conv3d(enc.child('conv_in'), cfg.in_channels, this.base, k(3));
     let c = this.base;
     ch.forEach((co, i) => {
@@ -105,7 +129,6 @@ export class VideoAutoencoder {
     this.convOut = new Conv3d(enc.child('conv_out'), c, 2 * zc, k(3));
     this.quantConv = new Conv3d(root.child('quant_conv'), 2 * zc, 2 * zc, 1);
     this.postQuantConv = new Conv3d(root.child('post_quant_conv'), zc, zc, 1);
-    const dec = root.child('decoder');
     if (cfg.decoder === 'tats') {
       // TATS/LVDM public decoder: stage k upsamples by the encoder's stage-k strides (temporal first),
       // channels z -> ch[L-1] -> ... -> ch[0], then conv_out (no input conv, no output norm).
@@ -159,11 +182,12 @@ export class VideoAutoencoder {
   encode(x: tf.Tensor5D): Posterior {
     const out = this.frameWise(x, (x) => tf.tidy(() => {
       let h = this.convIn.apply(x);
+      if (this.ldmEncoder) h = this.ldmEncoder.apply(h);
       for (const stage of this.down) {
         h = stage.conv.apply(h);
         for (const r of stage.res) h = r.apply(h);
       }
-      h = this.convOut.apply(silu(this.normOut.apply(h)));
+      h = this.convOut.apply(this.normOut.applySilu(h));
       return this.quantConv.apply(h); // [B, t, h, w, 2 zc]
     }));
     const zc = this.cfg.latent_channels;
@@ -195,11 +219,12 @@ export class VideoAutoencoder {
         return y;
       }
       let h = this.decIn.apply(this.postQuantConv.apply(z));
+      if (this.ldmDecoder) h = this.ldmDecoder.apply(h);
       for (const stage of this.up) {
         for (const r of stage.res) h = r.apply(h);
         h = stage.conv.apply(h);
       }
-      return silu(this.decNormOut.apply(h));
+      return this.decNormOut.applySilu(h);
     }));
   }
 

@@ -66,7 +66,7 @@ export const AutoencoderModelConfig = z
     spatial_factor: posInt.default(8),
     /** Channels of the first conv (before the first down stage). */
     base_channels: posInt.optional(),
-    enc_res_blocks: posInt.default(1),
+    enc_res_blocks: nonNegInt.default(1),
     dec_res_blocks: posInt.default(2),
     norm_groups: posInt.default(32),
     logvar_clamp: z.tuple([z.number(), z.number()]).default([-30, 20]),
@@ -78,6 +78,13 @@ export const AutoencoderModelConfig = z
     decoder: z.enum(['mirror', 'tats']).default('mirror'),
     /** Frame-wise 2D autoencoder (text-to-video, lvdm-facts.md section 6): every kernel 1 x k x k, no temporal mixing; needs temporal_factor 1. */
     frame_wise: z.boolean().default(false),
+    /**
+     * Network: 'lvdm' (this file's 3D layout) or 'ldm' (LDM's 2D AutoencoderKL per frame, the public
+     * text-to-video first stage: ResnetBlocks, stride-2 convs padded right/bottom, a self-attention
+     * middle block, nearest upsampling; level widths base_channels then channels, enc_res_blocks per
+     * encoder level, dec_res_blocks per decoder level; needs frame_wise; set by `lvdm import`).
+     */
+    arch: z.enum(['lvdm', 'ldm']).default('lvdm'),
   })
   .strict();
 
@@ -152,8 +159,17 @@ export const UNetConfig = z
     s_mode: z.enum(['add', 'per_frame']).default('add'),
     /** Text-to-video: channels of the text tokens (text.width); adds cross-attention to every attention block. */
     context_dim: posInt.optional(),
-    /** Feed-forward layer in every attention block, hidden size ff_mult x channels (0: none; text-to-video uses 4). */
+    /** Feed-forward layer in every attention block, hidden size ff_mult x channels (0: none; text-to-video uses 4; GEGLU in 'st_transformer' blocks). */
     ff_mult: nonNegInt.default(0),
+    /**
+     * Attention block layout: 'lvdm' (GroupNorm + qkv self-attentions, then cross-attention and
+     * feed-forward) or 'st_transformer' (the public text-to-video code's SpatialTemporalTransformer:
+     * GroupNorm, proj_in, transformer_depth blocks of LayerNorm'd spatial self-, temporal self-,
+     * spatial cross-, temporal self-attention and a GEGLU feed-forward, proj_out; set by `lvdm import`).
+     */
+    attention_block: z.enum(['lvdm', 'st_transformer']).default('lvdm'),
+    /** Transformer blocks per 'st_transformer' attention block. */
+    transformer_depth: posInt.default(1),
   })
   .strict();
 

@@ -22,7 +22,9 @@ import { VideoAutoencoder } from '../autoencoder/model';
 import { LatentStats, loadAutoencoder, saveAutoencoderWeights } from '../autoencoder/io';
 import { LVDM_WEIGHTS, loadLvdm, saveLvdmWeights } from '../lvdm/weights';
 import { encodeTorchStateDict, openTorchFile, stateDictOf } from './torch-file';
-import { ParamMapping, TensorSource, autoencoderMapping, collectFromPublic, emaName, toPublicTensors, unetMapping } from './mapping';
+import { textConditionerFor } from '../lvdm/trainer';
+import { TEXT_PREFIX } from '../text/conditioner';
+import { ParamMapping, TensorSource, autoencoderMapping, collectFromPublic, emaName, textMapping, toPublicTensors, unetMapping } from './mapping';
 import { PublicSpec, publicYaml, readPublicConfig } from './public-config';
 
 /** The schedule buffers DDPM.register_schedule stores (persistent ones), from the linear schedule. */
@@ -96,20 +98,30 @@ function shapesOf(store: ParamStore): [string, number[]][] {
   return store.entries().map(([n, v]) => [n, v.shape.slice()]);
 }
 
+/** Public names of one part of a model and where its tensors sit in the file (Lightning prefixes). */
+interface MappedPart {
+  maps: ParamMapping[];
+  toKey: (publicName: string) => string;
+}
+
 /** Loads mapped public tensors into a fresh store (strict: every parameter, checked shapes). */
-function loadMapped(store: ParamStore, maps: ParamMapping[], tensors: Map<string, TensorSource>, toKey: (p: string) => string, source: string, used: Set<string>): Map<string, NamedArray> {
+function loadMapped(store: ParamStore, parts: MappedPart[], tensors: Map<string, TensorSource>, source: string, used: Set<string>): Map<string, NamedArray> {
   const expected = new Map(shapesOf(store));
-  const { values, used: u } = collectFromPublic(
-    maps,
-    expected,
-    (p) => {
-      const key = toKey(p);
-      const t = tensors.get(key);
-      return t ? { key, t } : undefined;
-    },
-    source,
-  );
-  for (const k of u) used.add(k);
+  const values = new Map<string, NamedArray>();
+  for (const { maps, toKey } of parts) {
+    const got = collectFromPublic(
+      maps,
+      expected,
+      (p) => {
+        const key = toKey(p);
+        const t = tensors.get(key);
+        return t ? { key, t } : undefined;
+      },
+      source,
+    );
+    for (const [k, v] of got.values) values.set(k, v);
+    for (const k of got.used) used.add(k);
+  }
   store.load(values, { source });
   return values;
 }
@@ -125,6 +137,8 @@ export interface ImportOptions {
   name?: string;
   /** data.root recorded in the config (the public configs often leave it as ${data_root}). */
   dataRoot?: string;
+  /** Text-to-video: folder with the CLIP tokenizer (vocab.json, merges.txt) and its config.json. */
+  clip?: string;
 }
 
 export interface ImportReport {
@@ -140,6 +154,7 @@ export interface ImportReport {
 function ignorable(key: string, kind: 'lvdm' | 'autoencoder', ema: boolean): boolean {
   if (kind === 'autoencoder') return key.startsWith('loss.');
   if ((SCHEDULE_BUFFERS as readonly string[]).includes(key) || key === 'scale_factor' || key === 'logvar') return true;
+  if (key === 'cond_stage_model.transformer.text_model.embeddings.position_ids') return true; // HF buffer: 0..76
   if (key === 'model_ema.decay' || key === 'model_ema.num_updates') return true;
   if (key.startsWith('first_stage_model.loss.')) return true;
   return ema ? key.startsWith('model.diffusion_model.') : key.startsWith('model_ema.');
@@ -157,7 +172,7 @@ function checkSchedule(tensors: Map<string, TensorSource>, spec: PublicSpec): vo
 
 /** Imports a public checkpoint; writes autoencoder.safetensors (+ lvdm.safetensors), config.yaml, import.json. */
 export function importPublic(o: ImportOptions): ImportReport {
-  const spec = readPublicConfig(o.config, o.name);
+  const spec = readPublicConfig(o.config, o.name, { clip: o.clip });
   const { tensors, step } = openStateDict(o.ckpt);
   const source = o.ckpt;
   const used = new Set<string>();
@@ -172,7 +187,7 @@ export function importPublic(o: ImportOptions): ImportReport {
   const unetStore = new ParamStore(new Rng(0));
   try {
     new VideoAutoencoder(aeStore, config.autoencoder!.model); // creates the parameters in aeStore
-    const aeMaps = autoencoderMapping(shapesOf(aeStore));
+    const aeMaps = autoencoderMapping(shapesOf(aeStore), config.autoencoder!.model.arch);
     let aeSource = source;
     let aeTensors = tensors;
     let aePrefix = spec.kind === 'lvdm' ? 'first_stage_model.' : '';
@@ -184,7 +199,7 @@ export function importPublic(o: ImportOptions): ImportReport {
       throw new Error(`${source}: no first_stage_model.* keys; pass the autoencoder checkpoint with --ae`);
     }
     const aeUsed = o.ae ? new Set<string>() : used;
-    const aeValues = loadMapped(aeStore, aeMaps, aeTensors, (p) => aePrefix + p, aeSource, aeUsed);
+    const aeValues = loadMapped(aeStore, [{ maps: aeMaps, toKey: (p) => aePrefix + p }], aeTensors, aeSource, aeUsed);
     if (o.ae) {
       const extra = [...aeTensors.keys()].filter((k) => !aeUsed.has(k) && !k.startsWith(`${aePrefix}loss.`) && (aePrefix === '' || k.startsWith(aePrefix)));
       if (extra.length) throw new Error(`${aeSource}: unexpected key${extra.length > 1 ? 's' : ''} ${extra.slice(0, 6).map((k) => `'${k}'`).join(', ')} (not part of the autoencoder built from ${o.config})`);
@@ -196,6 +211,7 @@ export function importPublic(o: ImportOptions): ImportReport {
     let unetValues: Map<string, NamedArray> | null = null;
     if (spec.kind === 'lvdm') {
       new UNet3D(unetStore, config.unet!); // creates the parameters in unetStore
+      textConditionerFor(config, unetStore, `${o.config} (translated)`); // text-to-video: the CLIP text tower beside it
       const maps = unetMapping(shapesOf(unetStore));
       let toKey: (p: string) => string;
       if (ema) {
@@ -203,7 +219,8 @@ export function importPublic(o: ImportOptions): ImportReport {
         toKey = (p) => `model_ema.${emaName(`diffusion_model.${p}`)}`;
       } else if (isPrefixed(tensors.keys(), 'model.diffusion_model.')) toKey = (p) => `model.diffusion_model.${p}`;
       else toKey = (p) => p;
-      unetValues = loadMapped(unetStore, maps, tensors, toKey, source, used);
+      // FrozenCLIPEmbedder: cond_stage_model.transformer.* at the top level (LitEma covers the UNet only).
+      unetValues = loadMapped(unetStore, [{ maps, toKey }, { maps: textMapping(shapesOf(unetStore)), toKey: (p) => p }], tensors, source, used);
       checkSchedule(tensors, spec);
       if (spec.scaleByStd) {
         const sf = tensors.get('scale_factor');
@@ -245,9 +262,12 @@ export function importPublic(o: ImportOptions): ImportReport {
     const cfgFile = path.resolve(o.out, 'config.yaml');
     writeFileAtomic(cfgFile, `# translated from ${o.config} by lvdm import\n${stringify(config)}`);
     files.push(cfgFile);
-    const switches: Record<string, unknown> = { 'autoencoder.model.decoder': config.autoencoder!.model.decoder };
+    const am = config.autoencoder!.model;
+    const switches: Record<string, unknown> = am.arch === 'ldm' ? { 'autoencoder.model.arch': am.arch } : { 'autoencoder.model.decoder': am.decoder };
     if (config.unet) {
       switches['unet.relative_key'] = config.unet.relative_key;
+      if (config.unet.attention_block !== 'lvdm') switches['unet.attention_block'] = config.unet.attention_block;
+      if (config.text) switches.text = { vocab: config.text.vocab, merges: config.text.merges, width: config.text.width, layers: config.text.layers, heads: config.text.heads, mask_padding: false };
       switches['diffusion.schedule'] = config.diffusion!.schedule;
       switches['diffusion.sampling'] = config.diffusion!.sampling;
       switches.latent = stats ? { scale: stats.scale, shift: stats.shift } : null;
@@ -290,7 +310,7 @@ export function exportPublic(o: ExportOptions): ExportReport {
     const ae = loadAutoencoder(o.ckpt);
     try {
       yaml = publicYaml(ae.config, null);
-      for (const [k, v] of toPublicTensors(autoencoderMapping(shapesOf(ae.store)), ae.store.snapshot())) out.set(k, v);
+      for (const [k, v] of toPublicTensors(autoencoderMapping(shapesOf(ae.store), ae.config.autoencoder!.model.arch), ae.store.snapshot())) out.set(k, v);
     } finally {
       ae.dispose();
     }
@@ -301,7 +321,10 @@ export function exportPublic(o: ExportOptions): ExportReport {
     try {
       const u = model.config.unet!;
       const differs: string[] = [];
-      if (u.relative_position && u.relative_key !== 'public') differs.push("unet.relative_key 'shaw' (the public code adds the relative-key term transposed and scaled by d^-1/4)");
+      // The public STAttentionBlock adds the relative-key term transposed (d^-1/4); its text-to-video TemporalCrossAttention uses Shaw's form.
+      const st = u.attention_block === 'st_transformer';
+      if (u.relative_position && !st && u.relative_key !== 'public') differs.push("unet.relative_key 'shaw' (the public code adds the relative-key term transposed and scaled by d^-1/4)");
+      if (model.text && model.text.cfg.mask_padding) differs.push('text.mask_padding true (the public cross-attention attends to the padding tokens too)');
       if (u.norm_scope !== 'clip') differs.push("unet.norm_scope 'frame' (the public code's GroupNorm spans the clip)");
       if (differs.length && !o.allowBehaviourChange)
         throw new Error(`export: ${o.ckpt} computes differently from the public code: ${differs.join('; ')}. Its outputs there would differ; train with the public switches to export exactly, or pass --allow-behaviour-change`);
@@ -310,11 +333,18 @@ export function exportPublic(o: ExportOptions): ExportReport {
       const unetMaps = unetMapping(shapesOf(model.store));
       const weights = model.store.snapshot();
       for (const [k, v] of toPublicTensors(unetMaps, weights, 'model.diffusion_model.')) out.set(k, v);
-      // LitEma: the sampling weights stand in for the EMA copy too (lvdm.safetensors holds one set).
-      out.set('model_ema.decay', { shape: [], data: Float32Array.of(0.9999) });
-      out.set('model_ema.num_updates', { shape: [], data: Float32Array.of(model.step) });
-      for (const [k, v] of toPublicTensors(unetMaps, weights)) out.set(`model_ema.${emaName(`diffusion_model.${k}`)}`, v);
-      for (const [k, v] of toPublicTensors(autoencoderMapping(shapesOf(ae.store)), ae.store.snapshot(), 'first_stage_model.')) out.set(k, v);
+      if (model.text) {
+        // FrozenCLIPEmbedder (HF CLIPTextModel names) and its position_ids buffer; text2video.yaml has no EMA (use_ema: false).
+        for (const [k, v] of toPublicTensors(textMapping(shapesOf(model.store)), weights)) out.set(k, v);
+        const l = model.text.cfg.context_length;
+        out.set(`${TEXT_PREFIX}.text_model.embeddings.position_ids`, { shape: [1, l], data: Float32Array.from({ length: l }, (_, i) => i) });
+      } else {
+        // LitEma: the sampling weights stand in for the EMA copy too (lvdm.safetensors holds one set).
+        out.set('model_ema.decay', { shape: [], data: Float32Array.of(0.9999) });
+        out.set('model_ema.num_updates', { shape: [], data: Float32Array.of(model.step) });
+        for (const [k, v] of toPublicTensors(unetMaps, weights)) out.set(`model_ema.${emaName(`diffusion_model.${k}`)}`, v);
+      }
+      for (const [k, v] of toPublicTensors(autoencoderMapping(shapesOf(ae.store), ae.config.autoencoder!.model.arch), ae.store.snapshot(), 'first_stage_model.')) out.set(k, v);
       const s = model.config.diffusion!.schedule;
       for (const [k, v] of scheduleBuffers(s.timesteps, s.linear_start, s.linear_end)) out.set(k, v);
     } finally {

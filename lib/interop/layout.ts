@@ -39,7 +39,7 @@ export function inversePerm(perm: number[]): number[] {
  * How one parameter is stored on each side: the public shape is the project shape permuted by
  * `perm` then reshaped to `publicShape` (inserting the singleton kernel axes PyTorch keeps).
  */
-export type LayoutKind = 'same' | 'linear' | 'conv1d' | 'conv2d_frame' | 'conv3d' | 'convT3d';
+export type LayoutKind = 'same' | 'linear' | 'conv1d' | 'linear3d' | 'conv2d' | 'conv2d_frame' | 'conv3d' | 'convT3d';
 
 /** Public (PyTorch) shape of a project tensor of this kind. */
 export function publicShape(kind: LayoutKind, shape: number[]): number[] {
@@ -50,6 +50,10 @@ export function publicShape(kind: LayoutKind, shape: number[]): number[] {
       return [shape[1], shape[0]];
     case 'conv1d':
       return [shape[1], shape[0], 1];
+    case 'linear3d': // a Linear [in, out] that PyTorch holds as a Conv3d with kernel 1
+      return [shape[1], shape[0], 1, 1, 1];
+    case 'conv2d': // a 1 x kh x kw Conv3d that PyTorch holds as a Conv2d [Cout, Cin, kh, kw]
+      return [shape[4], shape[3], shape[1], shape[2]];
     case 'conv2d_frame':
       return [shape[3], shape[2], 1, shape[0], shape[1]];
     case 'conv3d':
@@ -64,6 +68,8 @@ const TO_PUBLIC: Record<LayoutKind, number[]> = {
   same: [],
   linear: [1, 0],
   conv1d: [1, 0],
+  linear3d: [1, 0],
+  conv2d: [4, 3, 0, 1, 2],
   conv2d_frame: [3, 2, 0, 1],
   conv3d: [4, 3, 0, 1, 2],
   convT3d: [3, 4, 0, 1, 2],

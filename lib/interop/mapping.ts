@@ -22,6 +22,8 @@
  * equal) or its absence, export writes both.
  */
 import { NamedArray } from '../nn/params';
+import { TEXT_PREFIX } from '../text/conditioner';
+import { isLinearWeight } from '../text/clip';
 import { LayoutKind, fromPublic, publicShape, toPublic } from './layout';
 
 export interface ParamMapping {
@@ -36,9 +38,10 @@ export interface ParamMapping {
 
 /** UNet parameter names (identical on both sides) with their layout kinds. */
 export function unetMapping(params: [string, number[]][]): ParamMapping[] {
-  return params.map(([name, shape]) => {
+  return params.filter(([name]) => !name.startsWith(`${TEXT_PREFIX}.`)).map(([name, shape]) => {
     let kind: LayoutKind = 'same';
     if (/(^|\.)(qkv_[st]|proj_out_[st])\.weight$/.test(name)) kind = 'conv1d';
+    else if (/\.proj_(in|out)\.weight$/.test(name)) kind = 'linear3d'; // SpatialTemporalTransformer's 1x1x1 Conv3d
     else if (/embeddings_table$/.test(name) || /^label_emb\.weight$/.test(name)) kind = 'same';
     else if (shape.length === 4) kind = 'conv2d_frame';
     else if (shape.length === 2) kind = 'linear';
@@ -61,8 +64,9 @@ const AE_RULES: [RegExp, (m: RegExpMatchArray) => string][] = [
   [/^decoder\.conv_out\.(weight|bias)$/, (m) => `decoder.conv_out.conv.${m[1]}`],
 ];
 
-/** Autoencoder mapping; the model must use `decoder: tats` and one residual block per encoder stage. */
-export function autoencoderMapping(params: [string, number[]][]): ParamMapping[] {
+/** Autoencoder mapping; the model must use `decoder: tats` and one residual block per encoder stage, or arch 'ldm' (LDM's names, Conv2d kernels). */
+export function autoencoderMapping(params: [string, number[]][], arch: 'lvdm' | 'ldm' = 'lvdm'): ParamMapping[] {
+  if (arch === 'ldm') return params.map(([name, shape]) => ({ project: name, public: name, kind: shape.length === 5 ? 'conv2d' : 'same', aliases: [] }));
   return params.map(([name, shape]) => {
     for (const [re, f] of AE_RULES) {
       const m = name.match(re);
@@ -77,6 +81,14 @@ export function autoencoderMapping(params: [string, number[]][]): ParamMapping[]
       `autoencoder parameter '${name}' has no counterpart in the public LVDM autoencoder (the public layout needs autoencoder.model.decoder: tats, enc_res_blocks: 1 and no channel-changing residual blocks)`,
     );
   });
+}
+
+/**
+ * CLIP text encoder (the public FrozenCLIPEmbedder: `cond_stage_model.transformer.` + Hugging Face
+ * CLIPTextModel names, also this project's names): identical names, linear weights transposed.
+ */
+export function textMapping(params: [string, number[]][]): ParamMapping[] {
+  return params.filter(([name]) => name.startsWith(`${TEXT_PREFIX}.`)).map(([name]) => ({ project: name, public: name, kind: isLinearWeight(name) ? 'linear' : 'same', aliases: [] }));
 }
 
 /** A tensor as read from a file: its shape now, the values on demand (float32). */

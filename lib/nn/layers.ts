@@ -5,6 +5,7 @@
  * linear [Cin, Cout].
  */
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_KERNELS, hasKernel, runKernel } from '../backend/fused';
 import { Scope, init, Initializer } from './params';
 
 export type Triple = [number, number, number];
@@ -329,9 +330,58 @@ export class GroupNorm {
   }
 
   apply<T extends tf.Tensor>(x: T): T {
+    if (hasKernel(FUSED_KERNELS.adaGroupNorm)) return fusedGroupNorm(x, this, undefined, undefined, false);
     return tf.tidy(() => addBias(scaleChannels(groupNormalize(x, this.groups, this.eps), this.gamma), this.beta));
   }
+
+  /** silu(apply(x)), one fused kernel where the backend has it. */
+  applySilu<T extends tf.Tensor>(x: T): T {
+    if (hasKernel(FUSED_KERNELS.adaGroupNorm)) return fusedGroupNorm(x, this, undefined, undefined, true);
+    return tf.tidy(() => silu(this.apply(x)));
+  }
 }
+
+/** What the group norms read of a GroupNorm layer (tests pass plain tensors). */
+export interface GroupNormParams {
+  groups: number;
+  eps: number;
+  gamma: tf.Tensor;
+  beta: tf.Tensor;
+}
+
+/**
+ * GroupNorm + affine [+ AdaGN scale/shift, Dhariwal & Nichol 2021] [+ SiLU] as one backend kernel
+ * forward and one backward (LvdmAdaGroupNorm, lib/backend/fused.ts), for backends that register
+ * it (check `hasKernel(FUSED_KERNELS.adaGroupNorm)`): the same function as the composite ops
+ * (GroupNorm.apply, unet3d's adaptiveGroupNorm) without their ~10 + ~12 kernels per call.
+ */
+export function fusedGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNormParams, scale: tf.Tensor2D | undefined, shift: tf.Tensor2D | undefined, act: boolean): T {
+  const optional = [...(scale ? (['scale'] as const) : []), ...(shift ? (['shift'] as const) : [])];
+  const inputs: tf.Tensor[] = [x, norm.gamma, norm.beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
+  const named = (ts: tf.Tensor[]): tf.NamedTensorMap => {
+    const m: tf.NamedTensorMap = { x: ts[0], gamma: ts[1], beta: ts[2] };
+    optional.forEach((k, i) => (m[k] = ts[3 + i]));
+    return m;
+  };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const ins = args.slice(0, inputs.length) as tf.Tensor[];
+    const save = args[inputs.length] as tf.GradSaveFunc;
+    const [y, mean, rstd] = runKernel(FUSED_KERNELS.adaGroupNorm, named(ins), { groups: norm.groups, eps: norm.eps, silu: act });
+    save([...ins, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const m = named(saved.slice(0, inputs.length));
+        m.dy = dy;
+        m.mean = saved[inputs.length];
+        m.rstd = saved[inputs.length + 1];
+        return runKernel(FUSED_KERNELS.adaGroupNormGrad, m, { groups: norm.groups, silu: act });
+      },
+    };
+  });
+  return op(...inputs) as T;
+}
+
 
 /** Mean over axis 1 of [N, S, C] as a batched matmul with ones (wasm's Sum over a middle axis is slow). */
 function meanOverPositions(x3: tf.Tensor3D): tf.Tensor3D {

@@ -10,6 +10,8 @@ export type { FigureHtmlOptions } from './plot';
 export { showVideo, showVideoGrid, showGifFiles, videoHtml, videoGridHtml, gifHtml, gifFileHtml } from './video';
 export type { VideoHtmlOptions, VideoGridHtmlOptions } from './video';
 export { showTable, tableHtml } from './table';
+export { markdownTables, readMarkdownTables } from './markdown';
+export type { MarkdownTable } from './markdown';
 export type { TableOptions } from './table';
 export { liveTraining, withLiveTraining, liveBar, curveSvg, barHtml } from './progress';
 export type { LiveTraining, LiveTrainingOptions, LiveBar } from './progress';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 export const PROFILES = ['smoke', 'mini', 'paper'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
-export const NOTEBOOKS = ['quickstart', 'autoencoder', 'short-video', 'long-video', 'ablation-ucf101', 'ablation-sky', 'ablation-taichi', 'metrics'] as const;
+export const NOTEBOOKS = ['quickstart', 'autoencoder', 'short-video', 'long-video', 'ablation-ucf101', 'ablation-sky', 'ablation-taichi', 'metrics', 'text-to-video'] as const;
 export type NotebookId = (typeof NOTEBOOKS)[number];
 
 /** The profile named by LVDM_PROFILE (default 'mini'); anything else is an error naming the choices. */
@@ -69,6 +69,15 @@ const METRICS: Record<ProfileName, Entry> = {
   paper: { config: 'experiments/demo.yaml', set: ['data.size=64', 'data.frames=16'], params: { clips: 2048, frames: 16, counts: 6 } },
 };
 
+/** Text-to-video (09): experiments/t2v-captioned.yaml; smoke trains a few steps on 16 videos, mini a shortened run. */
+const T2V_SMOKE = [...SHORT_SMOKE, 'autoencoder.optim.warmup_steps=0', 'diffusion.optim.warmup_steps=0'];
+
+const T2V: Record<ProfileName, Entry> = {
+  smoke: { config: 'experiments/t2v-captioned.yaml', set: T2V_SMOKE, params: { steps: 4 } },
+  mini: { config: 'experiments/t2v-captioned.yaml', set: ['data.num_videos=500', 'autoencoder.train.steps=150', 'diffusion.train.steps=300'], params: { steps: 15 } },
+  paper: { config: 'experiments/t2v-captioned.yaml', set: [], params: { steps: 25 } },
+};
+
 /** The ablation families: their experiment files, synthetic stand-in and the variable naming a real data root. */
 const FAMILIES = {
   ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT' },
@@ -103,6 +112,7 @@ const ENTRIES: Record<NotebookId, (profile: ProfileName, env: Record<string, str
   autoencoder: (p) => SHORT[p],
   'short-video': (p) => SHORT[p],
   metrics: (p) => METRICS[p],
+  'text-to-video': (p) => T2V[p],
   'long-video': (p, env) => experimentEntry('sky', { smoke: 'experiments/smoke.yaml', mini: 'experiments/long-sky.yaml', paper: 'experiments/sky.yaml' }, p, env),
   'ablation-ucf101': (p, env) => experimentEntry('ucf101', ABLATION_FILES('ucf101'), p, env),
   'ablation-sky': (p, env) => experimentEntry('sky', ABLATION_FILES('sky'), p, env),

@@ -128,7 +128,7 @@ export function causalBias(l: number): tf.Tensor2D {
 }
 
 /** HF keys whose PyTorch [out, in] matrices are transposed into this model's [in, out]. */
-function isLinearWeight(key: string): boolean {
+export function isLinearWeight(key: string): boolean {
   return /\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)\.weight$/.test(key);
 }
 

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NamedArray } from '../nn/params';
+import { FUSED_KERNELS, hasKernel, listInputs, runKernel } from '../backend/fused';
 
 export interface AdamConfig {
   lr: number;
@@ -43,6 +44,10 @@ export class Adam {
     const c2 = 1 - Math.pow(b2, this.t);
     const stepSize = lr / c1; // Adam, Algorithm 1 with the bias corrections folded into the step size
     const wd = this.cfg.weightDecay;
+    if (hasKernel(FUSED_KERNELS.adamStep)) {
+      this.applyFused(grads, lr, stepSize, c2);
+      return;
+    }
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         let g = grads.get(name);
@@ -58,6 +63,28 @@ export class Adam {
         let p1 = tf.sub(p, tf.mul(tf.div(m1, denom), stepSize));
         if (this.cfg.kind === 'adamw' && wd > 0) p1 = tf.sub(p1, tf.mul(p, lr * wd));
         p.assign(p1);
+      }
+    });
+  }
+
+  /** The same update as `apply` for every parameter in one backend kernel (LvdmAdamStep). */
+  private applyFused(grads: Map<string, tf.Tensor>, lr: number, stepSize: number, c2: number): void {
+    const live = this.params.filter(([name]) => grads.has(name));
+    if (live.length === 0) return;
+    const wd = this.cfg.weightDecay;
+    const ps = live.map(([, p]) => p);
+    const ms = live.map(([name]) => this.m.get(name)!);
+    const vs = live.map(([name]) => this.v.get(name)!);
+    const inputs = listInputs(listInputs(listInputs(listInputs({}, 'p', ps), 'm', ms), 'v', vs), 'g', live.map(([name]) => grads.get(name)!));
+    const k = live.length;
+    const attrs = { k, beta1: this.cfg.betas[0], beta2: this.cfg.betas[1], eps: this.cfg.eps, stepSize, c2 };
+    const decay = this.cfg.kind === 'adamw' ? { decoupled: lr * wd, l2: 0 } : { decoupled: 0, l2: wd };
+    tf.tidy(() => {
+      const out = runKernel(FUSED_KERNELS.adamStep, inputs, { ...attrs, ...decay });
+      for (let i = 0; i < k; i++) {
+        ms[i].assign(out[k + i]);
+        vs[i].assign(out[2 * k + i]);
+        ps[i].assign(out[i]);
       }
     });
   }
@@ -98,7 +125,10 @@ function checkShape(a: NamedArray, v: tf.Variable, what: string): void {
  */
 export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
   if (grads.size === 0) return 0;
-  const normT = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
+  const gs = [...grads.values()];
+  const normT = tf.tidy(() =>
+    tf.sqrt(hasKernel(FUSED_KERNELS.sumSquares) ? runKernel(FUSED_KERNELS.sumSquares, listInputs({}, 'x', gs), {})[0] : tf.addN(gs.map((g) => tf.sum(tf.square(g))))),
+  );
   const norm = normT.dataSync()[0];
   normT.dispose();
   if (maxNorm > 0 && norm > maxNorm) {
@@ -133,6 +163,12 @@ export class Ema {
   update(): void {
     const d = this.currentDecay();
     this.updates += 1;
+    if (hasKernel(FUSED_KERNELS.emaUpdate)) {
+      const shadows = this.params.map(([name]) => this.shadow.get(name)!);
+      const inputs = listInputs(listInputs({}, 's', shadows), 'p', this.params.map(([, p]) => p));
+      tf.tidy(() => runKernel(FUSED_KERNELS.emaUpdate, inputs, { k: shadows.length, decay: d }).forEach((s, i) => shadows[i].assign(s)));
+      return;
+    }
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const s = this.shadow.get(name)!;

@@ -14,6 +14,8 @@
 #include <malloc.h>
 #include <napi.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -331,10 +333,10 @@ at::Tensor cropExtra(const at::Tensor& dxnc, const ConvGeom& g) {
   return at::constant_pad_nd(dxnc, g.extra(-1), 0);
 }
 
-at::Tensor convForward(const at::Tensor& x, const at::Tensor& w, const ConvGeom& g) {
+at::Tensor convForward(const at::Tensor& x, const at::Tensor& w, const ConvGeom& g, const c10::optional<at::Tensor>& bias = c10::nullopt) {
   at::Tensor xnc = padExtra(toNC(x), g);
   std::vector<int64_t> outPad(g.spatial, 0);
-  at::Tensor y = at::convolution(xnc, toOIK(w), c10::nullopt, g.stride, g.sym(), g.dilation, false, outPad, g.groups);
+  at::Tensor y = at::convolution(xnc, toOIK(w), bias, g.stride, g.sym(), g.dilation, false, outPad, g.groups);
   return fromNC(y);
 }
 
@@ -454,6 +456,8 @@ struct ResizeTables {
     fw = floatTensor(a.flist()).view({1, 1, -1, 1});
   }
 };
+
+#include "fused_ops.h"
 
 std::unordered_map<std::string, Op> makeOps() {
   std::unordered_map<std::string, Op> ops;
@@ -637,6 +641,12 @@ std::unordered_map<std::string, Op> makeOps() {
     ConvGeom g = readGeom(a, spatial);
     return Tensors{convForward(in.at(0), in.at(1), g)};
   };
+  ops["ConvBias"] = [](const Tensors& in, Args& a) {
+    // The bias goes into the convolution itself (oneDNN adds it while writing the output).
+    int64_t spatial = a.i();
+    ConvGeom g = readGeom(a, spatial);
+    return Tensors{convForward(in.at(0), in.at(1), g, in.at(2))};
+  };
   ops["ConvBackpropInput"] = [](const Tensors& in, Args& a) {
     int64_t spatial = a.i();
     ConvGeom g = readGeom(a, spatial);
@@ -697,6 +707,7 @@ std::unordered_map<std::string, Op> makeOps() {
     if (hasOffset) y = y + offset;
     return Tensors{y};
   };
+  addFusedOps(ops);
   return ops;
 }
 

@@ -4,6 +4,7 @@
 // "Kernel '<name>' not registered for backend 'libtorch'", naming it.
 import * as tf from '@tensorflow/tfjs';
 import { NATIVE_BACKEND, NativeBackend, RawOut, dtypeCode } from './backend';
+import { FUSED_KERNELS } from '../fused';
 
 type Inputs = tf.NamedTensorInfoMap;
 type Attrs = tf.NamedAttrMap;
@@ -312,15 +313,20 @@ KERNELS.FusedConv2D = (b, i, a, k) => {
   channelsLast(attr<string>(a, 'dataFormat'), k);
   const act = attr<string>(a, 'activation') ?? 'linear';
   const info = conv2dInfo(x.shape, w.shape, a, attr<[number, number]>(a, 'dilations') ?? 1);
-  let raw = empty(x.shape, w.shape, info.outShape)
+  const isEmpty = empty(x.shape, w.shape, info.outShape);
+  // A bias of one value per output channel goes into the convolution itself.
+  const convBias = !isEmpty && i.bias !== undefined && i.bias !== null && i.bias.shape.length === 1 && i.bias.shape[0] === info.outChannels;
+  let raw = isEmpty
     ? b.runRaw('Fill', [], [...L(info.outShape), 0, 0])[0]
-    : b.runRaw('Conv', [b.handle(x, k), b.handle(w, k)], [2, ...geom2d(info)])[0];
+    : convBias
+      ? b.runRaw('ConvBias', [b.handle(x, k), b.handle(w, k), b.handle(i.bias as tf.TensorInfo, k)], [2, ...geom2d(info)])[0]
+      : b.runRaw('Conv', [b.handle(x, k), b.handle(w, k)], [2, ...geom2d(info)])[0];
   const step = (op: string, extra: number[], args: number[]): void => {
     const next = b.runRaw(op, [raw.handle, ...extra], args)[0];
     b.free(raw);
     raw = next;
   };
-  if (i.bias) step('Add', [b.handle(i.bias, k)], []);
+  if (i.bias && !convBias) step('Add', [b.handle(i.bias, k)], []);
   if (act === 'relu') step('Relu', [], []);
   else if (act === 'relu6') step('Relu6', [], []);
   else if (act === 'sigmoid') step('Sigmoid', [], []);
@@ -475,6 +481,26 @@ KERNELS.FusedBatchNorm = (b, i, a, k) => {
   const xs = [req(i, 'x', k), req(i, 'mean', k), req(i, 'variance', k), ...(i.offset ? [i.offset] : []), ...(i.scale ? [i.scale] : [])];
   return one(b, 'FusedBatchNorm', xs, [attr<number>(a, 'varianceEpsilon') ?? 0.001, i.offset ? 1 : 0, i.scale ? 1 : 0], k);
 };
+
+// ---- fused kernels (lib/backend/fused.ts states their inputs and attributes) -----------------
+
+const flag = (v: unknown): number => (v ? 1 : 0);
+
+KERNELS[FUSED_KERNELS.adaGroupNorm] = (b, i, a, k) => {
+  const xs = [req(i, 'x', k), req(i, 'gamma', k), req(i, 'beta', k), ...(i.scale ? [i.scale] : []), ...(i.shift ? [i.shift] : [])];
+  return b.run('AdaGroupNorm', xs, [attr<number>(a, 'groups'), attr<number>(a, 'eps'), flag(i.scale), flag(i.shift), flag(attr<boolean>(a, 'silu'))], k);
+};
+KERNELS[FUSED_KERNELS.adaGroupNormGrad] = (b, i, a, k) => {
+  const names = ['dy', 'x', 'gamma', 'beta', 'mean', 'rstd'];
+  const xs = [...names.map((n) => req(i, n, k)), ...(i.scale ? [i.scale] : []), ...(i.shift ? [i.shift] : [])];
+  return b.run('AdaGroupNormGrad', xs, [attr<number>(a, 'groups'), flag(i.scale), flag(i.shift), flag(attr<boolean>(a, 'silu'))], k);
+};
+KERNELS[FUSED_KERNELS.adamStep] = (b, i, a, k) => {
+  const keys = ['k', 'beta1', 'beta2', 'eps', 'stepSize', 'c2', 'decoupled', 'l2'];
+  return b.run('AdamStep', list(i), keys.map((key) => attr<number>(a, key)), k);
+};
+KERNELS[FUSED_KERNELS.emaUpdate] = (b, i, a, k) => b.run('EmaUpdate', list(i), [attr<number>(a, 'k'), attr<number>(a, 'decay')], k);
+KERNELS[FUSED_KERNELS.sumSquares] = (b, i, _a, k) => one(b, 'SumSquares', list(i), [], k);
 
 /** Names of every kernel the backend provides. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = Object.keys(KERNELS).sort();

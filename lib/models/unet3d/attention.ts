@@ -110,25 +110,22 @@ export function splitHeads(y: tf.Tensor2D, groups: number, seqLen: number, heads
   });
 }
 
-/** Per-head q/k/v projections from one Linear [C, 3C] (q | k | v, heads contiguous within each). */
+/**
+ * Per-head q/k/v projections from one Linear [C, 3C] (q | k | v, heads contiguous within each):
+ * one matmul with bias for all three, q pre-scaled by 1/sqrt(d) through the weight's columns.
+ */
 function projectHeads(x: tf.Tensor2D, qkv: Linear, groups: number, seqLen: number, heads: number): { q: tf.Tensor3D; kT: tf.Tensor3D; v: tf.Tensor3D } {
   const c = x.shape[1];
   const d = c / heads;
-  const scale = 1 / Math.sqrt(d);
-  const w = qkv.weight as tf.Tensor2D;
-  const b = qkv.bias as tf.Tensor1D;
-  const proj = (k: number, mult: number): tf.Tensor2D => {
-    let wk = tf.slice(w, [0, k * c], [c, c]); // [C, C]
-    let bk = tf.slice(b, [k * c], [c]);
-    if (mult !== 1) {
-      wk = tf.mul(wk, mult);
-      bk = tf.mul(bk, mult);
-    }
-    return tf.add(tf.matMul(x, wk), bk); // [G*S, C]
-  };
-  const q = splitHeads(proj(0, scale), groups, seqLen, heads);
-  const kT = splitHeads(proj(1, 1), groups, seqLen, heads, true);
-  const v = splitHeads(proj(2, 1), groups, seqLen, heads);
+  const colScale = tf.concat([tf.fill([c], 1 / Math.sqrt(d)), tf.ones([2 * c])]); // [3C]
+  const w = tf.mul(qkv.weight, colScale) as tf.Tensor2D;
+  const b = tf.mul(qkv.bias as tf.Tensor1D, colScale) as tf.Tensor1D;
+  const y = tf.fused.matMul({ a: x, b: w, bias: b }); // [G*S, 3C]
+  // [G, S, 3 * heads, d] -> [G, 3 * heads, S, d] -> q, k, v: [G, heads, S, d] each.
+  const parts = tf.split(tf.transpose(tf.reshape(y, [groups, seqLen, 3 * heads, d]), [0, 2, 1, 3]), 3, 1);
+  const q = tf.reshape(parts[0], [groups * heads, seqLen, d]) as tf.Tensor3D;
+  const kT = tf.reshape(tf.transpose(parts[1], [0, 1, 3, 2]), [groups * heads, d, seqLen]) as tf.Tensor3D;
+  const v = tf.reshape(parts[2], [groups * heads, seqLen, d]) as tf.Tensor3D;
   return { q, kT, v };
 }
 

@@ -5,6 +5,8 @@ export { ResBlock, frameConv, dropout } from './resblock';
 export type { ResBlockOptions, ForwardContext } from './resblock';
 export { SpatialAttention, TemporalAttention, STAttentionBlock, attentionCore, relativeGatherMatrix } from './attention';
 export type { RelPosOrientation, RelativeTables, AttentionOptions, TemporalAttentionOptions } from './attention';
+export { SpatialTemporalTransformer, gelu } from './transformer';
+export type { TransformerOptions } from './transformer';
 export { adaptiveGroupNorm, groupsFor } from './norm';
 export { sinusoidEmbedding, timestepValues } from './embedding';
 export { unetFlops } from './flops';

@@ -15,7 +15,13 @@
  * than the standard deviation, which normalised networks keep true.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GroupNorm } from '../../nn/layers';
+import { GroupNormParams, fusedGroupNorm, silu } from '../../nn/layers';
+import { FUSED_KERNELS, hasKernel } from '../../backend/fused';
+
+export interface NormOptions {
+  /** Apply SiLU to the result (fused into the same kernel where the backend has one). */
+  silu?: boolean;
+}
 
 /** Largest group count <= `groups` that divides `channels`. */
 export function groupsFor(groups: number, channels: number): number {
@@ -49,7 +55,9 @@ function rowTensor(v: Float32Array, n: number, c: number): tf.Tensor4D {
  * (a few thousand numbers), so a call costs ~10 kernels forward and ~12 backward instead of ~40
  * small ones: at small sizes the kernel count, not the arithmetic, sets the time.
  */
-export function adaptiveGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNorm, scale?: tf.Tensor2D, shift?: tf.Tensor2D): T {
+export function adaptiveGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNormParams, scale?: tf.Tensor2D, shift?: tf.Tensor2D, opts: NormOptions = {}): T {
+  if (hasKernel(FUSED_KERNELS.adaGroupNorm)) return fusedGroupNorm(x, norm, scale, shift, opts.silu === true);
+  if (opts.silu === true) return tf.tidy(() => silu(adaptiveGroupNorm(x, norm, scale, shift)));
   return tf.tidy(() => {
     const n = x.shape[0];
     const c = x.shape[x.shape.length - 1];
@@ -162,18 +170,18 @@ export function adaptiveGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNorm, sc
  * then the per-frame AdaGN h * (1 + scale) + shift. x: [B*T, H, W, C] with `frames` = T;
  * scale/shift: [B*T, C].
  */
-export function clipGroupNorm(x: tf.Tensor4D, norm: GroupNorm, frames: number, scale?: tf.Tensor2D, shift?: tf.Tensor2D): tf.Tensor4D {
+export function clipGroupNorm(x: tf.Tensor4D, norm: GroupNormParams, frames: number, scale?: tf.Tensor2D, shift?: tf.Tensor2D, opts: NormOptions = {}): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     let y = tf.reshape(adaptiveGroupNorm(tf.reshape(x, [n / frames, frames * h * w, c]), norm), [n, h, w, c]) as tf.Tensor4D;
     if (scale) y = tf.mul(y, tf.add(tf.reshape(scale, [n, 1, 1, c]), 1));
     if (shift) y = tf.add(y, tf.reshape(shift, [n, 1, 1, c]));
-    return y;
+    return opts.silu === true ? silu(y) : y;
   });
 }
 
 /** Reference implementation by plain autodiff-able ops (used by tests). */
-export function adaptiveGroupNormReference<T extends tf.Tensor>(x: T, norm: GroupNorm, scale?: tf.Tensor2D, shift?: tf.Tensor2D): T {
+export function adaptiveGroupNormReference<T extends tf.Tensor>(x: T, norm: GroupNormParams, scale?: tf.Tensor2D, shift?: tf.Tensor2D): T {
   return tf.tidy(() => {
     const n = x.shape[0];
     const c = x.shape[x.shape.length - 1];

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Scope, init } from '../../nn/params';
-import { Conv2d, GroupNorm, Linear, silu } from '../../nn/layers';
+import { Conv2d, GroupNorm, Linear } from '../../nn/layers';
 import { Rng } from '../../nn/rng';
 import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
 
@@ -84,17 +84,18 @@ export class ResBlock {
     return tf.tidy(() => {
       const n = x.shape[0];
       const f = ctx.clipNormFrames;
-      const gn = (y: tf.Tensor4D, norm: GroupNorm, sc?: tf.Tensor2D, sh?: tf.Tensor2D): tf.Tensor4D => (f ? clipGroupNorm(y, norm, f, sc, sh) : adaptiveGroupNorm(y, norm, sc, sh));
-      let h = frameConv(this.inConv, silu(gn(x, this.inNorm))); // [N, H, W, Cout]
+      // GN [+ AdaGN scale/shift] followed by SiLU, fused where the backend has the kernel.
+      const gnSilu = (y: tf.Tensor4D, norm: GroupNorm, sc?: tf.Tensor2D, sh?: tf.Tensor2D): tf.Tensor4D =>
+        f ? clipGroupNorm(y, norm, f, sc, sh, { silu: true }) : adaptiveGroupNorm(y, norm, sc, sh, { silu: true });
+      let h = frameConv(this.inConv, gnSilu(x, this.inNorm)); // [N, H, W, Cout]
       const e = this.embProj.apply(ctx.embAct); // [N, 2*Cout] or [N, Cout]
       if (this.opts.scaleShiftNorm) {
         const scale = tf.slice(e, [0, 0], [n, this.cout]);
         const shift = tf.slice(e, [0, this.cout], [n, this.cout]);
-        h = gn(h, this.outNorm, scale, shift);
+        h = gnSilu(h, this.outNorm, scale, shift);
       } else {
-        h = gn(tf.add(h, tf.reshape(e, [n, 1, 1, this.cout])) as tf.Tensor4D, this.outNorm);
+        h = gnSilu(tf.add(h, tf.reshape(e, [n, 1, 1, this.cout])) as tf.Tensor4D, this.outNorm);
       }
-      h = silu(h);
       if (ctx.rng && this.opts.dropout > 0) h = dropout(h, this.opts.dropout, ctx.rng);
       h = frameConv(this.outConv, h);
       return tf.add(this.skip ? frameConv(this.skip, x) : x, h);

@@ -21,6 +21,7 @@ import { sinusoidEmbedding, timestepValues } from './embedding';
 import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
 import { ForwardContext, ResBlock, frameConv } from './resblock';
 import { RelPosOrientation, STAttentionBlock, TextContext } from './attention';
+import { SpatialTemporalTransformer } from './transformer';
 
 /**
  * Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B] (long videos);
@@ -35,7 +36,7 @@ export interface UNetForwardOptions {
 
 type Block =
   | { kind: 'res'; block: ResBlock }
-  | { kind: 'attn'; block: STAttentionBlock }
+  | { kind: 'attn'; block: STAttentionBlock | SpatialTemporalTransformer }
   | { kind: 'down'; conv: Conv2d }
   | { kind: 'up'; conv: Conv2d }
   | { kind: 'conv'; conv: Conv2d };
@@ -93,7 +94,14 @@ export class UNet3D {
       contextDim: cfg.context_dim,
       ffMult: cfg.ff_mult,
     });
+    if (cfg.attention_block === 'st_transformer' && !cfg.context_dim)
+      throw new Error(`unet: attention_block 'st_transformer' (the public text-to-video block) needs unet.context_dim`);
     const attn = (s: Scope, ch: number): Block => {
+      if (cfg.attention_block === 'st_transformer') {
+        const o = attnOpts(ch);
+        const opts = { ...o, contextDim: cfg.context_dim as number, ffMult: cfg.ff_mult, depth: cfg.transformer_depth, clipNorm: cfg.norm_scope === 'clip', relativeKey: cfg.relative_key };
+        return { kind: 'attn', block: new SpatialTemporalTransformer(s, ch, opts) };
+      }
       const block = new STAttentionBlock(s, ch, attnOpts(ch));
       this.attnBlocks.push(block);
       return { kind: 'attn', block };
@@ -254,7 +262,8 @@ export class UNet3D {
       for (const blocks of this.outputBlocks) {
         h = run(blocks, tf.concat([h, skips.pop() as tf.Tensor4D], 3) as tf.Tensor4D);
       }
-      h = frameConv(this.outConv, silu(clip ? clipGroupNorm(h, this.outNorm, frames) : adaptiveGroupNorm(h, this.outNorm))); // [N, H, W, out]
+      const act = { silu: true };
+      h = frameConv(this.outConv, clip ? clipGroupNorm(h, this.outNorm, frames, undefined, undefined, act) : adaptiveGroupNorm(h, this.outNorm, undefined, undefined, act)); // [N, H, W, out]
       return tf.reshape(h, [b, frames, hh, ww, this.cfg.out_channels]) as tf.Tensor5D;
     });
   }

@@ -1,0 +1,43 @@
+// Fused kernels a backend may provide (issue 10). Each replaces a chain of small tfjs kernels with
+// one call where a backend registers it (the 'libtorch' backend does); the callers in lib/models
+// and lib/train check `hasKernel` and otherwise run their composite tfjs ops, so every backend
+// computes the same function. Inputs and attributes of each kernel:
+//   LvdmAdaGroupNorm      x [N, ..., C], gamma [C], beta [C], scale? [N, C], shift? [N, C];
+//                         attrs groups, eps, silu -> y, mean [N, G], rstd [N, G]
+//   LvdmAdaGroupNormGrad  dy, x, gamma, beta, mean, rstd, scale?, shift?; attrs groups, silu
+//                         -> dx, dgamma, dbeta, dscale?, dshift?
+//   LvdmAdamStep          p0.., m0.., v0.., g0.. (k each); attrs k, beta1, beta2, eps, stepSize,
+//                         c2, decoupled, l2 -> p'0.., m'0.., v'0..
+//   LvdmEmaUpdate         s0.., p0.. (k each); attrs k, decay -> s'0..
+//   LvdmSumSquares        x0.. -> scalar sum of squares
+import * as tf from '@tensorflow/tfjs';
+
+export const FUSED_KERNELS = {
+  adaGroupNorm: 'LvdmAdaGroupNorm',
+  adaGroupNormGrad: 'LvdmAdaGroupNormGrad',
+  adamStep: 'LvdmAdamStep',
+  emaUpdate: 'LvdmEmaUpdate',
+  sumSquares: 'LvdmSumSquares',
+} as const;
+
+/** Env LVDM_FUSED=0 turns the fused kernels off (for comparisons and benchmarks). */
+function fusedEnabled(): boolean {
+  return process.env.LVDM_FUSED !== '0';
+}
+
+/** True when the active backend registers kernel `name` (and fused kernels are not turned off). */
+export function hasKernel(name: string): boolean {
+  return fusedEnabled() && tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Runs a registered kernel through the engine (outside any gradient: callers wrap it in customGrad). */
+export function runKernel(name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor[] {
+  const out = tf.engine().runKernel(name, inputs, attrs);
+  return Array.isArray(out) ? out : [out];
+}
+
+/** Named inputs for a list kernel: `prefix0`, `prefix1`, ... in order. */
+export function listInputs(into: tf.NamedTensorMap, prefix: string, xs: readonly tf.Tensor[]): tf.NamedTensorMap {
+  xs.forEach((x, i) => (into[`${prefix}${i}`] = x));
+  return into;
+}

@@ -1,0 +1,46 @@
+/**
+ * Tables of a markdown file (GitHub pipe tables) as rows, so a notebook can show figures recorded
+ * in a README / RESULTS.md without copying them: each table with the heading it sits under.
+ */
+import * as fs from 'node:fs';
+
+export interface MarkdownTable {
+  /** Text of the nearest heading above the table ('' before any heading). */
+  heading: string;
+  columns: string[];
+  /** One record per body row, keyed by column name (cells as written, trimmed). */
+  rows: Record<string, string>[];
+}
+
+const cells = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+const isRow = (line: string | undefined): line is string => line !== undefined && line.trim().startsWith('|');
+const isSeparator = (line: string | undefined): boolean => isRow(line) && cells(line).every((c) => /^:?-+:?$/.test(c));
+
+/** Every pipe table of `text` (header row, separator row, body rows). */
+export function markdownTables(text: string): MarkdownTable[] {
+  const lines = text.split(/\r?\n/);
+  const out: MarkdownTable[] = [];
+  let heading = '';
+  for (let i = 0; i < lines.length; i++) {
+    const h = /^#{1,6}\s+(.*)$/.exec(lines[i]);
+    if (h) heading = h[1].trim();
+    if (!isRow(lines[i]) || !isSeparator(lines[i + 1])) continue;
+    const columns = cells(lines[i]);
+    const rows: Record<string, string>[] = [];
+    for (i += 2; isRow(lines[i]); i++) {
+      const c = cells(lines[i]);
+      rows.push(Object.fromEntries(columns.map((name, j) => [name, c[j] ?? ''])));
+    }
+    out.push({ heading, columns, rows });
+    i--;
+  }
+  return out;
+}
+
+/** The tables of a markdown file; `heading` keeps those under that heading (an error naming the file when there are none). */
+export function readMarkdownTables(file: string, heading?: string): MarkdownTable[] {
+  const all = markdownTables(fs.readFileSync(file, 'utf8'));
+  const picked = heading === undefined ? all : all.filter((t) => t.heading === heading);
+  if (picked.length === 0) throw new Error(`${file}: no table${heading === undefined ? '' : ` under the heading '${heading}'`} (headings with tables: ${[...new Set(all.map((t) => t.heading))].join(', ') || 'none'})`);
+  return picked;
+}
