@@ -80,8 +80,8 @@ class ArrayVideoSource implements VideoSource {
   }
 }
 
-/** Chooses the video array of a .npz: `key`, else 'videos', else the only 5-D uint8 array. */
-function videoArrayKey(file: string, key: string | undefined): string | undefined {
+/** Chooses the video array of a .npz: `key`, else 'videos', else the only 5-D uint8 (or, with `anyDtype`, 5-D) array. */
+export function videoArrayKey(file: string, key: string | undefined, anyDtype = false): string | undefined {
   if (!file.toLowerCase().endsWith('.npz')) return undefined;
   const heads = listNpz(file);
   if (key !== undefined) {
@@ -89,9 +89,9 @@ function videoArrayKey(file: string, key: string | undefined): string | undefine
     return key;
   }
   if (heads.has('videos')) return 'videos';
-  const cands = [...heads.entries()].filter(([, h]) => h.dtype === 'uint8' && h.shape.length === 5);
+  const cands = [...heads.entries()].filter(([, h]) => (anyDtype || h.dtype === 'uint8') && h.shape.length === 5);
   if (cands.length !== 1)
-    throw new Error(`${file}: expected one N x T x H x W x 3 uint8 array (or one named 'videos'); found ${[...heads.entries()].map(([k, h]) => `${k} [${h.shape.join(', ')}] ${h.dtype}`).join('; ') || 'none'}`);
+    throw new Error(`${file}: expected one N x T x H x W x 3${anyDtype ? '' : ' uint8'} array (or one named 'videos'); found ${[...heads.entries()].map(([k, h]) => `${k} [${h.shape.join(', ')}] ${h.dtype}`).join('; ') || 'none'}`);
   return cands[0][0];
 }
 

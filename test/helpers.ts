@@ -45,6 +45,22 @@ export function runLvdm(args: string[], opts: { env?: Record<string, string>; on
   });
 }
 
+/** Runs `fn` (e.g. `() => main(argv)` of lib/cli/main) with console.log and console.error captured. */
+export async function captureConsole(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = (...a: unknown[]) => void out.push(a.map(String).join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.map(String).join(' '));
+  try {
+    const code = await fn();
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
 /** PSNR in dB between two uint8 arrays (independent of metrics/quality for cross-checks). */
 export function psnrU8(a: Uint8Array, b: Uint8Array): number {
   let se = 0;

@@ -12,6 +12,7 @@ import { saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { readNpz } from '../lib/io/npy';
 import { readJsonl } from '../lib/io/atomic';
 import { command as trainLvdm } from '../lib/cli/commands/train-lvdm';
+import { loadSafetensors } from '../lib/io/safetensors';
 import { command as sampleCmd } from '../lib/cli/commands/sample';
 
 test('train-lvdm then sample: end to end on a tiny autoencoder (resume, outputs, npz)', async () => {
@@ -38,7 +39,7 @@ test('train-lvdm then sample: end to end on a tiny autoencoder (resume, outputs,
   const cfg = {
     ...base,
     unet: { in_channels: 2, out_channels: 2, model_channels: 8, channel_mult: [1, 2], num_res_blocks: 1, attention_resolutions: [2], head_channels: 8, temporal_length: 2, norm_groups: 4 },
-    diffusion: { train: { steps: 3, batch_size: 2, ckpt_every: 2, log_every: 1, ema_decay: 0.9 }, sampling: { steps: 3, batch_size: 2 } },
+    diffusion: { train: { steps: 3, batch_size: 2, ckpt_every: 2, log_every: 1, ema_decay: 0.9, snapshots: true }, sampling: { steps: 3, batch_size: 2 } },
   };
   fs.writeFileSync(yaml, JSON.stringify(cfg)); // JSON is valid YAML
   const out = path.join(dir, 'run');
@@ -52,6 +53,18 @@ test('train-lvdm then sample: end to end on a tiny autoencoder (resume, outputs,
   await assert.rejects(trainLvdm.run({ ...common, preview: '0' }, []), /already holds a run/);
   assert.equal(await trainLvdm.run({ ...common, preview: '0', resume: true, set: ['diffusion.train.steps=4'] }, []), 0);
   assert.deepEqual(readJsonl(path.join(out, 'metrics.jsonl')).map((r) => (r as { step: number }).step), [1, 2, 3, 4]);
+  // train.snapshots: the sampling weights at every checkpoint; the last one is lvdm.safetensors's.
+  assert.deepEqual(fs.readdirSync(path.join(out, 'snapshots')).sort(), ['lvdm-2.safetensors', 'lvdm-3.safetensors', 'lvdm-4.safetensors']);
+  const tensorsOf = (f: string): Map<string, Float32Array> => {
+    const st = loadSafetensors(path.join(out, f));
+    return new Map([...st.tensors].map(([k, t]) => [k, Float32Array.from(t.data as ArrayLike<number>)]));
+  };
+  const finalW = tensorsOf('lvdm.safetensors');
+  const last = tensorsOf('snapshots/lvdm-4.safetensors');
+  const early = tensorsOf('snapshots/lvdm-2.safetensors');
+  assert.deepEqual([...last.keys()].sort(), [...finalW.keys()].sort());
+  for (const [k, v] of finalW) assert.deepEqual(last.get(k), v, k);
+  assert.ok([...finalW].some(([k, v]) => v.some((x, i) => x !== early.get(k)![i])), 'the step-2 snapshot differs from the final weights');
 
   const samples = path.join(dir, 'samples');
   const args = { ckpt: path.join(out, 'lvdm.safetensors'), out: samples, n: '3', frames: '3', steps: '2', eta: '0', seed: '5', npz: true, quiet: true };

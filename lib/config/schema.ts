@@ -51,6 +51,8 @@ export const TrainConfig = z
     log_every: posInt.default(10),
     /** EMA decay of weights (0 disables). */
     ema_decay: z.number().min(0).max(1).default(0),
+    /** Latent models: also export the sampling weights at every checkpoint to snapshots/lvdm-<step>.safetensors (quality-vs-training-time curves). */
+    snapshots: z.boolean().optional(),
   })
   .strict();
 

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { heldOutCaptions } from '../lvdm/captions';
 import { DataConfig, ExperimentConfig } from '../config/schema';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
+import { backendName } from '../backend';
 import { readNpz, writeNpz } from '../io/npy';
 import { writeGif } from '../io/image';
 import { LAST_CHECKPOINT, METRICS_LOG } from '../train/loop';
@@ -104,7 +105,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
   } finally {
     stopListening();
   }
-  const marker: DoneMarker = { id: task.id, key: task.key, kind: task.kind, wall_s: (Date.now() - t0) / 1000, finished: new Date().toISOString() };
+  const marker: DoneMarker = { id: task.id, key: task.key, kind: task.kind, wall_s: (Date.now() - t0) / 1000, finished: new Date().toISOString(), backend: backendName() || undefined };
   writeJsonAtomic(path.join(tmp, DONE_FILE), marker);
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);

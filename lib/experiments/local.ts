@@ -12,6 +12,7 @@ import { Plan, PointResult, TaskSpec } from './types';
 import { RESULT_FILE, latentCacheOf, partialDir, runTask } from './execute';
 import { selectTasks, taskDir, taskState, writePlan } from './plan';
 import { WorkerBars } from './progress';
+import { DEFAULT_MODELS_DIR, reuseShipped, withInputs } from './shipped';
 
 export type ParentMessage = { type: 'run'; runDir: string; taskId: string; resume: boolean };
 export type WorkerMessage =
@@ -42,12 +43,19 @@ export interface LocalRunOptions {
   progress?: boolean;
   /** Where lines go (default stderr through the bars). */
   stream?: NodeJS.WriteStream;
+  /**
+   * Shipped models (shipped.ts): unfinished training tasks this folder holds under the same key
+   * are copied into the run folder instead of trained. Default the repository's models/; null:
+   * train from scratch.
+   */
+  models?: string | null;
 }
 
 export interface TaskOutcome {
   id: string;
   kind: TaskSpec['kind'];
-  status: 'reused' | 'ran' | 'failed' | 'blocked';
+  /** reused: finished in the run folder; shipped: copied from the shipped models. */
+  status: 'reused' | 'shipped' | 'ran' | 'failed' | 'blocked';
   outDir: string;
   seconds?: number;
   error?: string;
@@ -119,13 +127,15 @@ async function runLocked(plan: Plan, opts: LocalRunOptions): Promise<LocalRunRes
   const chosen = new Set(selected.map((t) => t.id));
   const byId = new Map(plan.tasks.map((t) => [t.id, t]));
   writePlan(plan);
+  const shippedLines: string[] = [];
+  const shipped = new Set(reuseShipped(plan, withInputs(plan, selected), opts.models === undefined ? DEFAULT_MODELS_DIR : opts.models, (m) => shippedLines.push(m)));
   const outcomes = new Map<string, TaskOutcome>();
   const finished = new Set<string>();
   const pending: TaskSpec[] = [];
   for (const t of plan.tasks) {
     if (taskState(plan, t) === 'done') {
       finished.add(t.id);
-      if (chosen.has(t.id)) outcomes.set(t.id, { id: t.id, kind: t.kind, status: 'reused', outDir: t.outDir });
+      if (chosen.has(t.id)) outcomes.set(t.id, { id: t.id, kind: t.kind, status: shipped.has(t.id) ? 'shipped' : 'reused', outDir: t.outDir });
     } else if (chosen.has(t.id)) pending.push(t);
   }
   for (const t of pending)
@@ -135,6 +145,7 @@ async function runLocked(plan: Plan, opts: LocalRunOptions): Promise<LocalRunRes
   const interrupted = pending.filter((t) => fs.existsSync(partialDir(plan, t)));
   const nWorkers = Math.max(1, Math.min(opts.workers, pending.length));
   const bars = new WorkerBars(nWorkers, opts.progress !== false, opts.stream);
+  for (const l of shippedLines) bars.line(l);
   if (interrupted.length)
     bars.line(
       opts.resume
@@ -180,7 +191,7 @@ async function runLocked(plan: Plan, opts: LocalRunOptions): Promise<LocalRunRes
     bars.close();
   }
   const list = selected.map((t) => outcomes.get(t.id) ?? { id: t.id, kind: t.kind, status: 'blocked' as const, outDir: t.outDir });
-  return { outcomes: list, seconds: (Date.now() - t0) / 1000, ok: list.every((o) => o.status === 'ran' || o.status === 'reused') };
+  return { outcomes: list, seconds: (Date.now() - t0) / 1000, ok: list.every((o) => o.status === 'ran' || o.status === 'reused' || o.status === 'shipped') };
 }
 
 interface Hooks {
@@ -270,7 +281,8 @@ async function runOnWorkers(plan: Plan, pending: TaskSpec[], n: number, resume: 
 /** The end-of-run summary: every selected task, its status and where its output is. */
 export function formatSummary(plan: Plan, r: LocalRunResult): string {
   const width = Math.max(...r.outcomes.map((o) => o.id.length));
-  const lines = [`${plan.name}: ${r.outcomes.filter((o) => o.status === 'ran').length} ran, ${r.outcomes.filter((o) => o.status === 'reused').length} reused, ${r.outcomes.filter((o) => o.status === 'failed').length} failed in ${r.seconds.toFixed(0)} s`];
+  const count = (s: TaskOutcome['status']): number => r.outcomes.filter((o) => o.status === s).length;
+  const lines = [`${plan.name}: ${count('ran')} ran, ${count('reused')} reused, ${count('shipped') ? `${count('shipped')} from shipped models, ` : ''}${count('failed')} failed in ${r.seconds.toFixed(0)} s`];
   for (const o of r.outcomes) lines.push(`  ${o.id.padEnd(width)}  ${o.status.padEnd(7)} ${path.join(plan.runDir, o.outDir)}${o.error ? `  (${o.error})` : ''}`);
   return lines.join('\n');
 }

@@ -165,7 +165,7 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
     }
   }
   if (!tasks.length) throw new ConfigError(`${file}: nothing to run (no stages and no sweep points)`);
-  return { name: e.name, file: path.resolve(file), runDir, resolved: e as unknown as Record<string, unknown>, tasks };
+  return { name: e.name, file: path.resolve(file), set: opts.set ?? [], runDir, resolved: e as unknown as Record<string, unknown>, tasks };
 }
 
 export function findTask(plan: Plan, id: string): TaskSpec {
@@ -192,6 +192,8 @@ export interface DoneMarker {
   kind: TaskKind;
   wall_s: number;
   finished: string;
+  /** The tfjs backend the task ran on ('libtorch', 'wasm', ...); absent in markers of older runs. */
+  backend?: string;
 }
 
 export function readDone(dir: string): DoneMarker | null {

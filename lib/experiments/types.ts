@@ -58,6 +58,8 @@ export interface Plan {
   /** Experiment name and the file it came from (with includes resolved). */
   name: string;
   file: string;
+  /** The `--set key.path=value` overrides the plan was made with (so its commands can be reproduced). */
+  set?: string[];
   /** Absolute run folder. */
   runDir: string;
   /** The resolved experiment (after includes and --set), as stored in the run folder. */

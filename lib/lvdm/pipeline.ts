@@ -96,6 +96,9 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   }
 }
 
+/** Folder (in a run folder) of the per-checkpoint sampling weights written when `train.snapshots` is set. */
+export const SNAPSHOT_DIR = 'snapshots';
+
 export interface TrainExportResult {
   outDir: string;
   weights: string;
@@ -114,21 +117,25 @@ export interface TrainExportResult {
 export async function trainAndExport(trainer: LvdmTrainer, cfg: ExperimentConfig, cache: LatentCache, aeFile: string, run: RunFlags, label: string): Promise<TrainExportResult> {
   const { diffusion } = lvdmSections(cfg);
   const t0 = Date.now();
-  const r = await runTraining(trainer, trainLoopOptions(diffusion.train, run, label));
+  const exportTo = (file: string, step: number): void =>
+    saveLvdmWeights(
+      file,
+      trainer.samplingWeights(),
+      cfg,
+      {
+        autoencoder: aeFile,
+        latent: cache.norm,
+        latent_shape: cache.shape,
+        clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
+        ema: trainer.ema !== null,
+      },
+      step,
+    );
+  const loop = trainLoopOptions(diffusion.train, run, label);
+  if (diffusion.train.snapshots === true) loop.onCheckpoint = (step) => exportTo(path.join(run.outDir, SNAPSHOT_DIR, `lvdm-${step}.safetensors`), step);
+  const r = await runTraining(trainer, loop);
   const trainSeconds = (Date.now() - t0) / 1000;
   const weights = path.join(run.outDir, LVDM_WEIGHTS);
-  saveLvdmWeights(
-    weights,
-    trainer.samplingWeights(),
-    cfg,
-    {
-      autoencoder: aeFile,
-      latent: cache.norm,
-      latent_shape: cache.shape,
-      clip: { frames: cfg.data.frames, height: cfg.data.size, width: cfg.data.size },
-      ema: trainer.ema !== null,
-    },
-    r.step,
-  );
+  exportTo(weights, r.step);
   return { outDir: run.outDir, weights, checkpoint: r.checkpoint, steps: r.step, trainSeconds, lastLoss: r.lastLogs.loss ?? NaN, params: trainer.store.numParams() };
 }

@@ -21,6 +21,7 @@ import { showFigure } from './plot';
 import { showTable } from './table';
 import { showHtml } from './output';
 import { gifFileHtml } from './video';
+import { DEFAULT_MODELS_DIR, reuseShipped } from '../experiments/shipped';
 
 export interface RunInlineResult {
   ran: string[];
@@ -29,10 +30,13 @@ export interface RunInlineResult {
 }
 
 /** Runs every unfinished task of `plan` here, in dependency order, with live progress. */
-export async function runPlanInline(plan: Plan, opts: { log?: (m: string) => void } = {}): Promise<RunInlineResult> {
+export async function runPlanInline(plan: Plan, opts: { log?: (m: string) => void; fromScratch?: boolean } = {}): Promise<RunInlineResult> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const t0 = Date.now();
   writePlan(plan);
+  // Training stages shipped in models/ (same content key) are copied in instead of trained,
+  // unless opts.fromScratch or env LVDM_FROM_SCRATCH=1.
+  if (!(opts.fromScratch ?? process.env.LVDM_FROM_SCRATCH === '1')) reuseShipped(plan, plan.tasks, DEFAULT_MODELS_DIR, log);
   const ran: string[] = [];
   const reused: string[] = [];
   const bar = liveBar(`${plan.name}: tasks`, plan.tasks.length);

@@ -13,6 +13,7 @@ import { collectResults } from '../../experiments/execute';
 import { defaultWorkers, formatSummary, runLocal } from '../../experiments/local';
 import { resultsTable, tableMarkdown } from '../../results';
 import { writeRunReport } from './report';
+import { SHIPPED_OPTIONS, modelsOption } from './common';
 
 export const DEMO_EXPERIMENT = path.join(__dirname, '..', '..', '..', 'experiments', 'demo-ablation.yaml');
 
@@ -24,20 +25,24 @@ a small autoencoder and the long-video models on synthetic sky (32x32), generate
 hierarchically for every s in {0, 50, 100} and w in {0, 0.1, 0.5} plus the autoregressive
 baseline, measures FVD_proxy per 32-frame window, and writes the results table, the plots and
 the HTML report. Finished stages in the run folder (default runs/demo) are reused, so a second
-demo only redoes what changed. Prints the report's path and the results table.`,
+demo only redoes what changed; stages the shipped models (models/) hold under the same key are
+copied instead of trained (--from-scratch trains them, --models DIR points elsewhere). Prints the
+report's path and the results table.`,
   options: {
     out: { type: 'string', short: 'o', help: 'run folder', default: 'runs/demo' },
     workers: { type: 'string', help: 'worker processes (default: cores / backend threads per worker)' },
     set: { type: 'string', multiple: true, help: 'override a key of the experiment file, e.g. --set sweep.n=4' },
     quiet: { type: 'boolean', help: 'no progress bars' },
+    ...SHIPPED_OPTIONS,
   },
   async run(values) {
     const t0 = Date.now();
+    const models = modelsOption(values);
     const plan = planExperiment(DEMO_EXPERIMENT, { set: list(values, 'set'), out: str(values, 'out') ?? 'runs/demo' });
     const backend = await initBackend({ quiet: false });
     const workers = int(values, 'workers', defaultWorkers(backend.name))!;
     console.log(`demo: ${path.relative(process.cwd(), DEMO_EXPERIMENT)} -> ${plan.runDir} (backend ${backend.name}, ${workers} worker(s))`);
-    const r = await runLocal(plan, { workers, resume: true, progress: !flag(values, 'quiet') });
+    const r = await runLocal(plan, { workers, resume: true, progress: !flag(values, 'quiet'), models });
     console.log(formatSummary(plan, r));
     if (!r.ok) return 1;
     const report = await writeRunReport(plan);

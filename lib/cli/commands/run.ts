@@ -10,15 +10,23 @@ import { initBackend } from '../../backend';
 import { Plan, SweepValues, TaskSpec } from '../../experiments/types';
 import { planExperiment, taskState, selectTasks, writePlan } from '../../experiments/plan';
 import { defaultWorkers, formatSummary, runLocal } from '../../experiments/local';
+import { isShipped, reuseShipped } from '../../experiments/shipped';
+import { SHIPPED_OPTIONS, modelsOption } from './common';
 import { writeRunReport } from './report';
 
-function listing(plan: Plan, only: string[]): string {
+/** done / stale / todo, or 'shipped' for an unfinished training task the shipped models hold. */
+function shownState(plan: Plan, t: TaskSpec, models: string | null): string {
+  const s = taskState(plan, t);
+  return s !== 'done' && isShipped(models, t) ? 'shipped' : s;
+}
+
+function listing(plan: Plan, only: string[], models: string | null): string {
   const chosen = new Set(selectTasks(plan, only).map((t) => t.id));
-  const state = (t: TaskSpec): string => (chosen.has(t.id) ? taskState(plan, t) : `${taskState(plan, t)} (not selected)`);
+  const state = (t: TaskSpec): string => (chosen.has(t.id) ? shownState(plan, t, models) : `${shownState(plan, t, models)} (not selected)`);
   const out = [`${plan.name} (${path.relative(process.cwd(), plan.file)}) -> ${plan.runDir}`, 'stages:'];
   const stages = plan.tasks.filter((t) => t.kind !== 'sample' && t.kind !== 'evaluate');
   const w = Math.max(...stages.map((t) => t.id.length));
-  for (const t of stages) out.push(`  ${t.id.padEnd(w)}  ${t.kind.padEnd(13)}  ${state(t).padEnd(6)}  ${t.outDir}`);
+  for (const t of stages) out.push(`  ${t.id.padEnd(w)}  ${t.kind.padEnd(13)}  ${state(t).padEnd(7)}  ${t.outDir}`);
   const samples = plan.tasks.filter((t) => t.kind === 'sample');
   if (samples.length) {
     out.push(`sweep points (${samples.length}):`);
@@ -32,9 +40,10 @@ function listing(plan: Plan, only: string[]): string {
     out.push(`  ${head.map((h, i) => h.padEnd(widths[i])).join('  ')}`);
     for (const r of rows) out.push(`  ${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`);
   }
-  const counts = { done: 0, stale: 0, todo: 0 };
-  for (const t of plan.tasks) if (chosen.has(t.id)) counts[taskState(plan, t)] += 1;
-  out.push(`${counts.done} done, ${counts.stale} stale (to rerun: an input or the config changed), ${counts.todo} to do`);
+  const counts: Record<string, number> = { done: 0, stale: 0, todo: 0, shipped: 0 };
+  for (const t of plan.tasks) if (chosen.has(t.id)) counts[shownState(plan, t, models)] += 1;
+  const shipped = counts.shipped ? `, ${counts.shipped} shipped (copied from ${models}, not trained)` : '';
+  out.push(`${counts.done} done, ${counts.stale} stale (to rerun: an input or the config changed), ${counts.todo} to do${shipped}`);
   return out.join('\n');
 }
 
@@ -56,13 +65,16 @@ export const command: Command = {
 (run folder store/<kind>/<key>), so a rerun skips finished tasks and sweep points and a changed
 config reruns exactly what depends on it. Finished tasks are always reused; --resume also
 continues interrupted tasks (training from its last checkpoint), without it they start over.
+A training task the shipped models (models/, written by 'lvdm ship') hold under the same key is
+copied into the run folder instead of trained; --from-scratch trains it.
 See lib/experiments/README.md.
 
 Examples:
   lvdm run experiments/smoke.yaml
   lvdm run experiments/sky-mini.yaml --set data.source=synthetic-sky --workers 2
   lvdm run experiments/long-sky.yaml --list
-  lvdm run experiments/long-sky.yaml --only sweep --resume`,
+  lvdm run experiments/long-sky.yaml --only sweep --resume
+  lvdm run experiments/shapes.yaml --from-scratch`,
   positionals: true,
   options: {
     resume: { type: 'boolean', help: 'continue interrupted tasks from their checkpoints (finished tasks are always reused)' },
@@ -76,17 +88,22 @@ Examples:
     'no-report': { type: 'boolean', help: 'do not write the report at the end' },
     'no-png': { type: 'boolean', help: 'report without PNG figures (skips headless Chromium)' },
     quiet: { type: 'boolean', help: 'no progress bars' },
+    ...SHIPPED_OPTIONS,
   },
   async run(values, positionals) {
     const file = positionals[0];
     if (!file || positionals.length > 1) throw new Error('usage: lvdm run EXPERIMENT.yaml [options] (one experiment file)');
     const only = list(values, 'only').flatMap((o) => o.split(',')).filter((o) => o !== '');
     const plan = planExperiment(file, { set: list(values, 'set'), out: str(values, 'out') });
+    const models = modelsOption(values);
     if (flag(values, 'list') || flag(values, 'dry-run')) {
-      console.log(listing(plan, only));
+      console.log(listing(plan, only, models));
       if (flag(values, 'dry-run')) {
         const todo = selectTasks(plan, only).filter((t) => taskState(plan, t) !== 'done');
-        console.log(`would run ${todo.length} task(s): ${todo.map((t) => t.id).join(', ') || 'none'}`);
+        const copy = todo.filter((t) => isShipped(models, t));
+        const run = todo.filter((t) => !isShipped(models, t));
+        if (copy.length) console.log(`would copy ${copy.length} shipped model(s): ${copy.map((t) => t.id).join(', ')}`);
+        console.log(`would run ${run.length} task(s): ${run.map((t) => t.id).join(', ') || 'none'}`);
       }
       return 0;
     }
@@ -95,12 +112,13 @@ Examples:
     if (queue) {
       if (only.length) throw new Error('--only cannot be combined with --queue');
       writePlan(plan);
+      reuseShipped(plan, plan.tasks, models, (m) => console.error(m));
       await loadQueue().submitAndFollow(plan, { url: queue, resume, log: (m: string) => console.error(m) });
     } else {
       const backend = await initBackend({ quiet: true });
       const workers = int(values, 'workers', defaultWorkers(backend.name))!;
       if (workers < 1) throw new Error(`--workers: expected a positive integer, got ${workers}`);
-      const r = await runLocal(plan, { workers, only, resume, progress: !flag(values, 'quiet') });
+      const r = await runLocal(plan, { workers, only, resume, progress: !flag(values, 'quiet'), models });
       console.log(formatSummary(plan, r));
       if (!r.ok) return 1;
     }

@@ -1,0 +1,173 @@
+/**
+ * Time to quality of the shapes short-video model (issue 12): every snapshot the `lvdm` stage of
+ * experiments/shapes.yaml wrote while training (`train.snapshots: true` -> snapshots/lvdm-<step>),
+ * sampled and read two ways against the training time it took to get there:
+ *   - object consistency (metrics/object-consistency.ts): the fraction of clips whose object keeps
+ *     its shape and velocity, a reading a person can check on the GIFs;
+ *   - FVD_proxy against the run's held-out real clips (the runner's `real` task), next to the
+ *     real-vs-real and autoencoder-reconstruction floors.
+ * Training time = the autoencoder's wall time + the short model's wall time at that step (from
+ * its metrics.jsonl), i.e. "from scratch".
+ *
+ *   node --import tsx experiments/shapes-quality-curve.ts [--run runs/shapes] [--n 32] [--steps 25] [--seed 1]
+ * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
+ * Writes <run>/quality-curve/{results.json, curve.html, curve.png, step-<k>.gif}; prints a markdown table.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../lib/backend';
+import { writeFileAtomic, writeJsonAtomic } from '../lib/io/atomic';
+import { writeNpz } from '../lib/io/npy';
+import { loadAutoencoder } from '../lib/autoencoder/io';
+import { loadLvdm } from '../lib/lvdm/weights';
+import { SNAPSHOT_DIR } from '../lib/lvdm/pipeline';
+import { generateVideos, writeSampleOutputs } from '../lib/lvdm/generate';
+import { planExperiment, findTask, taskDir, readDone } from '../lib/experiments/plan';
+import { REAL_CLIPS, VIDEOS_FILE } from '../lib/experiments/execute';
+import { openExtractor } from '../lib/experiments/real';
+import { computeMetrics } from '../metrics/evaluate';
+import { videoConsistency } from '../metrics/object-consistency-io';
+import { Figure, baseLayout, color } from '../lib/plots/figure';
+import { figureHtml } from '../lib/plots/html';
+import { renderPng } from '../lib/plots/chromium';
+
+const EXPERIMENT = path.join(__dirname, 'shapes.yaml');
+
+interface CurvePoint {
+  step: number;
+  train_minutes: number;
+  consistency: number;
+  fvd_proxy: number;
+  kvd_proxy: number;
+  sample_seconds: number;
+}
+
+/** Wall seconds of the short model's training at `step` (metrics.jsonl's last line at or before it). */
+function wallAt(metricsFile: string, step: number): number {
+  let wall = 0;
+  for (const line of fs.readFileSync(metricsFile, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const r = JSON.parse(line) as { step?: number; wall_s?: number };
+    if (r.step !== undefined && r.step <= step && r.wall_s !== undefined) wall = r.wall_s;
+  }
+  return wall;
+}
+
+function curveFigure(points: readonly CurvePoint[], key: 'consistency' | 'fvd_proxy', floors: { label: string; value: number }[]): Figure {
+  const title = key === 'consistency' ? 'Object consistency of generated clips vs training time' : 'FVD_proxy of generated clips vs training time';
+  const fig: Figure = {
+    data: [{ type: 'scatter', mode: 'lines+markers', name: 'generated (short model snapshots)', x: points.map((p) => p.train_minutes), y: points.map((p) => p[key]), line: { color: color(0) } }],
+    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'consistency' ? 'fraction of consistent clips' : 'FVD_proxy (lower is better)'),
+  };
+  const x = points.map((p) => p.train_minutes);
+  const [x0, x1] = [Math.min(...x), Math.max(...x)];
+  floors.forEach((f, i) => fig.data.push({ type: 'scatter', mode: 'lines', name: f.label, x: [x0, x1], y: [f.value, f.value], line: { color: color(i + 1), dash: 'dash' } }));
+  if (key === 'fvd_proxy') fig.layout.yaxis.type = 'log';
+  return fig;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      run: { type: 'string', default: 'runs/shapes' },
+      n: { type: 'string', default: '32' },
+      steps: { type: 'string', default: '25' },
+      seed: { type: 'string', default: '1' },
+      batch: { type: 'string', default: '16' },
+    },
+  });
+  const n = Number(values.n);
+  await initBackend({ quiet: false });
+  const plan = planExperiment(EXPERIMENT, { out: values.run });
+  const dirOf = (stage: string): string => {
+    const dir = taskDir(plan, findTask(plan, stage));
+    if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run experiments/shapes.yaml --out ${values.run} --only ${stage})`);
+    return dir;
+  };
+  const aeDir = dirOf('ae');
+  const lvdmDir = dirOf('lvdm');
+  const realDir = dirOf('real');
+  const aeMinutes = (readDone(aeDir)?.wall_s ?? 0) / 60;
+  const snapshots = fs
+    .readdirSync(path.join(lvdmDir, SNAPSHOT_DIR))
+    .map((f) => ({ f, step: Number(/^lvdm-(\d+)\.safetensors$/.exec(f)?.[1]) }))
+    .filter((s) => Number.isFinite(s.step))
+    .sort((a, b) => a.step - b.step);
+  const out = path.join(plan.runDir, 'quality-curve');
+  fs.mkdirSync(out, { recursive: true });
+  const floors = JSON.parse(fs.readFileSync(path.join(realDir, 'floors.json'), 'utf8')) as { real_vs_real: { fvd: number }; reconstruction: { fvd: number } };
+  const realConsistency = (await videoConsistency(path.join(realDir, REAL_CLIPS))).fraction;
+  const reconConsistency = (await videoConsistency(path.join(realDir, 'floor-reconstructed.npz'))).fraction;
+  const extractor = openExtractor({ name: 'synthetic-motion', i3d: null });
+  const ae = loadAutoencoder(path.join(aeDir, 'autoencoder.safetensors'));
+  const points: CurvePoint[] = [];
+  try {
+    for (const s of snapshots) {
+      const model = loadLvdm(path.join(lvdmDir, SNAPSHOT_DIR, s.f));
+      const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: 0, seed: Number(values.seed) });
+      model.dispose();
+      const { frames: t, height: h, width: w } = gen;
+      const all = new Uint8Array(n * t * h * w * 3);
+      gen.videos.forEach((v, i) => all.set(v, i * v.length));
+      const dir = path.join(out, `step-${s.step}`);
+      fs.mkdirSync(dir, { recursive: true });
+      writeNpz(path.join(dir, VIDEOS_FILE), { videos: { shape: [n, t, h, w, 3], data: all } });
+      await writeSampleOutputs(dir, { ...gen, videos: gen.videos.slice(0, 4) }, { fps: 8, mp4: false, gif: true });
+      const m = await computeMetrics({
+        real: path.join(realDir, REAL_CLIPS),
+        fake: path.join(dir, VIDEOS_FILE),
+        covariance: 'unbiased',
+        protocol: { name: 'custom', frames: t, stride: 1, numReal: 64, numFake: n, realSelection: 'first', seed: 0 },
+        runs: 1,
+        extractor,
+        cacheDir: null,
+        progress: false,
+        log: () => undefined,
+      });
+      const names = m.metric_names as { fvd: string; kvd: string };
+      const p: CurvePoint = {
+        step: s.step,
+        train_minutes: aeMinutes + wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
+        consistency: (await videoConsistency(path.join(dir, VIDEOS_FILE))).fraction,
+        fvd_proxy: Number(m[names.fvd]),
+        kvd_proxy: Number(m[names.kvd]),
+        sample_seconds: gen.sampleSeconds + gen.decodeSeconds,
+      };
+      points.push(p);
+      process.stderr.write(`[curve] step ${p.step}: ${p.train_minutes.toFixed(1)} min, consistency ${p.consistency.toFixed(3)}, fvd_proxy ${p.fvd_proxy.toFixed(1)}\n`);
+    }
+  } finally {
+    extractor.dispose();
+    ae.dispose();
+  }
+  const result = {
+    experiment: 'experiments/shapes.yaml',
+    n,
+    ddim_steps: Number(values.steps),
+    seed: Number(values.seed),
+    autoencoder_minutes: aeMinutes,
+    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency },
+    points,
+  };
+  writeJsonAtomic(path.join(out, 'results.json'), result);
+  for (const [key, fl] of [
+    ['consistency', [{ label: 'real clips', value: realConsistency }, { label: 'autoencoder reconstructions', value: reconConsistency }]],
+    ['fvd_proxy', [{ label: 'real vs real', value: floors.real_vs_real.fvd }, { label: 'autoencoder reconstructions', value: floors.reconstruction.fvd }]],
+  ] as const) {
+    const html = path.join(out, `${key}.html`);
+    writeFileAtomic(html, figureHtml(curveFigure(points, key, [...fl]), `shapes: ${key} vs training time`));
+    const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
+    if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
+  }
+  console.log(`| step | training time from scratch (min) | object consistency | FVD_proxy | KVD_proxy |`);
+  console.log(`|---|---|---|---|---|`);
+  console.log(`| real clips | | ${realConsistency.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | ${reconConsistency.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
+  for (const p of points) console.log(`| ${p.step} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(4)} |`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+/**
+ * `lvdm ship RUN_DIR`: a run's finished training stages into the shipped models (models/store,
+ * models/manifest.json), which `lvdm run` and `lvdm demo` reuse instead of training.
+ */
+import { Command } from '../types';
+import { flag, list, num, str } from '../args';
+import { DEFAULT_MAX_MB, shipRun } from '../../experiments/ship';
+
+export const command: Command = {
+  name: 'ship',
+  summary: "copy a run's finished training stages into the shipped models (models/) that lvdm run reuses",
+  description: `Copies each finished training stage (autoencoder, short, prediction, interpolation) of
+RUN_DIR into models/store/<kind>/<key16>/: only the files later tasks read (final weights,
+config.json, eval.json, metrics.jsonl, DONE), not the training checkpoint or latent caches; each
+folder is written to a temp folder and renamed. models/manifest.json lists every shipped stage
+with its files (bytes, sha256), training time, evaluation numbers and the 'lvdm run' command that
+trains it again. A stage shipped before from the same experiment under another key is replaced.
+Prints the sizes and refuses when the shipped models would exceed --max-mb in all.
+
+Examples:
+  lvdm ship runs/shapes
+  lvdm ship runs/shapes --stages ae,lvdm --max-mb 20 --dry-run`,
+  positionals: true,
+  options: {
+    stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
+    to: { type: 'string', help: 'models folder (default the repository models/)' },
+    'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
+    'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
+  },
+  async run(values, positionals) {
+    const runDir = positionals[0];
+    if (!runDir || positionals.length > 1) throw new Error('usage: lvdm ship RUN_DIR [--stages a,b] [--to models] [--max-mb 20] (one run folder)');
+    const maxMb = num(values, 'max-mb', DEFAULT_MAX_MB)!;
+    if (!(maxMb > 0)) throw new Error(`--max-mb: expected a positive number, got ${maxMb}`);
+    const stages = list(values, 'stages').flatMap((s) => s.split(',')).filter((s) => s !== '');
+    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, dryRun: flag(values, 'dry-run') });
+    return 0;
+  },
+};

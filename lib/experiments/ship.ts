@@ -1,0 +1,166 @@
+/**
+ * `lvdm ship RUN_DIR`: copies a run's finished training tasks into the shipped-models folder
+ * (models/store/<kind>/<key16>/, only the files later tasks read) and records them in
+ * models/manifest.json with sizes, sha256, training time, evaluation numbers and the command that
+ * trains each again. Refuses when the shipped models would exceed a size limit.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readJsonl, writeJsonAtomic } from '../io/atomic';
+import { METRICS_LOG } from '../train/loop';
+import { planExperiment, readDone, readPlan, taskDir, taskInputs, taskState } from './plan';
+import { DEFAULT_MODELS_DIR, MANIFEST_FILE, Manifest, SHIPPABLE, ShippedEntry, describeFiles, readManifest, shippedFileNames, withInputs } from './shipped';
+import { Plan, TaskSpec } from './types';
+
+/** The repository root (experiment files are recorded relative to it). */
+const REPO_ROOT = path.dirname(DEFAULT_MODELS_DIR);
+
+export const DEFAULT_MAX_MB = 20;
+const MB = 1e6;
+
+export interface ShipOptions {
+  /** Training stages to ship (default: every finished one). */
+  stages?: string[];
+  /** The models folder (default the repository's models/). */
+  to?: string;
+  /** Refuse when the shipped models would exceed this many MB (10^6 bytes) in all. */
+  maxMb?: number;
+  /** Print the sizes, write nothing. */
+  dryRun?: boolean;
+  log?: (m: string) => void;
+}
+
+export interface ShipResult {
+  models: string;
+  shipped: ShippedEntry[];
+  /** Entries of the same experiment and stage under another key, removed. */
+  replaced: ShippedEntry[];
+  totalBytes: number;
+  manifest: Manifest;
+}
+
+function repoPath(file: string): string {
+  const rel = path.relative(REPO_ROOT, file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `lvdm run` trains `task` (and the training stages it reads) from scratch. */
+function reproduceCommand(plan: Plan, task: TaskSpec): string {
+  const stages = withInputs(plan, [task]).map((t) => t.id);
+  const sets = (plan.set ?? []).flatMap((s) => ['--set', shellWord(s)]);
+  return ['lvdm', 'run', shellWord(repoPath(plan.file)), ...sets, '--only', stages.join(','), '--from-scratch'].join(' ');
+}
+
+function fmtMb(bytes: number): string {
+  return `${(bytes / MB).toFixed(2)} MB`;
+}
+
+/** The training tasks to ship: the named stages (each finished), or every finished one. */
+function chooseTasks(plan: Plan, stages: string[]): TaskSpec[] {
+  const training = plan.tasks.filter((t) => SHIPPABLE.includes(t.kind));
+  if (!stages.length) {
+    const done = training.filter((t) => taskState(plan, t) === 'done');
+    if (!done.length) throw new Error(`${plan.runDir}: no finished training stage to ship (training stages: ${training.map((t) => t.id).join(', ') || 'none'})`);
+    return done;
+  }
+  return stages.map((s) => {
+    const t = training.find((x) => x.id === s);
+    if (!t) throw new Error(`--stages: '${s}' is not a training stage of ${plan.name} (training stages: ${training.map((x) => x.id).join(', ')})`);
+    const state = taskState(plan, t);
+    if (state !== 'done') throw new Error(`--stages: stage '${s}' is not finished in ${plan.runDir} (${state}); train it first: ${reproduceCommand(plan, t).replace(/ --from-scratch$/, '')}`);
+    return t;
+  });
+}
+
+/** The experiment file must still plan the same keys, or the recorded command would not reproduce the task. */
+function checkReproducible(plan: Plan, tasks: TaskSpec[]): void {
+  if (!fs.existsSync(plan.file)) throw new Error(`${plan.runDir}: its experiment file ${plan.file} no longer exists; ship from a run of a file in the repository`);
+  const now = planExperiment(plan.file, { set: plan.set ?? [], out: plan.runDir });
+  for (const t of tasks) {
+    const k = now.tasks.find((x) => x.id === t.id)?.key;
+    if (k !== t.key)
+      throw new Error(`stage '${t.id}': ${repoPath(plan.file)} now plans it under key ${k?.slice(0, 16) ?? '(no such stage)'}, but the run trained key ${t.key.slice(0, 16)} (the file, an included file or the code version changed since); rerun the experiment, then ship`);
+  }
+}
+
+function entryFor(plan: Plan, task: TaskSpec): ShippedEntry {
+  const dir = taskDir(plan, task);
+  const names = shippedFileNames(task.kind).filter((f) => fs.existsSync(path.join(dir, f)));
+  const files = describeFiles(dir, names);
+  const done = readDone(dir)!;
+  const evalFile = path.join(dir, 'eval.json');
+  const logs = readJsonl(path.join(dir, METRICS_LOG)) as Record<string, unknown>[];
+  const inputs: Record<string, string> = {};
+  for (const [role, t] of Object.entries(taskInputs(plan, task))) inputs[role] = t.id;
+  return {
+    experiment: repoPath(plan.file),
+    name: plan.name,
+    set: plan.set ?? [],
+    stage: task.id,
+    kind: task.kind,
+    key: task.key,
+    dir: task.outDir.split(path.sep).join('/'),
+    inputs,
+    files,
+    bytes: files.reduce((a, f) => a + f.bytes, 0),
+    wall_s: done.wall_s,
+    finished: done.finished,
+    backend: done.backend ?? null,
+    command: reproduceCommand(plan, task),
+    eval: fs.existsSync(evalFile) ? (JSON.parse(fs.readFileSync(evalFile, 'utf8')) as Record<string, unknown>) : null,
+    last_log: logs.length ? logs[logs.length - 1] : null,
+  };
+}
+
+/** Copies one task's shipped files: into a temp folder, then renamed over its folder. */
+function copyInto(models: string, plan: Plan, e: ShippedEntry): void {
+  const final = path.join(models, e.dir);
+  const tmp = `${final}.partial-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const src = path.join(plan.runDir, e.dir);
+  for (const f of e.files) fs.copyFileSync(path.join(src, f.name), path.join(tmp, f.name));
+  fs.rmSync(final, { recursive: true, force: true });
+  fs.renameSync(tmp, final);
+}
+
+export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const models = path.resolve(opts.to ?? DEFAULT_MODELS_DIR);
+  const maxMb = opts.maxMb ?? DEFAULT_MAX_MB;
+  const plan = readPlan(runDir);
+  const tasks = chooseTasks(plan, opts.stages ?? []);
+  checkReproducible(plan, tasks);
+  const shipped = tasks.map((t) => entryFor(plan, t));
+  const old = readManifest(models);
+  const experiment = repoPath(plan.file);
+  const isReplaced = (e: ShippedEntry): boolean => shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
+  const replaced = old.tasks.filter((e) => isReplaced(e) && !shipped.some((n) => n.dir === e.dir));
+  const kept = old.tasks.filter((e) => !isReplaced(e));
+  const all = [...kept, ...shipped];
+  const totalBytes = all.reduce((a, e) => a + e.bytes, 0);
+
+  const w = Math.max(5, ...shipped.map((e) => e.stage.length));
+  const dw = Math.max(...shipped.map((e) => e.dir.length));
+  log(`${plan.name} (${experiment}) -> ${models}`);
+  for (const e of shipped) log(`  ${e.stage.padEnd(w)}  ${e.kind.padEnd(13)}  ${e.dir.padEnd(dw)}  ${fmtMb(e.bytes).padStart(9)}  trained in ${e.wall_s.toFixed(0)} s${e.backend ? ` on ${e.backend}` : ''}  (${e.files.map((f) => f.name).join(', ')})`);
+  for (const e of replaced) log(`  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
+  log(`shipped models in all: ${fmtMb(totalBytes)} (${fmtMb(shipped.reduce((a, e) => a + e.bytes, 0))} from this run, ${fmtMb(kept.reduce((a, e) => a + e.bytes, 0))} already shipped), limit ${maxMb} MB`);
+  if (totalBytes > maxMb * MB)
+    throw new Error(`refusing to ship: the shipped models would take ${fmtMb(totalBytes)} in all, above the limit of ${maxMb} MB (--max-mb ${maxMb}); ship fewer stages (--stages) or raise --max-mb`);
+
+  const manifest: Manifest = { ...old, total_bytes: totalBytes, tasks: all.sort((a, b) => a.experiment.localeCompare(b.experiment) || SHIPPABLE.indexOf(a.kind) - SHIPPABLE.indexOf(b.kind) || a.stage.localeCompare(b.stage)) };
+  if (opts.dryRun) {
+    log('dry run: nothing written');
+    return { models, shipped, replaced, totalBytes, manifest };
+  }
+  for (const e of shipped) copyInto(models, plan, e);
+  writeJsonAtomic(path.join(models, MANIFEST_FILE), manifest);
+  for (const e of replaced) if (!all.some((a) => a.dir === e.dir)) fs.rmSync(path.join(models, e.dir), { recursive: true, force: true });
+  log(`shipped ${shipped.length} task(s); manifest ${path.join(models, MANIFEST_FILE)}`);
+  return { models, shipped, replaced, totalBytes, manifest };
+}
