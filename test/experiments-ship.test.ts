@@ -12,14 +12,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { planExperiment, readDone } from '../lib/experiments/plan';
-import { collectResults } from '../lib/experiments/execute';
+import { collectResults, reportInputFor } from '../lib/experiments/execute';
 import { Manifest, reuseShipped } from '../lib/experiments/shipped';
 import { main } from '../lib/cli/main';
 import { captureConsole, runLvdm, tempDir } from './helpers';
 
 const TINY = `name: tiny-ship
 seed: 0
-data: { source: synthetic-sky, frames: 16, size: 32 }
+data: { source: synthetic-shapes, frames: 16, size: 32 }
 stages:
   ae:
     kind: autoencoder
@@ -179,6 +179,11 @@ test('a fresh run with --models copies the shipped models instead of training: b
   const a = noWall(runA);
   assert.equal(a.length, 2);
   assert.deepEqual(noWall(runB), a);
+  // Synthetic shapes: every point and the floors carry the object-consistency reading.
+  const results = collectResults(plan);
+  for (const r of results) assert.ok(r.object_consistency !== undefined && r.object_consistency >= 0 && r.object_consistency <= 1, JSON.stringify(r));
+  const floors = reportInputFor(plan).floors!;
+  assert.ok(floors.object_consistency && floors.object_consistency.real >= 0.5, JSON.stringify(floors));
   for (const t of plan.tasks.filter((x) => x.kind === 'sample')) assert.equal(sha256(path.join(runB, t.outDir, 'videos.npz')), sha256(path.join(runA, t.outDir, 'videos.npz')));
 });
 

@@ -27,6 +27,7 @@ import { sampleLong } from '../hierarchical/pipeline';
 import { prepareShards } from '../../data/shards';
 import type { DatasetKind } from '../../data/layouts';
 import { computeMetrics } from '../../metrics/evaluate';
+import { videoConsistency } from '../../metrics/object-consistency-io';
 import { FeatureChoice, openExtractor, writeRealClips, writeReconstructed } from './real';
 import { DONE_FILE, DoneMarker, findTask, readDone, taskDir, taskInputs, taskState } from './plan';
 import { LossCurve, MetricFloors, Plan, PointResult, ReportInput, SweepValues, TaskKind, TaskSpec } from './types';
@@ -57,6 +58,11 @@ function inputDir(plan: Plan, task: TaskSpec, role: string): string {
   const dep = taskInputs(plan, task)[role];
   if (!dep) throw new Error(`${task.id}: no '${role}' input`);
   return taskDir(plan, dep);
+}
+
+/** Object consistency (metrics/object-consistency.ts) is defined for the synthetic shapes family. */
+function hasObjectConsistency(source: string): boolean {
+  return source === 'synthetic-shapes';
 }
 
 /** The data a stage reads: its config's data, or the train / test shards of its 'prepare' input. */
@@ -206,6 +212,10 @@ async function runReal(plan: Plan, task: TaskSpec, out: string, log: (m: string)
     const names = floor.metric_names as { fvd: string; kvd: string };
     const pick = (r: Record<string, unknown>): { fvd: number; kvd: number } => ({ fvd: Number(r[names.fvd]), kvd: Number(r[names.kvd]) });
     const floors: MetricFloors = { real_vs_real: pick(floor), reconstruction: pick(rec) };
+    if (hasObjectConsistency(data.source)) {
+      const read = async (f: string): Promise<number> => (await videoConsistency(f, { window: c.window })).fraction;
+      floors.object_consistency = { real: await read(floorFile), reconstruction: await read(recFile) };
+    }
     writeJsonAtomic(path.join(out, FLOORS_FILE), { ...floors, metric: names.fvd, protocol: portableProtocol(floor.protocol, plan.runDir) });
     log(`floors (${names.fvd}): real vs real ${floors.real_vs_real.fvd.toFixed(1)}, autoencoder reconstructions ${floors.reconstruction.fvd.toFixed(1)}`);
   } finally {
@@ -361,6 +371,12 @@ async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, 
       protocol: { ...portableProtocol(r.protocol, plan.runDir), aggregate: `fvd/kvd: mean over the ${fvdW.length} frame window(s) of ${c.window} frames` },
       samples: sample.gifs.map((g) => path.relative(plan.runDir, path.join(sampleDir, g))),
     };
+    if (hasObjectConsistency(c.dataset)) {
+      const oc = await videoConsistency(path.join(sampleDir, VIDEOS_FILE), { window: c.window });
+      result.object_consistency = oc.fraction;
+      const perWindow = fvdW.map((_, k) => oc.perClip.filter((_c, i) => i % fvdW.length === k));
+      if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter((x) => x.consistent).length / Math.max(1, w.length));
+    }
     writeJsonAtomic(path.join(out, RESULT_FILE), result);
   } finally {
     extractor.dispose();
@@ -396,7 +412,7 @@ export function reportInputFor(plan: Plan): ReportInput {
   let floors: MetricFloors | undefined;
   if (real && taskState(plan, real) === 'done') {
     const f = JSON.parse(fs.readFileSync(path.join(taskDir(plan, real), FLOORS_FILE), 'utf8')) as MetricFloors;
-    floors = { real_vs_real: f.real_vs_real, reconstruction: f.reconstruction };
+    floors = { real_vs_real: f.real_vs_real, reconstruction: f.reconstruction, ...(f.object_consistency ? { object_consistency: f.object_consistency } : {}) };
   }
   const r = plan.resolved as { description?: string; baseline?: ReportInput['baseline'] };
   return {

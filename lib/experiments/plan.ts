@@ -19,7 +19,7 @@ import { loadExperiment } from './resolve';
 /**
  * Bumped when a kind's code changes what it writes, so old outputs are not reused. Part of every key.
  */
-export const CODE_VERSION: Record<TaskKind, number> = { prepare: 1, autoencoder: 1, short: 1, prediction: 1, interpolation: 1, real: 1, sample: 2, evaluate: 1 };
+export const CODE_VERSION: Record<TaskKind, number> = { prepare: 1, autoencoder: 1, short: 1, prediction: 1, interpolation: 1, real: 2, sample: 2, evaluate: 2 };
 
 /** The marker a finished task leaves in its folder (written last, inside the temp folder, before the rename). */
 export const DONE_FILE = 'DONE';

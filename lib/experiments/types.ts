@@ -90,12 +90,20 @@ export interface PointResult extends SweepValues {
   protocol: Record<string, unknown>;
   /** Sample videos of this point, relative to the run folder (GIF first, for the report). */
   samples: string[];
+  /**
+   * Synthetic shapes only: fraction of generated clips (windows of `window` frames) whose object
+   * keeps a consistent shape and velocity (metrics/object-consistency.ts), overall and per window.
+   */
+  object_consistency?: number;
+  object_consistency_by_window?: number[];
 }
 
 /** The floors a metric is read against (same protocol as the points). */
 export interface MetricFloors {
   real_vs_real: { fvd: number; kvd: number };
   reconstruction: { fvd: number; kvd: number };
+  /** Synthetic shapes only: object consistency of held-out real clips and of their reconstructions. */
+  object_consistency?: { real: number; reconstruction: number };
 }
 
 /** A training stage's loss curve (metrics.jsonl of its run folder). */

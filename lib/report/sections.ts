@@ -24,7 +24,10 @@ export function floorsHtml(floors: MetricFloors | undefined, metric: string, kvd
     `<table class="grid"><thead><tr><th>floor</th><th>${escapeHtml(metric)}</th><th>${escapeHtml(kvd)}</th><th>what it is</th></tr></thead><tbody>` +
     `<tr><td>real vs real</td><td>${formatNumber(floors.real_vs_real.fvd)}</td><td>${formatNumber(floors.real_vs_real.kvd)}</td><td>two disjoint sets of real clips: the lowest value this protocol can show</td></tr>` +
     `<tr><td>AE reconstruction</td><td>${formatNumber(floors.reconstruction.fvd)}</td><td>${formatNumber(floors.reconstruction.kvd)}</td><td>autoencoder reconstructions of real clips vs real clips: the best a latent model can reach</td></tr>` +
-    '</tbody></table>'
+    '</tbody></table>' +
+    (floors.object_consistency
+      ? `<p>Object consistency (fraction of clips whose object keeps its shape and velocity, metrics/OBJECT-CONSISTENCY.md): real clips ${formatNumber(floors.object_consistency.real)}, autoencoder reconstructions ${formatNumber(floors.object_consistency.reconstruction)}.</p>`
+      : '')
   );
 }
 

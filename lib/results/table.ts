@@ -61,6 +61,7 @@ export function resultRows(points: readonly PointResult[]): Row[] {
       [names.kvd]: finiteOrNull(p.kvd),
       window: nw > 0 ? p.window : null,
     };
+    if (p.object_consistency !== undefined) row.object_consistency = finiteOrNull(p.object_consistency);
     for (let i = 0; i < nw; i++) row[`${names.fvd}_win${i}`] = finiteOrNull(p.fvd_by_window[i]);
     row.n_fake = p.n_fake;
     row.n_real = p.n_real;

@@ -1,8 +1,9 @@
 /**
- * `lvdm demo` (`npm run demo`): a mini ablation end to end through the experiment runner:
- * experiments/demo-ablation.yaml (synthetic sky; autoencoder, prediction, interpolation and
- * autoregressive models; hierarchical generation swept over s and w; FVD_proxy per window;
- * results table, plots, report). Finished stages in the run folder are reused.
+ * `lvdm demo` (`npm run demo`): experiments/shapes.yaml end to end through the experiment runner
+ * (synthetic moving shapes; autoencoder, short-video model, prediction, interpolation and
+ * autoregressive models; short clips and hierarchical generation swept over s and w against the
+ * autoregressive baseline; FVD_proxy per window and object consistency; results table, plots,
+ * report). The trained stages come from the shipped models (models/) unless --from-scratch.
  */
 import * as path from 'node:path';
 import { Command } from '../types';
@@ -15,19 +16,19 @@ import { resultsTable, tableMarkdown } from '../../results';
 import { writeRunReport } from './report';
 import { SHIPPED_OPTIONS, modelsOption } from './common';
 
-export const DEMO_EXPERIMENT = path.join(__dirname, '..', '..', '..', 'experiments', 'demo-ablation.yaml');
+export const DEMO_EXPERIMENT = path.join(__dirname, '..', '..', '..', 'experiments', 'shapes.yaml');
 
 export const command: Command = {
   name: 'demo',
-  summary: 'a mini ablation of perturbation s and guidance w on synthetic data, end to end (no flags needed)',
-  description: `Runs experiments/demo-ablation.yaml through the experiment runner (as 'lvdm run' does): trains
-a small autoencoder and the long-video models on synthetic sky (32x32), generates 128-frame videos
-hierarchically for every s in {0, 50, 100} and w in {0, 0.1, 0.5} plus the autoregressive
-baseline, measures FVD_proxy per 32-frame window, and writes the results table, the plots and
-the HTML report. Finished stages in the run folder (default runs/demo) are reused, so a second
-demo only redoes what changed; stages the shipped models (models/) hold under the same key are
-copied instead of trained (--from-scratch trains them, --models DIR points elsewhere). Prints the
-report's path and the results table.`,
+  summary: 'short clips and a mini ablation of perturbation s and guidance w on synthetic moving shapes, end to end (no flags needed)',
+  description: `Runs experiments/shapes.yaml through the experiment runner (as 'lvdm run' does) on synthetic
+moving shapes (32x32): the autoencoder, the short-video model and the long-video models come from
+the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
+points elsewhere); then 16-frame clips from the short model, and 128-frame videos generated
+hierarchically for s in {0, 100} and w in {0, 0.1} plus the autoregressive baseline, FVD_proxy per
+16-frame window, object consistency of the clips, the results table, the plots and the HTML
+report. Finished stages in the run folder (default runs/demo) are reused, so a second demo only
+redoes what changed. Prints the report's path and the results table.`,
   options: {
     out: { type: 'string', short: 'o', help: 'run folder', default: 'runs/demo' },
     workers: { type: 'string', help: 'worker processes (default: cores / backend threads per worker)' },
