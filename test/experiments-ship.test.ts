@@ -181,9 +181,12 @@ test('a fresh run with --models copies the shipped models instead of training: b
   assert.deepEqual(noWall(runB), a);
   // Synthetic shapes: every point and the floors carry the object-consistency reading.
   const results = collectResults(plan);
-  for (const r of results) assert.ok(r.object_consistency !== undefined && r.object_consistency >= 0 && r.object_consistency <= 1, JSON.stringify(r));
+  for (const r of results) {
+    assert.ok(r.object_consistency !== undefined && r.object_consistency >= 0 && r.object_consistency <= 1, JSON.stringify(r));
+    assert.ok(r.motion_consistency !== undefined && r.motion_consistency >= r.object_consistency, JSON.stringify(r));
+  }
   const floors = reportInputFor(plan).floors!;
-  assert.ok(floors.object_consistency && floors.object_consistency.real >= 0.5, JSON.stringify(floors));
+  assert.ok(floors.object_consistency && floors.object_consistency.real >= 0.5 && floors.object_consistency.motion_real >= floors.object_consistency.real, JSON.stringify(floors));
   for (const t of plan.tasks.filter((x) => x.kind === 'sample')) assert.equal(sha256(path.join(runB, t.outDir, 'videos.npz')), sha256(path.join(runA, t.outDir, 'videos.npz')));
 });
 

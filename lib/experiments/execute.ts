@@ -213,8 +213,13 @@ async function runReal(plan: Plan, task: TaskSpec, out: string, log: (m: string)
     const pick = (r: Record<string, unknown>): { fvd: number; kvd: number } => ({ fvd: Number(r[names.fvd]), kvd: Number(r[names.kvd]) });
     const floors: MetricFloors = { real_vs_real: pick(floor), reconstruction: pick(rec) };
     if (hasObjectConsistency(data.source)) {
-      const read = async (f: string): Promise<number> => (await videoConsistency(f, { window: c.window })).fraction;
-      floors.object_consistency = { real: await read(floorFile), reconstruction: await read(recFile) };
+      const read = async (f: string, minEdge?: number): Promise<number> => (await videoConsistency(f, { window: c.window, minEdge })).fraction;
+      floors.object_consistency = {
+        real: await read(floorFile),
+        reconstruction: await read(recFile),
+        motion_real: await read(floorFile, 0),
+        motion_reconstruction: await read(recFile, 0),
+      };
     }
     writeJsonAtomic(path.join(out, FLOORS_FILE), { ...floors, metric: names.fvd, protocol: portableProtocol(floor.protocol, plan.runDir) });
     log(`floors (${names.fvd}): real vs real ${floors.real_vs_real.fvd.toFixed(1)}, autoencoder reconstructions ${floors.reconstruction.fvd.toFixed(1)}`);
@@ -376,6 +381,7 @@ async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, 
       result.object_consistency = oc.fraction;
       const perWindow = fvdW.map((_, k) => oc.perClip.filter((_c, i) => i % fvdW.length === k));
       if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter((x) => x.consistent).length / Math.max(1, w.length));
+      result.motion_consistency = (await videoConsistency(path.join(sampleDir, VIDEOS_FILE), { window: c.window, minEdge: 0 })).fraction;
     }
     writeJsonAtomic(path.join(out, RESULT_FILE), result);
   } finally {

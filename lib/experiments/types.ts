@@ -96,6 +96,8 @@ export interface PointResult extends SweepValues {
    */
   object_consistency?: number;
   object_consistency_by_window?: number[];
+  /** The same reading without the edge-sharpness test (blurry decoders): object found, constant area and velocity. */
+  motion_consistency?: number;
 }
 
 /** The floors a metric is read against (same protocol as the points). */
@@ -103,7 +105,7 @@ export interface MetricFloors {
   real_vs_real: { fvd: number; kvd: number };
   reconstruction: { fvd: number; kvd: number };
   /** Synthetic shapes only: object consistency of held-out real clips and of their reconstructions. */
-  object_consistency?: { real: number; reconstruction: number };
+  object_consistency?: { real: number; reconstruction: number; motion_real: number; motion_reconstruction: number };
 }
 
 /** A training stage's loss curve (metrics.jsonl of its run folder). */

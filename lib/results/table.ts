@@ -62,6 +62,7 @@ export function resultRows(points: readonly PointResult[]): Row[] {
       window: nw > 0 ? p.window : null,
     };
     if (p.object_consistency !== undefined) row.object_consistency = finiteOrNull(p.object_consistency);
+    if (p.motion_consistency !== undefined) row.motion_consistency = finiteOrNull(p.motion_consistency);
     for (let i = 0; i < nw; i++) row[`${names.fvd}_win${i}`] = finiteOrNull(p.fvd_by_window[i]);
     row.n_fake = p.n_fake;
     row.n_real = p.n_real;
