@@ -38,6 +38,8 @@ interface CurvePoint {
   step: number;
   train_minutes: number;
   consistency: number;
+  /** Without the edge-sharpness test (object found, constant area and velocity). */
+  motion_consistency: number;
   fvd_proxy: number;
   kvd_proxy: number;
   sample_seconds: number;
@@ -54,11 +56,11 @@ function wallAt(metricsFile: string, step: number): number {
   return wall;
 }
 
-function curveFigure(points: readonly CurvePoint[], key: 'consistency' | 'fvd_proxy', floors: { label: string; value: number }[]): Figure {
-  const title = key === 'consistency' ? 'Object consistency of generated clips vs training time' : 'FVD_proxy of generated clips vs training time';
+function curveFigure(points: readonly CurvePoint[], key: 'consistency' | 'motion_consistency' | 'fvd_proxy', floors: { label: string; value: number }[]): Figure {
+  const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
   const fig: Figure = {
     data: [{ type: 'scatter', mode: 'lines+markers', name: 'generated (short model snapshots)', x: points.map((p) => p.train_minutes), y: points.map((p) => p[key]), line: { color: color(0) } }],
-    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'consistency' ? 'fraction of consistent clips' : 'FVD_proxy (lower is better)'),
+    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : 'fraction of consistent clips'),
   };
   const x = points.map((p) => p.train_minutes);
   const [x0, x1] = [Math.min(...x), Math.max(...x)];
@@ -97,8 +99,11 @@ async function main(): Promise<void> {
   const out = path.join(plan.runDir, 'quality-curve');
   fs.mkdirSync(out, { recursive: true });
   const floors = JSON.parse(fs.readFileSync(path.join(realDir, 'floors.json'), 'utf8')) as { real_vs_real: { fvd: number }; reconstruction: { fvd: number } };
-  const realConsistency = (await videoConsistency(path.join(realDir, REAL_CLIPS))).fraction;
-  const reconConsistency = (await videoConsistency(path.join(realDir, 'floor-reconstructed.npz'))).fraction;
+  const consistencyOf = async (f: string, minEdge?: number): Promise<number> => (await videoConsistency(path.join(realDir, f), { minEdge })).fraction;
+  const realConsistency = await consistencyOf(REAL_CLIPS);
+  const reconConsistency = await consistencyOf('floor-reconstructed.npz');
+  const realMotion = await consistencyOf(REAL_CLIPS, 0);
+  const reconMotion = await consistencyOf('floor-reconstructed.npz', 0);
   const extractor = openExtractor({ name: 'synthetic-motion', i3d: null });
   const ae = loadAutoencoder(path.join(aeDir, 'autoencoder.safetensors'));
   const points: CurvePoint[] = [];
@@ -130,6 +135,7 @@ async function main(): Promise<void> {
         step: s.step,
         train_minutes: aeMinutes + wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
         consistency: (await videoConsistency(path.join(dir, VIDEOS_FILE))).fraction,
+        motion_consistency: (await videoConsistency(path.join(dir, VIDEOS_FILE), { minEdge: 0 })).fraction,
         fvd_proxy: Number(m[names.fvd]),
         kvd_proxy: Number(m[names.kvd]),
         sample_seconds: gen.sampleSeconds + gen.decodeSeconds,
@@ -147,12 +153,13 @@ async function main(): Promise<void> {
     ddim_steps: Number(values.steps),
     seed: Number(values.seed),
     autoencoder_minutes: aeMinutes,
-    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency },
+    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion },
     points,
   };
   writeJsonAtomic(path.join(out, 'results.json'), result);
   for (const [key, fl] of [
     ['consistency', [{ label: 'real clips', value: realConsistency }, { label: 'autoencoder reconstructions', value: reconConsistency }]],
+    ['motion_consistency', [{ label: 'real clips', value: realMotion }, { label: 'autoencoder reconstructions', value: reconMotion }]],
     ['fvd_proxy', [{ label: 'real vs real', value: floors.real_vs_real.fvd }, { label: 'autoencoder reconstructions', value: floors.reconstruction.fvd }]],
   ] as const) {
     const html = path.join(out, `${key}.html`);
@@ -160,11 +167,11 @@ async function main(): Promise<void> {
     const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
-  console.log(`| step | training time from scratch (min) | object consistency | FVD_proxy | KVD_proxy |`);
-  console.log(`|---|---|---|---|---|`);
-  console.log(`| real clips | | ${realConsistency.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
-  console.log(`| autoencoder reconstructions | | ${reconConsistency.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
-  for (const p of points) console.log(`| ${p.step} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(4)} |`);
+  console.log(`| step | training time from scratch (min) | object consistency | motion consistency | FVD_proxy | KVD_proxy |`);
+  console.log(`|---|---|---|---|---|---|`);
+  console.log(`| real clips | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
+  for (const p of points) console.log(`| ${p.step} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
 }
 
 main().catch((e: unknown) => {
