@@ -190,7 +190,7 @@ test('kernel detection and notebook lists', () => {
   const all = listNotebooks(dir);
   assert.deepEqual(
     all.map((f) => path.basename(f)),
-    ['01-quickstart', '02-autoencoder', '03-short-video', '04-long-video', '05-ablation-ucf101', '06-ablation-sky', '07-ablation-taichi', '08-metrics', '09-text-to-video'].map((n) => `${n}.ipynb`),
+    ['01-quickstart', '02-autoencoder', '03-short-video', '04-long-video', '05-ablation-ucf101', '06-ablation-sky', '07-ablation-taichi', '08-metrics', '09-text-to-video', '10-shapes'].map((n) => `${n}.ipynb`),
   );
   assert.deepEqual(listNotebooks(dir, ['metrics', 'ablation-sky']).map((f) => path.basename(f)), ['06-ablation-sky.ipynb', '08-metrics.ipynb']);
   assert.deepEqual(listNotebooks(dir, ['01', '03-short-video']).map((f) => path.basename(f)), ['01-quickstart.ipynb', '03-short-video.ipynb'], "'01' is a number, not part of 'ucf101'");

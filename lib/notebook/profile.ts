@@ -9,7 +9,7 @@ import * as path from 'node:path';
 export const PROFILES = ['smoke', 'mini', 'paper'] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
-export const NOTEBOOKS = ['quickstart', 'autoencoder', 'short-video', 'long-video', 'ablation-ucf101', 'ablation-sky', 'ablation-taichi', 'metrics', 'text-to-video'] as const;
+export const NOTEBOOKS = ['quickstart', 'autoencoder', 'short-video', 'long-video', 'ablation-ucf101', 'ablation-sky', 'ablation-taichi', 'metrics', 'text-to-video', 'shapes'] as const;
 export type NotebookId = (typeof NOTEBOOKS)[number];
 
 /** The profile named by LVDM_PROFILE (default 'mini'); anything else is an error naming the choices. */
@@ -78,6 +78,16 @@ const T2V: Record<ProfileName, Entry> = {
   paper: { config: 'experiments/t2v-captioned.yaml', set: [], params: { steps: 25 } },
 };
 
+/**
+ * Synthetic shapes (10): experiments/shapes.yaml with its shipped models; smoke samples a few short
+ * clips only, mini runs the file's sweep (the demo), paper the ablation protocol.
+ */
+const SHAPES: Record<ProfileName, Entry> = {
+  smoke: { config: 'experiments/shapes.yaml', set: ['sweep.grids.ablation=null', 'sweep.grids.baseline=null', 'sweep.defaults.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
+  mini: { config: 'experiments/shapes.yaml', set: [], params: {} },
+  paper: { config: 'experiments/shapes-ablation.yaml', set: [], params: {} },
+};
+
 /** The ablation families: their experiment files, synthetic stand-in and the variable naming a real data root. */
 const FAMILIES = {
   ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT' },
@@ -113,6 +123,7 @@ const ENTRIES: Record<NotebookId, (profile: ProfileName, env: Record<string, str
   'short-video': (p) => SHORT[p],
   metrics: (p) => METRICS[p],
   'text-to-video': (p) => T2V[p],
+  shapes: (p) => SHAPES[p],
   'long-video': (p, env) => experimentEntry('sky', { smoke: 'experiments/smoke.yaml', mini: 'experiments/long-sky.yaml', paper: 'experiments/sky.yaml' }, p, env),
   'ablation-ucf101': (p, env) => experimentEntry('ucf101', ABLATION_FILES('ucf101'), p, env),
   'ablation-sky': (p, env) => experimentEntry('sky', ABLATION_FILES('sky'), p, env),
