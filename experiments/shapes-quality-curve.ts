@@ -27,7 +27,7 @@ import { planExperiment, findTask, taskDir, readDone } from '../lib/experiments/
 import { REAL_CLIPS, VIDEOS_FILE } from '../lib/experiments/execute';
 import { openExtractor } from '../lib/experiments/real';
 import { computeMetrics } from '../metrics/evaluate';
-import { videoConsistency } from '../metrics/object-consistency-io';
+import { consistencyReadings } from '../metrics/object-consistency-io';
 import { Figure, baseLayout, color } from '../lib/plots/figure';
 import { figureHtml } from '../lib/plots/html';
 import { renderPng } from '../lib/plots/chromium';
@@ -99,11 +99,9 @@ async function main(): Promise<void> {
   const out = path.join(plan.runDir, 'quality-curve');
   fs.mkdirSync(out, { recursive: true });
   const floors = JSON.parse(fs.readFileSync(path.join(realDir, 'floors.json'), 'utf8')) as { real_vs_real: { fvd: number }; reconstruction: { fvd: number } };
-  const consistencyOf = async (f: string, minEdge?: number): Promise<number> => (await videoConsistency(path.join(realDir, f), { minEdge })).fraction;
-  const realConsistency = await consistencyOf(REAL_CLIPS);
-  const reconConsistency = await consistencyOf('floor-reconstructed.npz');
-  const realMotion = await consistencyOf(REAL_CLIPS, 0);
-  const reconMotion = await consistencyOf('floor-reconstructed.npz', 0);
+  const real = await consistencyReadings(path.join(realDir, REAL_CLIPS));
+  const recon = await consistencyReadings(path.join(realDir, 'floor-reconstructed.npz'));
+  const [realConsistency, realMotion, reconConsistency, reconMotion] = [real.object, real.motion, recon.object, recon.motion];
   const extractor = openExtractor({ name: 'synthetic-motion', i3d: null });
   const ae = loadAutoencoder(path.join(aeDir, 'autoencoder.safetensors'));
   const points: CurvePoint[] = [];
@@ -131,11 +129,12 @@ async function main(): Promise<void> {
         log: () => undefined,
       });
       const names = m.metric_names as { fvd: string; kvd: string };
+      const readings = await consistencyReadings(path.join(dir, VIDEOS_FILE));
       const p: CurvePoint = {
         step: s.step,
         train_minutes: aeMinutes + wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
-        consistency: (await videoConsistency(path.join(dir, VIDEOS_FILE))).fraction,
-        motion_consistency: (await videoConsistency(path.join(dir, VIDEOS_FILE), { minEdge: 0 })).fraction,
+        consistency: readings.object,
+        motion_consistency: readings.motion,
         fvd_proxy: Number(m[names.fvd]),
         kvd_proxy: Number(m[names.kvd]),
         sample_seconds: gen.sampleSeconds + gen.decodeSeconds,

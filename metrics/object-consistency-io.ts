@@ -10,7 +10,7 @@ import { openNpyArray } from '../lib/io/npy';
 import { RgbImage, videoGrid } from '../lib/io/image';
 import { displayScale, upscaleNearest } from '../lib/autoencoder/outputs';
 import { openVideoSource, videoArrayKey } from './videos';
-import { ClipConsistency, ConsistencyOptions, ConsistencyResult, ValueRange, clipBytes, clipConsistency, summarizeConsistency } from './object-consistency';
+import { CONSISTENCY_DEFAULTS, ClipConsistency, ConsistencyOptions, ConsistencyResult, ValueRange, clipBytes, clipConsistency, summarizeConsistency } from './object-consistency';
 
 export interface VideoConsistencyOptions extends ConsistencyOptions {
   /** The .npz member holding the videos (default 'videos', else the only 5-D array). */
@@ -175,4 +175,23 @@ export function consistencySheet(clips: readonly ShownClip[], opts: { frameStrid
     videos.push(out);
   }
   return videoGrid(videos, t, H, W, { frameStride: opts.frameStride ?? Math.max(1, Math.floor(t / 8)) });
+}
+
+/** Both readings of one sample set: object consistency (every test) and motion consistency (no edge test). */
+export interface ConsistencyReadings {
+  object: number;
+  motion: number;
+  /** Per clip (window), in videoConsistency's order: consistent under every test. */
+  objectPerClip: boolean[];
+}
+
+/**
+ * Object and motion consistency from one pass over `input`: the tests are a conjunction, so a clip
+ * passes them all exactly when it passes them without the edge test and its edge sharpness
+ * reaches the default `minEdge`.
+ */
+export async function consistencyReadings(input: string, opts: { window?: number } = {}): Promise<ConsistencyReadings> {
+  const r = await videoConsistency(input, { ...opts, minEdge: 0 });
+  const objectPerClip = r.perClip.map((c) => c.consistent && c.edge >= CONSISTENCY_DEFAULTS.minEdge);
+  return { object: objectPerClip.filter(Boolean).length / Math.max(1, objectPerClip.length), motion: r.fraction, objectPerClip };
 }

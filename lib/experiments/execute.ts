@@ -27,7 +27,7 @@ import { sampleLong } from '../hierarchical/pipeline';
 import { prepareShards } from '../../data/shards';
 import type { DatasetKind } from '../../data/layouts';
 import { computeMetrics } from '../../metrics/evaluate';
-import { videoConsistency } from '../../metrics/object-consistency-io';
+import { consistencyReadings } from '../../metrics/object-consistency-io';
 import { FeatureChoice, openExtractor, writeRealClips, writeReconstructed } from './real';
 import { DONE_FILE, DoneMarker, findTask, readDone, taskDir, taskInputs, taskState } from './plan';
 import { LossCurve, MetricFloors, Plan, PointResult, ReportInput, SweepValues, TaskKind, TaskSpec } from './types';
@@ -213,13 +213,9 @@ async function runReal(plan: Plan, task: TaskSpec, out: string, log: (m: string)
     const pick = (r: Record<string, unknown>): { fvd: number; kvd: number } => ({ fvd: Number(r[names.fvd]), kvd: Number(r[names.kvd]) });
     const floors: MetricFloors = { real_vs_real: pick(floor), reconstruction: pick(rec) };
     if (hasObjectConsistency(data.source)) {
-      const read = async (f: string, minEdge?: number): Promise<number> => (await videoConsistency(f, { window: c.window, minEdge })).fraction;
-      floors.object_consistency = {
-        real: await read(floorFile),
-        reconstruction: await read(recFile),
-        motion_real: await read(floorFile, 0),
-        motion_reconstruction: await read(recFile, 0),
-      };
+      const real = await consistencyReadings(floorFile, { window: c.window });
+      const rec = await consistencyReadings(recFile, { window: c.window });
+      floors.object_consistency = { real: real.object, reconstruction: rec.object, motion_real: real.motion, motion_reconstruction: rec.motion };
     }
     writeJsonAtomic(path.join(out, FLOORS_FILE), { ...floors, metric: names.fvd, protocol: portableProtocol(floor.protocol, plan.runDir) });
     log(`floors (${names.fvd}): real vs real ${floors.real_vs_real.fvd.toFixed(1)}, autoencoder reconstructions ${floors.reconstruction.fvd.toFixed(1)}`);
@@ -377,11 +373,12 @@ async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, 
       samples: sample.gifs.map((g) => path.relative(plan.runDir, path.join(sampleDir, g))),
     };
     if (hasObjectConsistency(c.dataset)) {
-      const oc = await videoConsistency(path.join(sampleDir, VIDEOS_FILE), { window: c.window });
-      result.object_consistency = oc.fraction;
-      const perWindow = fvdW.map((_, k) => oc.perClip.filter((_c, i) => i % fvdW.length === k));
-      if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter((x) => x.consistent).length / Math.max(1, w.length));
-      result.motion_consistency = (await videoConsistency(path.join(sampleDir, VIDEOS_FILE), { window: c.window, minEdge: 0 })).fraction;
+      const oc = await consistencyReadings(path.join(sampleDir, VIDEOS_FILE), { window: c.window });
+      result.object_consistency = oc.object;
+      result.motion_consistency = oc.motion;
+      // Clips are listed video by video, each with its windows in order.
+      const perWindow = fvdW.map((_, k) => oc.objectPerClip.filter((_c, i) => i % fvdW.length === k));
+      if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter(Boolean).length / Math.max(1, w.length));
     }
     writeJsonAtomic(path.join(out, RESULT_FILE), result);
   } finally {
