@@ -21,6 +21,7 @@ declare -A APT_PKGS=(
   [g++]=/usr/bin/g++
   [make]=/usr/bin/make
   [libopenblas0-pthread]=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
+  [libopenblas0-openmp]=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
   [redis-server]=/usr/bin/redis-server
   [chromium]=/usr/bin/chromium
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf

@@ -248,6 +248,13 @@ test('matMul (batched, transposed, broadcast) and fused matMul match cpu with gr
       f: (a, b) => (tf.getBackend() === 'cpu' ? tf.matMul(tf.tile(a, [1, 3, 1, 1]), tf.tile(tf.expandDims(b, 0), [2, 1, 1, 1])) : tf.matMul(a, b)),
     },
     { name: 'matMul transposeB', shapes: [[4, 8, 6], [4, 5, 6]], f: (a, b) => tf.matMul(a, b, false, true), grad: true },
+    // Many small products (>= 16 of them, m k n <= 32^3: native/src/small_bmm.h's batch loop),
+    // with every register-blocked row length (8, 16, 32), an odd one (5), and m not a multiple of
+    // the row block; the gradients run transposed products through the same loop.
+    { name: 'many small matMuls n 8', shapes: [[20, 7, 32], [20, 32, 8]], f: (a, b) => tf.matMul(a, b), grad: true },
+    { name: 'many small matMuls n 16 transposeA', shapes: [[17, 9, 6], [17, 9, 16]], f: (a, b) => tf.matMul(a, b, true, false), grad: true },
+    { name: 'many small matMuls n 32 transposeB', shapes: [[16, 8, 8], [16, 32, 8]], f: (a, b) => tf.matMul(a, b, false, true), grad: true },
+    { name: 'many small matMuls n 5 transposeA/B', shapes: [[24, 3, 6], [24, 5, 3]], f: (a, b) => tf.matMul(a, b, true, true), grad: true },
     { name: 'fused matMul bias relu', shapes: [[5, 6], [6, 7], [7]], f: (a, b, c) => tf.fused.matMul({ a, b, bias: c, activation: 'relu' }), grad: true },
     { name: 'fused matMul linear transposeB', shapes: [[5, 6], [7, 6], [7]], f: (a, b, c) => tf.fused.matMul({ a, b, bias: c, transposeB: true }), grad: true },
     {

@@ -126,11 +126,78 @@ Tensors adaGroupNorm(const Tensors& in, Args& a) {
   return Tensors{y, mean, rstd};
 }
 
+/** e^x for |x| < 88 to about 2 ulp (Cephes' expf: 2^round(x log2 e) times a degree-5 polynomial),
+ *  written without calls or branches so that the loops around it vectorise. */
+inline float expApprox(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float fx = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+/**
+ * Pass 1 of the gradient for one sample (S rows of C): du = dL/du (through SiLU when `silu`, with
+ * u = x A + B), kept in `du`, and the per-channel sums of du and du x (float within blocks of 64
+ * rows, float64 across blocks, in row order).
+ */
+LVDM_SIMD_CLONES void gnGradSums(const float* __restrict dy, const float* __restrict x, const float* __restrict A, const float* __restrict B, bool silu,
+                                 int64_t s, int64_t c, float* __restrict du, double* __restrict sumDu, double* __restrict sumDuX, float* __restrict f1, float* __restrict f2) {
+  for (int64_t j = 0; j < c; j++) sumDu[j] = sumDuX[j] = 0.0;
+  for (int64_t p0 = 0; p0 < s; p0 += 64) {
+    const int64_t p1 = std::min(s, p0 + 64);
+    for (int64_t j = 0; j < c; j++) f1[j] = f2[j] = 0.0f;
+    for (int64_t p = p0; p < p1; p++) {
+      const float* xr = x + p * c;
+      const float* gr = dy + p * c;
+      float* dr = du + p * c;
+      if (silu) {
+        for (int64_t j = 0; j < c; j++) {
+          const float u = xr[j] * A[j] + B[j];
+          const float sg = 1.0f / (1.0f + expApprox(-u));
+          const float d = gr[j] * sg * (1.0f + u * (1.0f - sg));  // d silu(u)/du = s (1 + u (1 - s))
+          dr[j] = d;
+          f1[j] += d;
+          f2[j] += d * xr[j];
+        }
+      } else {
+        for (int64_t j = 0; j < c; j++) {
+          const float d = gr[j];
+          dr[j] = d;
+          f1[j] += d;
+          f2[j] += d * xr[j];
+        }
+      }
+    }
+    for (int64_t j = 0; j < c; j++) {
+      sumDu[j] += f1[j];
+      sumDuX[j] += f2[j];
+    }
+  }
+}
+
+/** Pass 2 for one sample: dx = du P + x Q + R per channel. */
+LVDM_SIMD_CLONES void gnGradDx(const float* __restrict du, const float* __restrict x, const float* __restrict P, const float* __restrict Q, const float* __restrict R,
+                               int64_t s, int64_t c, float* __restrict dx) {
+  for (int64_t p = 0; p < s; p++)
+    for (int64_t j = 0; j < c; j++) dx[p * c + j] = du[p * c + j] * P[j] + x[p * c + j] * Q[j] + R[j];
+}
+
 /**
  * inputs dy, x, gamma, beta, mean, rstd, [scale], [shift]; args groups, hasScale, hasShift, silu ->
  * dx, dgamma, dbeta, [dscale], [dshift]. With u = A x + B (before SiLU) and du = dL/du:
  *   dx = r gamma' du - (r / M) sum_g(gamma' du) - xhat (r / M) sum_g(gamma' du xhat),  gamma' = gamma (1 + scale)
- * written as dx = du P + x Q + R per channel; M = S * C/G values per group.
+ * written as dx = du P + x Q + R per channel; M = S * C/G values per group. Each sample is done in
+ * two passes over its (cache-resident) rows.
  */
 Tensors adaGroupNormGrad(const Tensors& in, Args& a) {
   const int64_t groups = a.i();
@@ -142,27 +209,11 @@ Tensors adaGroupNormGrad(const Tensors& in, Args& a) {
   size_t k = 6;
   Modulation m(in, k, hasScale, hasShift, q.n * q.c);
   const float* xp = x.data_ptr<float>();
+  const float* dyp = dy.data_ptr<float>();
   const float* mp = mean.data_ptr<float>();
   const float* rp = rstd.data_ptr<float>();
   const float* gp = gamma.data_ptr<float>();
   const float* bp = beta.data_ptr<float>();
-  at::Tensor du = dy;
-  if (silu) {
-    at::Tensor u = at::empty_like(x);
-    float* up = u.data_ptr<float>();
-    at::parallel_for(0, q.n, 1, [&](int64_t i0, int64_t i1) {
-      std::vector<float> A(q.c), B(q.c);
-      for (int64_t i = i0; i < i1; i++) {
-        gnAffine(q, i, mp, rp, gp, bp, m, A.data(), B.data());
-        const float* xi = xp + i * q.s * q.c;
-        float* ui = up + i * q.s * q.c;
-        for (int64_t p = 0; p < q.s; p++)
-          for (int64_t j = 0; j < q.c; j++) ui[p * q.c + j] = xi[p * q.c + j] * A[j] + B[j];
-      }
-    });
-    du = at::silu_backward(dy, u);
-  }
-  const float* dup = du.data_ptr<float>();
   at::Tensor dx = at::empty_like(x);
   float* dxp = dx.data_ptr<float>();
   // Per-sample partial sums for the parameter gradients, reduced over samples in order below.
@@ -175,19 +226,11 @@ Tensors adaGroupNormGrad(const Tensors& in, Args& a) {
   const double count = static_cast<double>(q.s * q.cg);
   at::parallel_for(0, q.n, 1, [&](int64_t i0, int64_t i1) {
     std::vector<double> sumDu(q.c), sumDuX(q.c), dxh(q.c);
-    std::vector<float> P(q.c), Q(q.c), R(q.c);
+    std::vector<float> A(q.c), B(q.c), P(q.c), Q(q.c), R(q.c), f1(q.c), f2(q.c), du(q.s * q.c);
     for (int64_t i = i0; i < i1; i++) {
       const float* xi = xp + i * q.s * q.c;
-      const float* di = dup + i * q.s * q.c;
-      std::fill(sumDu.begin(), sumDu.end(), 0.0);
-      std::fill(sumDuX.begin(), sumDuX.end(), 0.0);
-      for (int64_t p = 0; p < q.s; p++) {
-        for (int64_t j = 0; j < q.c; j++) {
-          const double d = di[p * q.c + j];
-          sumDu[j] += d;
-          sumDuX[j] += d * xi[p * q.c + j];
-        }
-      }
+      if (silu) gnAffine(q, i, mp, rp, gp, bp, m, A.data(), B.data());
+      gnGradSums(dyp + i * q.s * q.c, xi, A.data(), B.data(), silu, q.s, q.c, du.data(), sumDu.data(), sumDuX.data(), f1.data(), f2.data());
       for (int64_t gi = 0; gi < q.g; gi++) {
         const double mu = mp[i * q.g + gi], r = rp[i * q.g + gi];
         double gA = 0, gB = 0;
@@ -213,21 +256,21 @@ Tensors adaGroupNormGrad(const Tensors& in, Args& a) {
         dsc[o] = static_cast<float>(dxh[j] * gp[j] + sumDu[j] * bp[j]);
         dsh[o] = static_cast<float>(sumDu[j]);
       }
-      float* dxi = dxp + i * q.s * q.c;
-      for (int64_t p = 0; p < q.s; p++)
-        for (int64_t j = 0; j < q.c; j++) dxi[p * q.c + j] = di[p * q.c + j] * P[j] + xi[p * q.c + j] * Q[j] + R[j];
+      gnGradDx(du.data(), xi, P.data(), Q.data(), R.data(), q.s, q.c, dxp + i * q.s * q.c);
     }
   });
   // Sum the per-sample parts over samples in index order (float64), independent of threading.
   at::Tensor dGamma = at::empty({q.c}, x.options()), dBeta = at::empty({q.c}, x.options());
+  float* dgp = dGamma.data_ptr<float>();
+  float* dbp = dBeta.data_ptr<float>();
   for (int64_t j = 0; j < q.c; j++) {
     double tg = 0, tb = 0;
     for (int64_t i = 0; i < q.n; i++) {
       tg += dgn[i * q.c + j];
       tb += dbn[i * q.c + j];
     }
-    dGamma.data_ptr<float>()[j] = static_cast<float>(tg);
-    dBeta.data_ptr<float>()[j] = static_cast<float>(tb);
+    dgp[j] = static_cast<float>(tg);
+    dbp[j] = static_cast<float>(tb);
   }
   Tensors out{dx, dGamma, dBeta};
   if (hasScale) out.push_back(dScale);

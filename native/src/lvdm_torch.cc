@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -457,6 +458,7 @@ struct ResizeTables {
   }
 };
 
+#include "small_bmm.h"
 #include "fused_ops.h"
 
 std::unordered_map<std::string, Op> makeOps() {
@@ -617,6 +619,7 @@ std::unordered_map<std::string, Op> makeOps() {
     bool tb = a.b();
     at::Tensor x = ta ? in.at(0).transpose(-1, -2) : in.at(0);
     at::Tensor y = tb ? in.at(1).transpose(-1, -2) : in.at(1);
+    if (smallBmmApplies(x, y)) return Tensors{smallBmm(x, y)};
     return Tensors{at::matmul(x, y)};
   };
   ops["FusedMatMul"] = [](const Tensors& in, Args& a) {
