@@ -1,6 +1,7 @@
 // lib/backend: backend selection (initBackend / backendName), errors, and the doctor self-check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { backendName, gradientSelfCheck, initBackend, registerWasmKernels } from '../lib/backend';
 
@@ -12,6 +13,9 @@ test('initBackend selects the libtorch backend here (set-up builds it), is idemp
   assert.equal(a.versions.tfjs, tf.version.tfjs);
   assert.match(a.versions.libtorch, /^1\.13\.\d+$/);
   assert.match(a.versions.blas, /^OpenBLAS /);
+  // Set-up installs OpenBLAS's OpenMP build and native/build.sh links it ahead of libtorch, so BLAS
+  // shares libtorch's OpenMP threads instead of spinning a pool of its own beside them.
+  if (fs.existsSync('/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3')) assert.match(a.versions.blas, /USE_OPENMP/, `expected the OpenMP OpenBLAS build, got '${a.versions.blas}'`);
   assert.ok((a.threads ?? 0) >= 1);
   const b = await initBackend({ quiet: true });
   assert.equal(b, a, 'second call returns the same info object');
