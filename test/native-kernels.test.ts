@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NATIVE_BACKEND, NATIVE_KERNEL_NAMES } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
 import { adaptiveGroupNorm } from '../lib/models/unet3d/norm';
+import { selfAttention } from '../lib/models/unet3d/attention';
 import { Adam, Ema, clipGradNorm } from '../lib/train/optim';
 import { compareOutputs, kernelsRun, nativeSnapshot, outputsOn, setupNative } from './native-helpers';
 
@@ -384,6 +385,23 @@ test('fused AdaGN (+ SiLU) kernels and their gradients match the composite ops o
     { name: 'adaGN 3d (temporal rows) scale only silu', shapes: [[7, 4, 4], [4], [4], [7, 4]], f: gn(4, true, 'scale'), grad: true, tol: 1e-4 },
     { name: 'adaGN one group, large mean', shapes: [[2, 16, 5], [5], [5]], f: (x, g, b) => gn(1, true, 'none')(tf.add(x, 3), g, b), grad: true, tol: 1e-4 },
   ]);
+});
+
+test('fused self-attention kernels and their gradients match the composite ops on cpu', async () => {
+  // y [G*S, 3C] as projectQkv makes it; relative tables [2L+1, d] in both key orientations.
+  const attn = (g: number, s: number, heads: number, L?: number, orientation?: 'shaw' | 'transposed', keyScale?: number) => (y: tf.Tensor, k?: tf.Tensor, v?: tf.Tensor) =>
+    selfAttention(y as tf.Tensor2D, g, s, heads, L === undefined ? undefined : { key: k as tf.Tensor2D, value: v as tf.Tensor2D, maxDistance: L, keyOrientation: orientation, keyScale });
+  await check([
+    { name: 'self-attention (spatial: no relative terms)', shapes: [[3 * 9, 3 * 8]], f: attn(3, 9, 2), grad: true, tol: 1e-4 },
+    { name: 'self-attention relative (shaw), distances clipped', shapes: [[4 * 6, 3 * 8], [5, 4], [5, 4]], f: attn(4, 6, 2, 2, 'shaw'), grad: true, tol: 1e-4 },
+    { name: 'self-attention relative (transposed, key scale)', shapes: [[2 * 5, 3 * 6], [9, 2], [9, 2]], f: attn(2, 5, 3, 4, 'transposed', 1.7), grad: true, tol: 1e-4 },
+    { name: 'self-attention one position', shapes: [[5, 3 * 4], [3, 4], [3, 4]], f: attn(5, 1, 1, 1), grad: true, tol: 1e-4 },
+  ]);
+  for (const k of ['LvdmSelfAttention', 'LvdmSelfAttentionGrad']) assert.ok(seen.has(k), `${k} did not run`);
+  await assert.rejects(
+    outputsOn(NATIVE_BACKEND, () => attn(2, 3, 2, 1)(tf.ones([6, 12]), tf.ones([4, 2]), tf.ones([3, 2]))),
+    /LvdmSelfAttention \(libtorch backend\): SelfAttention: relative key table must be \[3, 2\], got \[4, 2\]/,
+  );
 });
 
 test('fused optimiser kernels (AdamStep, EmaUpdate, SumSquares) match the composite updates on cpu', async () => {

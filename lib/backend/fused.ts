@@ -10,6 +10,11 @@
 //                         c2, decoupled, l2 -> p'0.., m'0.., v'0..
 //   LvdmEmaUpdate         s0.., p0.. (k each); attrs k, decay -> s'0..
 //   LvdmSumSquares        x0.. -> scalar sum of squares
+//   LvdmSelfAttention     y [G*S, 3C] (q | k | v projections, q pre-scaled by 1/sqrt(d)),
+//                         relKey? [2L+1, d], relValue? [2L+1, d]; attrs groups, seqLen, heads,
+//                         maxDistance, keyTransposed, keyScale -> out [G*S, C] (heads merged),
+//                         attn [G*heads, S, S] (softmax weights, kept for the gradient)
+//   LvdmSelfAttentionGrad dOut, y, attn, relKey?, relValue?; same attrs -> dy, dRelKey?, dRelValue?
 import * as tf from '@tensorflow/tfjs';
 
 export const FUSED_KERNELS = {
@@ -18,6 +23,8 @@ export const FUSED_KERNELS = {
   adamStep: 'LvdmAdamStep',
   emaUpdate: 'LvdmEmaUpdate',
   sumSquares: 'LvdmSumSquares',
+  selfAttention: 'LvdmSelfAttention',
+  selfAttentionGrad: 'LvdmSelfAttentionGrad',
 } as const;
 
 /** Env LVDM_FUSED=0 turns the fused kernels off (for comparisons and benchmarks). */

@@ -460,6 +460,7 @@ struct ResizeTables {
 
 #include "small_bmm.h"
 #include "fused_ops.h"
+#include "attention_ops.h"
 
 std::unordered_map<std::string, Op> makeOps() {
   std::unordered_map<std::string, Op> ops;
@@ -711,6 +712,7 @@ std::unordered_map<std::string, Op> makeOps() {
     return Tensors{y};
   };
   addFusedOps(ops);
+  addAttentionOps(ops);
   return ops;
 }
 

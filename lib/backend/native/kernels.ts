@@ -501,6 +501,14 @@ KERNELS[FUSED_KERNELS.adamStep] = (b, i, a, k) => {
 };
 KERNELS[FUSED_KERNELS.emaUpdate] = (b, i, a, k) => b.run('EmaUpdate', list(i), [attr<number>(a, 'k'), attr<number>(a, 'decay')], k);
 KERNELS[FUSED_KERNELS.sumSquares] = (b, i, _a, k) => one(b, 'SumSquares', list(i), [], k);
+const attentionArgs = (i: Inputs, a: tf.NamedAttrMap): number[] => [
+  attr<number>(a, 'groups'), attr<number>(a, 'seqLen'), attr<number>(a, 'heads'), flag(i.relKey), attr<number>(a, 'maxDistance'),
+  flag(attr<boolean>(a, 'keyTransposed')), attr<number>(a, 'keyScale'),
+];
+const relTables = (i: Inputs): tf.TensorInfo[] => (i.relKey ? [i.relKey, req(i, 'relValue', FUSED_KERNELS.selfAttention)] : []);
+KERNELS[FUSED_KERNELS.selfAttention] = (b, i, a, k) => b.run('SelfAttention', [req(i, 'y', k), ...relTables(i)], attentionArgs(i, a), k);
+KERNELS[FUSED_KERNELS.selfAttentionGrad] = (b, i, a, k) =>
+  b.run('SelfAttentionGrad', [req(i, 'dOut', k), req(i, 'y', k), req(i, 'attn', k), ...relTables(i)], attentionArgs(i, a), k);
 
 /** Names of every kernel the backend provides. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = Object.keys(KERNELS).sort();

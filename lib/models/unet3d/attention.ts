@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Scope, init } from '../../nn/params';
 import { GroupNorm, LayerNorm, Linear, quickGelu } from '../../nn/layers';
 import { adaptiveGroupNorm, groupsFor } from './norm';
+import { FUSED_KERNELS, hasKernel, runKernel } from '../../backend/fused';
 
 export type RelPosOrientation = 'shaw' | 'transposed';
 
@@ -111,16 +112,62 @@ export function splitHeads(y: tf.Tensor2D, groups: number, seqLen: number, heads
 }
 
 /**
- * Per-head q/k/v projections from one Linear [C, 3C] (q | k | v, heads contiguous within each):
- * one matmul with bias for all three, q pre-scaled by 1/sqrt(d) through the weight's columns.
+ * q/k/v projections from one Linear [C, 3C] (q | k | v, heads contiguous within each): one matmul
+ * with bias for all three, q pre-scaled by 1/sqrt(d) through the weight's columns -> [G*S, 3C].
  */
-function projectHeads(x: tf.Tensor2D, qkv: Linear, groups: number, seqLen: number, heads: number): { q: tf.Tensor3D; kT: tf.Tensor3D; v: tf.Tensor3D } {
+function projectQkv(x: tf.Tensor2D, qkv: Linear, heads: number): tf.Tensor2D {
   const c = x.shape[1];
   const d = c / heads;
   const colScale = tf.concat([tf.fill([c], 1 / Math.sqrt(d)), tf.ones([2 * c])]); // [3C]
   const w = tf.mul(qkv.weight, colScale) as tf.Tensor2D;
   const b = tf.mul(qkv.bias as tf.Tensor1D, colScale) as tf.Tensor1D;
-  const y = tf.fused.matMul({ a: x, b: w, bias: b }); // [G*S, 3C]
+  return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+}
+
+/**
+ * Multi-head self-attention of G sequences of S positions from their q/k/v projection y
+ * [G*S, 3C] (projectQkv) -> [G*S, C] with the heads merged: one fused kernel forward and one
+ * backward where the backend registers them (LvdmSelfAttention, lib/backend/fused.ts), else
+ * attentionCore on the split heads. Both compute the same function.
+ */
+export function selfAttention(y: tf.Tensor2D, groups: number, seqLen: number, heads: number, rel?: RelativeTables): tf.Tensor2D {
+  if (!hasKernel(FUSED_KERNELS.selfAttention)) {
+    return tf.tidy(() => {
+      const { q, kT, v } = splitQkv(y, groups, seqLen, heads);
+      return mergeHeads(attentionCore(q, kT, v, rel), groups, heads);
+    });
+  }
+  const attrs = {
+    groups,
+    seqLen,
+    heads,
+    maxDistance: rel?.maxDistance ?? 0,
+    keyTransposed: rel?.keyOrientation === 'transposed',
+    keyScale: rel?.keyScale ?? 1,
+  };
+  const inputs: tf.Tensor[] = rel ? [y, rel.key, rel.value] : [y];
+  const named = (ts: tf.Tensor[]): tf.NamedTensorMap => (ts.length === 3 ? { y: ts[0], relKey: ts[1], relValue: ts[2] } : { y: ts[0] });
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const ins = args.slice(0, inputs.length) as tf.Tensor[];
+    const save = args[inputs.length] as tf.GradSaveFunc;
+    const [out, attn] = runKernel(FUSED_KERNELS.selfAttention, named(ins), attrs);
+    save([...ins, attn]);
+    return {
+      value: out,
+      gradFunc: (dOut: tf.Tensor, saved: tf.Tensor[]) => {
+        const m = named(saved.slice(0, inputs.length));
+        m.dOut = dOut;
+        m.attn = saved[inputs.length];
+        return runKernel(FUSED_KERNELS.selfAttentionGrad, m, attrs);
+      },
+    };
+  });
+  return op(...inputs) as tf.Tensor2D;
+}
+
+/** y [G*S, 3C] -> per-head q [G*heads, S, d], kT [G*heads, d, S], v [G*heads, S, d]. */
+function splitQkv(y: tf.Tensor2D, groups: number, seqLen: number, heads: number): { q: tf.Tensor3D; kT: tf.Tensor3D; v: tf.Tensor3D } {
+  const d = y.shape[1] / (3 * heads);
   // [G, S, 3 * heads, d] -> [G, 3 * heads, S, d] -> q, k, v: [G, heads, S, d] each.
   const parts = tf.split(tf.transpose(tf.reshape(y, [groups, seqLen, 3 * heads, d]), [0, 2, 1, 3]), 3, 1);
   const q = tf.reshape(parts[0], [groups * heads, seqLen, d]) as tf.Tensor3D;
@@ -162,8 +209,7 @@ export class SpatialAttention {
       const [n, hh, ww, c] = h.shape;
       const s = hh * ww;
       const x = tf.reshape(adaptiveGroupNorm(h, this.norm), [n * s, c]) as tf.Tensor2D; // [N*S, C]
-      const { q, kT, v } = projectHeads(x, this.qkv, n, s, this.heads);
-      const o = mergeHeads(attentionCore(q, kT, v), n, this.heads); // [N*S, C]
+      const o = selfAttention(projectQkv(x, this.qkv, this.heads), n, s, this.heads); // [N*S, C]
       return tf.add(h, tf.reshape(this.proj.apply(o), [n, hh, ww, c]));
     });
   }
@@ -226,12 +272,11 @@ export class TemporalAttention {
       const seq = tf.transpose(tf.reshape(h, [b, frames, s, c]), [0, 2, 1, 3]); // [B, HW, T, C]
       const g = b * s;
       const x = tf.reshape(adaptiveGroupNorm(tf.reshape(seq, [g, frames, c]), this.norm), [g * frames, c]) as tf.Tensor2D;
-      const { q, kT, v } = projectHeads(x, this.qkv, g, frames, this.heads);
       const rel: RelativeTables | undefined =
         this.relK && this.relV
           ? { key: this.relK as tf.Tensor2D, value: this.relV as tf.Tensor2D, maxDistance: this.opts.temporalLength, keyOrientation: this.keyOrientation, keyScale: this.keyScale }
           : undefined;
-      const o = this.proj.apply(mergeHeads(attentionCore(q, kT, v, rel), g, this.heads)); // [B*HW*T, C]
+      const o = this.proj.apply(selfAttention(projectQkv(x, this.qkv, this.heads), g, frames, this.heads, rel)); // [B*HW*T, C]
       const back = tf.transpose(tf.reshape(o, [b, s, frames, c]), [0, 2, 1, 3]); // [B, T, HW, C]
       return tf.add(h, tf.reshape(back, [n, hh, ww, c]));
     });
