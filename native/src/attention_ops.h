@@ -50,35 +50,131 @@ void checkTable(const at::Tensor& t, const AttnGeom& q, const char* what) {
     throw std::runtime_error(std::string("SelfAttention: ") + what + " must be [" + std::to_string(q.rows) + ", " + std::to_string(q.d) + "], got " + shapeString(t));
 }
 
-/** One (sequence, head): attention weights A [S, S] and output rows (stride C) for it. */
-LVDM_SIMD_CLONES void attnForwardOne(const AttnGeom& q, const float* __restrict y, const float* __restrict wK, const float* __restrict wV, float* __restrict A,
-                                     float* __restrict out, float* __restrict kt, float* __restrict qw, float* __restrict pooled) {
-  const int64_t S = q.s, d = q.d, C3 = 3 * q.c, R = q.rows;
-  for (int64_t j = 0; j < S; j++)
-    for (int64_t t = 0; t < d; t++) kt[t * S + j] = y[j * C3 + q.c + t];
-  // Relative-key logits q_j . wK[r] for every row j and table row r (used by both orientations).
-  if (q.rel)
-    for (int64_t j = 0; j < S; j++)
-      for (int64_t r = 0; r < R; r++) {
-        float acc = 0.0f;
-        for (int64_t t = 0; t < d; t++) acc += y[j * C3 + t] * wK[r * d + t];
-        qw[j * R + r] = acc * q.keyScale;
+/** Eight floats as one vector (GCC vector extensions: AVX registers in the x86-64-v3 clones,
+ *  two SSE registers in the baseline ones). */
+typedef float V8 __attribute__((vector_size(32)));
+inline V8 load8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
+
+/**
+ * C (m x n, row stride ldc) = [C +] A (m x k, row stride lda) B (k x n, row stride ldb): blocks of
+ * 4 rows by 16 or 8 columns accumulate in vector registers, the rest one element at a time.
+ * Inlined into the cloned callers, so it is compiled for each of their targets.
+ */
+__attribute__((always_inline)) inline void gemmBlocked(const float* __restrict A, int64_t lda, const float* __restrict B, int64_t ldb, float* __restrict C, int64_t ldc,
+                                                      int64_t m, int64_t n, int64_t k, bool accumulate) {
+  const V8 zero = {};
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const float* a0 = A + i * lda;
+    const float* a1 = a0 + lda;
+    const float* a2 = a1 + lda;
+    const float* a3 = a2 + lda;
+    float* c0 = C + i * ldc;
+    float* c1 = c0 + ldc;
+    float* c2 = c1 + ldc;
+    float* c3 = c2 + ldc;
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+      V8 x00 = accumulate ? load8(c0 + j) : zero, x01 = accumulate ? load8(c0 + j + 8) : zero;
+      V8 x10 = accumulate ? load8(c1 + j) : zero, x11 = accumulate ? load8(c1 + j + 8) : zero;
+      V8 x20 = accumulate ? load8(c2 + j) : zero, x21 = accumulate ? load8(c2 + j + 8) : zero;
+      V8 x30 = accumulate ? load8(c3 + j) : zero, x31 = accumulate ? load8(c3 + j + 8) : zero;
+      for (int64_t p = 0; p < k; p++) {
+        const V8 b0 = load8(B + p * ldb + j), b1 = load8(B + p * ldb + j + 8);
+        x00 += a0[p] * b0;
+        x01 += a0[p] * b1;
+        x10 += a1[p] * b0;
+        x11 += a1[p] * b1;
+        x20 += a2[p] * b0;
+        x21 += a2[p] * b1;
+        x30 += a3[p] * b0;
+        x31 += a3[p] * b1;
       }
+      store8(c0 + j, x00);
+      store8(c0 + j + 8, x01);
+      store8(c1 + j, x10);
+      store8(c1 + j + 8, x11);
+      store8(c2 + j, x20);
+      store8(c2 + j + 8, x21);
+      store8(c3 + j, x30);
+      store8(c3 + j + 8, x31);
+    }
+    for (; j + 8 <= n; j += 8) {
+      V8 x0 = accumulate ? load8(c0 + j) : zero, x1 = accumulate ? load8(c1 + j) : zero;
+      V8 x2 = accumulate ? load8(c2 + j) : zero, x3 = accumulate ? load8(c3 + j) : zero;
+      for (int64_t p = 0; p < k; p++) {
+        const V8 b0 = load8(B + p * ldb + j);
+        x0 += a0[p] * b0;
+        x1 += a1[p] * b0;
+        x2 += a2[p] * b0;
+        x3 += a3[p] * b0;
+      }
+      store8(c0 + j, x0);
+      store8(c1 + j, x1);
+      store8(c2 + j, x2);
+      store8(c3 + j, x3);
+    }
+    for (; j < n; j++)
+      for (int r = 0; r < 4; r++) {
+        float acc = accumulate ? C[(i + r) * ldc + j] : 0.0f;
+        for (int64_t p = 0; p < k; p++) acc += A[(i + r) * lda + p] * B[p * ldb + j];
+        C[(i + r) * ldc + j] = acc;
+      }
+  }
+  for (; i < m; i++) {
+    const float* ai = A + i * lda;
+    float* ci = C + i * ldc;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      V8 x = accumulate ? load8(ci + j) : zero;
+      for (int64_t p = 0; p < k; p++) x += ai[p] * load8(B + p * ldb + j);
+      store8(ci + j, x);
+    }
+    for (; j < n; j++) {
+      float acc = accumulate ? ci[j] : 0.0f;
+      for (int64_t p = 0; p < k; p++) acc += ai[p] * B[p * ldb + j];
+      ci[j] = acc;
+    }
+  }
+}
+
+/** dst (cols x rows) = src (rows x cols, row stride ld) transposed. */
+inline void transposeInto(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) dst[c * rows + r] = src[r * ld + c];
+}
+
+/** Scratch of one thread: every per-task buffer, sized for the largest use. */
+struct AttnScratch {
+  std::vector<float> kt, vt, tab, rel, pooled, at, dA;
+  explicit AttnScratch(const AttnGeom& q)
+      : kt(q.d * q.s), vt(q.d * q.s), tab(std::max(q.d, q.s) * q.rows), rel(q.s * q.rows), pooled(q.s * q.rows), at(q.s * q.s), dA(q.s * q.s) {}
+};
+
+/** One (sequence, head): attention weights A [S, S] and its head's output rows (stride C). */
+LVDM_SIMD_CLONES void attnForwardOne(const AttnGeom& q, const float* __restrict y, const float* __restrict wK, const float* __restrict wV, float* __restrict A,
+                                     float* __restrict out, AttnScratch& w) {
+  const int64_t S = q.s, d = q.d, C3 = 3 * q.c, R = q.rows;
+  const float* Q = y;
+  const float* K = y + q.c;
+  const float* V = y + 2 * q.c;
+  transposeInto(K, C3, S, d, w.kt.data());
+  gemmBlocked(Q, C3, w.kt.data(), S, A, S, S, S, d, false);  // q_i . k_j
+  if (q.rel) {
+    // rel[j][r] = keyScale q_j . wK[r]; added at (i, j) from row i ('shaw') or row j ('transposed').
+    transposeInto(wK, d, R, d, w.tab.data());
+    gemmBlocked(Q, C3, w.tab.data(), R, w.rel.data(), R, S, R, d, false);
+    const float* rel = w.rel.data();
+    for (int64_t i = 0; i < S; i++)
+      for (int64_t j = 0; j < S; j++) A[i * S + j] += q.keyScale * (q.keyT ? rel[j * R + q.rIndex(j, i)] : rel[i * R + q.rIndex(i, j)]);
+  }
   for (int64_t i = 0; i < S; i++) {
     float* a = A + i * S;
-    const float* qi = y + i * C3;
-    for (int64_t j = 0; j < S; j++) a[j] = 0.0f;
-    for (int64_t t = 0; t < d; t++) {
-      const float qv = qi[t];
-      const float* kr = kt + t * S;
-      for (int64_t j = 0; j < S; j++) a[j] += qv * kr[j];
-    }
-    if (q.rel) {
-      if (q.keyT)
-        for (int64_t j = 0; j < S; j++) a[j] += qw[j * R + q.rIndex(j, i)];
-      else
-        for (int64_t j = 0; j < S; j++) a[j] += qw[i * R + q.rIndex(i, j)];
-    }
     float mx = a[0];
     for (int64_t j = 1; j < S; j++) mx = std::max(mx, a[j]);
     float sum = 0.0f;
@@ -88,21 +184,15 @@ LVDM_SIMD_CLONES void attnForwardOne(const AttnGeom& q, const float* __restrict 
     }
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < S; j++) a[j] *= inv;
-    float* o = out + i * q.c;
-    for (int64_t t = 0; t < d; t++) o[t] = 0.0f;
-    for (int64_t j = 0; j < S; j++) {
-      const float aj = a[j];
-      const float* vj = y + j * C3 + 2 * q.c;
-      for (int64_t t = 0; t < d; t++) o[t] += aj * vj[t];
-    }
-    if (q.rel) {
-      for (int64_t r = 0; r < R; r++) pooled[r] = 0.0f;
-      for (int64_t j = 0; j < S; j++) pooled[q.rIndex(i, j)] += a[j];
-      for (int64_t r = 0; r < R; r++) {
-        const float pr = pooled[r];
-        for (int64_t t = 0; t < d; t++) o[t] += pr * wV[r * d + t];
-      }
-    }
+  }
+  gemmBlocked(A, S, V, C3, out, q.c, S, d, S, false);  // sum_j a_ij v_j
+  if (q.rel) {
+    // pooled[i][r] = sum of a_ij over the j with r(i, j) = r; out_i += pooled_i wV.
+    float* pooled = w.pooled.data();
+    std::fill(pooled, pooled + S * R, 0.0f);
+    for (int64_t i = 0; i < S; i++)
+      for (int64_t j = 0; j < S; j++) pooled[i * R + q.rIndex(i, j)] += A[i * S + j];
+    gemmBlocked(pooled, R, wV, d, out, q.c, S, d, R, true);
   }
 }
 
@@ -125,88 +215,73 @@ Tensors selfAttention(const Tensors& in, Args& a) {
   float* op = out.data_ptr<float>();
   float* ap = attn.data_ptr<float>();
   at::parallel_for(0, q.g * q.heads, 1, [&](int64_t e0, int64_t e1) {
-    std::vector<float> kt(q.d * q.s), qw(q.rel ? q.s * q.rows : 1), pooled(q.rows);
+    AttnScratch w(q);
     for (int64_t e = e0; e < e1; e++) {
       const int64_t gi = e / q.heads, h = e % q.heads;
-      attnForwardOne(q, yp + gi * q.s * 3 * q.c + h * q.d, kp, vp, ap + e * q.s * q.s, op + gi * q.s * q.c + h * q.d, kt.data(), qw.data(), pooled.data());
+      attnForwardOne(q, yp + gi * q.s * 3 * q.c + h * q.d, kp, vp, ap + e * q.s * q.s, op + gi * q.s * q.c + h * q.d, w);
     }
   });
   return Tensors{out, attn};
 }
 
 /**
- * One (sequence, head) of the backward pass: dy rows (stride 3C) for its q, k, v columns, and its
- * parts of the table gradients. With dA_ij = dz_i . (v_j + wV[r(i, j)]) and
- * dE_ij = a_ij (dA_ij - sum_j' a_ij' dA_ij'):
- *   dv_j = sum_i a_ij dz_i,  dq_i = sum_j dE_ij k_j,  dk_j = sum_i dE_ij q_i,
- *   dwV[r(i, j)] += a_ij dz_i,  and the key table's terms in the chosen orientation.
+ * One (sequence, head) of the backward pass: its head's columns of dy (stride 3C) and its parts of
+ * the table gradients. With dA_ij = dz_i . (v_j + wV[r(i, j)]) and dE_ij = a_ij (dA_ij - sum_j' a_ij' dA_ij'):
+ *   dq = dE k (+ relative-key terms),  dk = dE^T q,  dv = A^T dz,  dwV = pooled(A)^T dz,
+ *   dwK = keyScale pooled(dE)^T q, pooling over the (i, j) of each table row in the chosen orientation.
  */
 LVDM_SIMD_CLONES void attnBackwardOne(const AttnGeom& q, const float* __restrict y, const float* __restrict A, const float* __restrict dz, const float* __restrict wK,
-                                      const float* __restrict wV, float* __restrict dy, float* __restrict dwK, float* __restrict dwV, float* __restrict vt,
-                                      float* __restrict dA, float* __restrict dvr) {
+                                      const float* __restrict wV, float* __restrict dy, float* __restrict dwK, float* __restrict dwV, AttnScratch& w) {
   const int64_t S = q.s, d = q.d, C3 = 3 * q.c, R = q.rows;
-  for (int64_t j = 0; j < S; j++)
-    for (int64_t t = 0; t < d; t++) {
-      vt[t * S + j] = y[j * C3 + 2 * q.c + t];
-      dy[j * C3 + t] = 0.0f;
-      dy[j * C3 + q.c + t] = 0.0f;
-      dy[j * C3 + 2 * q.c + t] = 0.0f;
-    }
-  if (q.rel)
-    for (int64_t e = 0; e < R * d; e++) dwK[e] = dwV[e] = 0.0f;
+  const float* Q = y;
+  const float* K = y + q.c;
+  const float* V = y + 2 * q.c;
+  float* dA = w.dA.data();
+  transposeInto(V, C3, S, d, w.vt.data());
+  gemmBlocked(dz, q.c, w.vt.data(), S, dA, S, S, S, d, false);  // dz_i . v_j
+  if (q.rel) {
+    transposeInto(wV, d, R, d, w.tab.data());
+    gemmBlocked(dz, q.c, w.tab.data(), R, w.rel.data(), R, S, R, d, false);  // dz_i . wV[r]
+    const float* rel = w.rel.data();
+    for (int64_t i = 0; i < S; i++)
+      for (int64_t j = 0; j < S; j++) dA[i * S + j] += rel[i * R + q.rIndex(i, j)];
+  }
+  // Softmax backward in place: dA becomes dE.
   for (int64_t i = 0; i < S; i++) {
     const float* a = A + i * S;
-    const float* dzi = dz + i * q.c;
-    const float* qi = y + i * C3;
-    for (int64_t j = 0; j < S; j++) dA[j] = 0.0f;
-    for (int64_t t = 0; t < d; t++) {
-      const float g = dzi[t];
-      const float* vr = vt + t * S;
-      for (int64_t j = 0; j < S; j++) dA[j] += g * vr[j];
-    }
-    if (q.rel) {
-      for (int64_t r = 0; r < R; r++) {
-        float acc = 0.0f;
-        for (int64_t t = 0; t < d; t++) acc += dzi[t] * wV[r * d + t];
-        dvr[r] = acc;
-      }
-      for (int64_t j = 0; j < S; j++) dA[j] += dvr[q.rIndex(i, j)];
-    }
+    float* g = dA + i * S;
     float dot = 0.0f;
-    for (int64_t j = 0; j < S; j++) dot += a[j] * dA[j];
-    for (int64_t j = 0; j < S; j++) {
-      const float aj = a[j];
-      const float dE = aj * (dA[j] - dot);
-      float* dvj = dy + j * C3 + 2 * q.c;
-      float* dkj = dy + j * C3 + q.c;
-      float* dqi = dy + i * C3;
-      const float* kj = y + j * C3 + q.c;
-      for (int64_t t = 0; t < d; t++) {
-        dvj[t] += aj * dzi[t];
-        dkj[t] += dE * qi[t];
-        dqi[t] += dE * kj[t];
+    for (int64_t j = 0; j < S; j++) dot += a[j] * g[j];
+    for (int64_t j = 0; j < S; j++) g[j] = a[j] * (g[j] - dot);
+  }
+  const float* dE = dA;
+  gemmBlocked(dE, S, K, C3, dy, C3, S, d, S, false);  // dq
+  float* t = w.at.data();
+  transposeInto(dE, S, S, S, t);
+  gemmBlocked(t, S, Q, C3, dy + q.c, C3, S, d, S, false);  // dk = dE^T q
+  transposeInto(A, S, S, S, t);
+  gemmBlocked(t, S, dz, q.c, dy + 2 * q.c, C3, S, d, S, false);  // dv = A^T dz
+  if (q.rel) {
+    float* pooled = w.pooled.data();  // [S, R], reused for A's and dE's pools
+    float* pt = w.tab.data();         // [R, S]
+    // dwV = pooled(A)^T dz, pooled over j per (i, r(i, j)).
+    std::fill(pooled, pooled + S * R, 0.0f);
+    for (int64_t i = 0; i < S; i++)
+      for (int64_t j = 0; j < S; j++) pooled[i * R + q.rIndex(i, j)] += A[i * S + j];
+    transposeInto(pooled, R, S, R, pt);
+    gemmBlocked(pt, S, dz, q.c, dwV, d, R, d, S, false);
+    // Key table: rows u (the query whose q enters the term) pool keyScale dE over their (i, j).
+    std::fill(pooled, pooled + S * R, 0.0f);
+    for (int64_t i = 0; i < S; i++)
+      for (int64_t j = 0; j < S; j++) {
+        if (q.keyT)
+          pooled[j * R + q.rIndex(j, i)] += q.keyScale * dE[i * S + j];
+        else
+          pooled[i * R + q.rIndex(i, j)] += q.keyScale * dE[i * S + j];
       }
-      if (q.rel) {
-        float* dwv = dwV + q.rIndex(i, j) * d;
-        for (int64_t t = 0; t < d; t++) dwv[t] += aj * dzi[t];
-        const float ks = q.keyScale * dE;
-        if (q.keyT) {  // e_ij has keyScale q_j . wK[r(j, i)]
-          const int64_t r = q.rIndex(j, i);
-          const float* qj = y + j * C3;
-          float* dqj = dy + j * C3;
-          for (int64_t t = 0; t < d; t++) {
-            dqj[t] += ks * wK[r * d + t];
-            dwK[r * d + t] += ks * qj[t];
-          }
-        } else {
-          const int64_t r = q.rIndex(i, j);
-          for (int64_t t = 0; t < d; t++) {
-            dqi[t] += ks * wK[r * d + t];
-            dwK[r * d + t] += ks * qi[t];
-          }
-        }
-      }
-    }
+    gemmBlocked(pooled, R, wK, d, dy, C3, S, d, R, true);  // dq += pooled wK
+    transposeInto(pooled, R, S, R, pt);
+    gemmBlocked(pt, S, Q, C3, dwK, d, R, d, S, false);  // dwK = pooled^T q
   }
 }
 
@@ -236,12 +311,11 @@ Tensors selfAttentionGrad(const Tensors& in, Args& a) {
   float* pk = partK.data_ptr<float>();
   float* pv = partV.data_ptr<float>();
   at::parallel_for(0, tasks, 1, [&](int64_t e0, int64_t e1) {
-    std::vector<float> vt(q.d * q.s), dA(q.s), dvr(q.rows);
+    AttnScratch w(q);
     for (int64_t e = e0; e < e1; e++) {
       const int64_t gi = e / q.heads, h = e % q.heads;
       const int64_t yo = gi * q.s * 3 * q.c + h * q.d;
-      attnBackwardOne(q, yp + yo, ap + e * q.s * q.s, zp + gi * q.s * q.c + h * q.d, kp, vp, dyp + yo, q.rel ? pk + e * tab : nullptr, q.rel ? pv + e * tab : nullptr,
-                      vt.data(), dA.data(), dvr.data());
+      attnBackwardOne(q, yp + yo, ap + e * q.s * q.s, zp + gi * q.s * q.c + h * q.d, kp, vp, dyp + yo, q.rel ? pk + e * tab : nullptr, q.rel ? pv + e * tab : nullptr, w);
     }
   });
   Tensors out{dy};
