@@ -8,6 +8,8 @@ import { NATIVE_BACKEND, NATIVE_KERNEL_NAMES } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
 import { adaptiveGroupNorm } from '../lib/models/unet3d/norm';
 import { selfAttention } from '../lib/models/unet3d/attention';
+import { frameConv } from '../lib/models/unet3d/resblock';
+import type { Conv2d } from '../lib/nn/layers';
 import { Adam, Ema, clipGradNorm } from '../lib/train/optim';
 import { compareOutputs, kernelsRun, nativeSnapshot, outputsOn, setupNative } from './native-helpers';
 
@@ -402,6 +404,18 @@ test('fused self-attention kernels and their gradients match the composite ops o
     outputsOn(NATIVE_BACKEND, () => attn(2, 3, 2, 1)(tf.ones([6, 12]), tf.ones([4, 2]), tf.ones([3, 2]))),
     /LvdmSelfAttention \(libtorch backend\): SelfAttention: relative key table must be \[3, 2\], got \[4, 2\]/,
   );
+});
+
+test('the fused convolution gradient (dx, dfilter, dbias in one call) matches the composite ops on cpu', async () => {
+  // frameConv as the UNet calls it, on stand-ins for Conv2d layers (weight [k, k, Cin, Cout]).
+  const conv = (kernel: number, stride: number, padding: number) => (x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor) =>
+    frameConv({ weight, bias: bias ?? null, kernel, stride, padding } as unknown as Conv2d, x as tf.Tensor4D);
+  await check([
+    { name: 'frameConv 3x3 same, bias', shapes: [[2, 6, 5, 3], [3, 3, 3, 4], [4]], f: conv(3, 1, 1), grad: true, tol: 1e-4 },
+    { name: 'frameConv 3x3 stride 2 (explicit pad), no bias', shapes: [[3, 7, 6, 2], [3, 3, 2, 5]], f: conv(3, 2, 1), grad: true, tol: 1e-4 },
+    { name: 'frameConv 1x1 (skip connection), bias', shapes: [[2, 4, 4, 6], [1, 1, 6, 3], [3]], f: conv(1, 1, 0), grad: true, tol: 1e-4 },
+  ]);
+  assert.ok(seen.has('LvdmConv2DGrad'), 'LvdmConv2DGrad did not run');
 });
 
 test('fused optimiser kernels (AdamStep, EmaUpdate, SumSquares) match the composite updates on cpu', async () => {

@@ -15,6 +15,8 @@
 //                         maxDistance, keyTransposed, keyScale -> out [G*S, C] (heads merged),
 //                         attn [G*heads, S, S] (softmax weights, kept for the gradient)
 //   LvdmSelfAttentionGrad dOut, y, attn, relKey?, relValue?; same attrs -> dy, dRelKey?, dRelValue?
+//   LvdmConv2DGrad        dy, x, filter; attrs strides, pad (as tf.conv2d), hasBias
+//                         -> dx, dfilter, dbias? (one backward call instead of two or three)
 import * as tf from '@tensorflow/tfjs';
 
 export const FUSED_KERNELS = {
@@ -25,6 +27,7 @@ export const FUSED_KERNELS = {
   sumSquares: 'LvdmSumSquares',
   selfAttention: 'LvdmSelfAttention',
   selfAttentionGrad: 'LvdmSelfAttentionGrad',
+  conv2dGrad: 'LvdmConv2DGrad',
 } as const;
 
 /** Env LVDM_FUSED=0 turns the fused kernels off (for comparisons and benchmarks). */

@@ -351,6 +351,14 @@ KERNELS.Conv2DBackpropFilter = (b, i, a, k) => {
   if (empty(x.shape, dy.shape, fShape)) return zeros(b, fShape, k);
   return one(b, 'ConvBackpropFilter', [x, dy], [2, ...geom2d(conv2dInfo(x.shape, fShape, a)), ...L(fShape)], k);
 };
+KERNELS[FUSED_KERNELS.conv2dGrad] = (b, i, a, k) => {
+  const dy = req(i, 'dy', k);
+  const x = req(i, 'x', k);
+  const w = req(i, 'filter', k);
+  const hasBias = attr<boolean>(a, 'hasBias');
+  if (empty(x.shape, w.shape, dy.shape)) return [zeros(b, x.shape, k), zeros(b, w.shape, k), ...(hasBias ? [zeros(b, [w.shape[3]], k)] : [])];
+  return b.run('ConvGrad', [dy, x, w], [2, ...geom2d(conv2dInfo(x.shape, w.shape, a)), flag(hasBias)], k);
+};
 KERNELS.Conv3D = (b, i, a, k) => {
   const x = req(i, 'x', k);
   const w = req(i, 'filter', k);

@@ -11,6 +11,7 @@ import { Scope, init } from '../../nn/params';
 import { Conv2d, GroupNorm, Linear } from '../../nn/layers';
 import { Rng } from '../../nn/rng';
 import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
+import { FUSED_KERNELS, hasKernel, runKernel } from '../../backend/fused';
 
 /**
  * Per-frame convolution of a Conv2d's weights with the bias fused into the kernel (one pass less
@@ -22,13 +23,23 @@ export function frameConv(conv: Conv2d, x: tf.Tensor4D): tf.Tensor4D {
     const same = conv.stride === 1 && conv.kernel % 2 === 1 && conv.padding === Math.floor(conv.kernel / 2);
     const p = conv.padding;
     const xin = same || p === 0 ? x : (tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) as tf.Tensor4D);
-    return tf.fused.conv2d({
-      x: xin,
-      filter: conv.weight as tf.Tensor4D,
-      strides: conv.stride,
-      pad: same && conv.kernel > 1 ? 'same' : 'valid',
-      bias: conv.bias ?? undefined,
+    const pad = same && conv.kernel > 1 ? 'same' : 'valid';
+    const filter = conv.weight as tf.Tensor4D;
+    const bias = conv.bias ?? undefined;
+    if (!hasKernel(FUSED_KERNELS.conv2dGrad)) return tf.fused.conv2d({ x: xin, filter, strides: conv.stride, pad, bias });
+    // Where the backend has it, the gradient is one fused kernel (dx, dfilter, dbias together).
+    const attrs = { strides: conv.stride, pad, hasBias: bias !== undefined };
+    const inputs: tf.Tensor[] = bias ? [xin, filter, bias] : [xin, filter];
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [xs, w, b] = args.slice(0, inputs.length) as tf.Tensor[];
+      const save = args[inputs.length] as tf.GradSaveFunc;
+      save([xs, w]);
+      return {
+        value: tf.fused.conv2d({ x: xs as tf.Tensor4D, filter: w as tf.Tensor4D, strides: conv.stride, pad, bias: b }),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(FUSED_KERNELS.conv2dGrad, { dy, x: saved[0], filter: saved[1] }, attrs),
+      };
     });
+    return op(...inputs) as tf.Tensor4D;
   });
 }
 
