@@ -9,8 +9,8 @@
 //   e_ij = q_i . k_j + keyScale q_i . wK[r(i, j)]     ('shaw'; 'transposed': keyScale q_j . wK[r(j, i)])
 //   z_i  = sum_j a_ij (v_j + wV[r(i, j)]),  a_i = softmax_j(e_i)
 // q arrives already scaled by 1/sqrt(d) (folded into the projection's weights).
-// Included by lvdm_torch.cc inside its anonymous namespace, after fused_ops.h (uses expApprox and
-// LVDM_SIMD_CLONES). Table gradients are summed per (sequence, head) and then over them in index
+// Included by lvdm_torch.cc inside its anonymous namespace, after small_bmm.h (gemmBlocked,
+// LVDM_SIMD_CLONES) and fused_ops.h (expApprox). Table gradients are summed per (sequence, head) and then over them in index
 // order: results do not depend on the thread count.
 
 std::string shapeString(const at::Tensor& t) {
@@ -48,99 +48,6 @@ AttnGeom readAttnGeom(Args& a, const at::Tensor& y, const char* op) {
 void checkTable(const at::Tensor& t, const AttnGeom& q, const char* what) {
   if (t.dim() != 2 || t.size(0) != q.rows || t.size(1) != q.d)
     throw std::runtime_error(std::string("SelfAttention: ") + what + " must be [" + std::to_string(q.rows) + ", " + std::to_string(q.d) + "], got " + shapeString(t));
-}
-
-/** Eight floats as one vector (GCC vector extensions: AVX registers in the x86-64-v3 clones,
- *  two SSE registers in the baseline ones). */
-typedef float V8 __attribute__((vector_size(32)));
-inline V8 load8(const float* p) {
-  V8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
-
-/**
- * C (m x n, row stride ldc) = [C +] A (m x k, row stride lda) B (k x n, row stride ldb): blocks of
- * 4 rows by 16 or 8 columns accumulate in vector registers, the rest one element at a time.
- * Inlined into the cloned callers, so it is compiled for each of their targets.
- */
-__attribute__((always_inline)) inline void gemmBlocked(const float* __restrict A, int64_t lda, const float* __restrict B, int64_t ldb, float* __restrict C, int64_t ldc,
-                                                      int64_t m, int64_t n, int64_t k, bool accumulate) {
-  const V8 zero = {};
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const float* a0 = A + i * lda;
-    const float* a1 = a0 + lda;
-    const float* a2 = a1 + lda;
-    const float* a3 = a2 + lda;
-    float* c0 = C + i * ldc;
-    float* c1 = c0 + ldc;
-    float* c2 = c1 + ldc;
-    float* c3 = c2 + ldc;
-    int64_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-      V8 x00 = accumulate ? load8(c0 + j) : zero, x01 = accumulate ? load8(c0 + j + 8) : zero;
-      V8 x10 = accumulate ? load8(c1 + j) : zero, x11 = accumulate ? load8(c1 + j + 8) : zero;
-      V8 x20 = accumulate ? load8(c2 + j) : zero, x21 = accumulate ? load8(c2 + j + 8) : zero;
-      V8 x30 = accumulate ? load8(c3 + j) : zero, x31 = accumulate ? load8(c3 + j + 8) : zero;
-      for (int64_t p = 0; p < k; p++) {
-        const V8 b0 = load8(B + p * ldb + j), b1 = load8(B + p * ldb + j + 8);
-        x00 += a0[p] * b0;
-        x01 += a0[p] * b1;
-        x10 += a1[p] * b0;
-        x11 += a1[p] * b1;
-        x20 += a2[p] * b0;
-        x21 += a2[p] * b1;
-        x30 += a3[p] * b0;
-        x31 += a3[p] * b1;
-      }
-      store8(c0 + j, x00);
-      store8(c0 + j + 8, x01);
-      store8(c1 + j, x10);
-      store8(c1 + j + 8, x11);
-      store8(c2 + j, x20);
-      store8(c2 + j + 8, x21);
-      store8(c3 + j, x30);
-      store8(c3 + j + 8, x31);
-    }
-    for (; j + 8 <= n; j += 8) {
-      V8 x0 = accumulate ? load8(c0 + j) : zero, x1 = accumulate ? load8(c1 + j) : zero;
-      V8 x2 = accumulate ? load8(c2 + j) : zero, x3 = accumulate ? load8(c3 + j) : zero;
-      for (int64_t p = 0; p < k; p++) {
-        const V8 b0 = load8(B + p * ldb + j);
-        x0 += a0[p] * b0;
-        x1 += a1[p] * b0;
-        x2 += a2[p] * b0;
-        x3 += a3[p] * b0;
-      }
-      store8(c0 + j, x0);
-      store8(c1 + j, x1);
-      store8(c2 + j, x2);
-      store8(c3 + j, x3);
-    }
-    for (; j < n; j++)
-      for (int r = 0; r < 4; r++) {
-        float acc = accumulate ? C[(i + r) * ldc + j] : 0.0f;
-        for (int64_t p = 0; p < k; p++) acc += A[(i + r) * lda + p] * B[p * ldb + j];
-        C[(i + r) * ldc + j] = acc;
-      }
-  }
-  for (; i < m; i++) {
-    const float* ai = A + i * lda;
-    float* ci = C + i * ldc;
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-      V8 x = accumulate ? load8(ci + j) : zero;
-      for (int64_t p = 0; p < k; p++) x += ai[p] * load8(B + p * ldb + j);
-      store8(ci + j, x);
-    }
-    for (; j < n; j++) {
-      float acc = accumulate ? ci[j] : 0.0f;
-      for (int64_t p = 0; p < k; p++) acc += ai[p] * B[p * ldb + j];
-      ci[j] = acc;
-    }
-  }
 }
 
 /** dst (cols x rows) = src (rows x cols, row stride ld) transposed. */
