@@ -51,3 +51,35 @@ export function listInputs(into: tf.NamedTensorMap, prefix: string, xs: readonly
   xs.forEach((x, i) => (into[`${prefix}${i}`] = x));
   return into;
 }
+
+/**
+ * A fused forward kernel whose gradient is its paired gradient kernel, as a differentiable op.
+ * `named` maps the inputs to the kernels' input names. The forward kernel returns the value, then
+ * tensors the gradient needs (`extras`, passed to it under those names); the gradient kernel also
+ * gets the upstream gradient under `dyName` and returns one gradient per input, in input order.
+ */
+export function fusedWithGrad(
+  inputs: tf.Tensor[],
+  named: (ts: tf.Tensor[]) => tf.NamedTensorMap,
+  kernels: { forward: string; grad: string },
+  attrs: tf.NamedAttrMap,
+  gradInputs: { dyName: string; extras: string[] },
+): tf.Tensor {
+  const n = inputs.length;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const ins = args.slice(0, n) as tf.Tensor[];
+    const save = args[n] as tf.GradSaveFunc;
+    const [value, ...extras] = runKernel(kernels.forward, named(ins), attrs);
+    save([...ins, ...extras]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const m = named(saved.slice(0, n));
+        m[gradInputs.dyName] = dy;
+        gradInputs.extras.forEach((name, i) => (m[name] = saved[n + i]));
+        return runKernel(kernels.grad, m, attrs);
+      },
+    };
+  });
+  return op(...inputs);
+}

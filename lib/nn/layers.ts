@@ -5,7 +5,7 @@
  * linear [Cin, Cout].
  */
 import * as tf from '@tensorflow/tfjs';
-import { FUSED_KERNELS, hasKernel, runKernel } from '../backend/fused';
+import { FUSED_KERNELS, fusedWithGrad, hasKernel } from '../backend/fused';
 import { Scope, init, Initializer } from './params';
 
 export type Triple = [number, number, number];
@@ -363,23 +363,9 @@ export function fusedGroupNorm<T extends tf.Tensor>(x: T, norm: GroupNormParams,
     optional.forEach((k, i) => (m[k] = ts[3 + i]));
     return m;
   };
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const ins = args.slice(0, inputs.length) as tf.Tensor[];
-    const save = args[inputs.length] as tf.GradSaveFunc;
-    const [y, mean, rstd] = runKernel(FUSED_KERNELS.adaGroupNorm, named(ins), { groups: norm.groups, eps: norm.eps, silu: act });
-    save([...ins, mean, rstd]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const m = named(saved.slice(0, inputs.length));
-        m.dy = dy;
-        m.mean = saved[inputs.length];
-        m.rstd = saved[inputs.length + 1];
-        return runKernel(FUSED_KERNELS.adaGroupNormGrad, m, { groups: norm.groups, silu: act });
-      },
-    };
-  });
-  return op(...inputs) as T;
+  const kernels = { forward: FUSED_KERNELS.adaGroupNorm, grad: FUSED_KERNELS.adaGroupNormGrad };
+  const attrs = { groups: norm.groups, eps: norm.eps, silu: act };
+  return fusedWithGrad(inputs, named, kernels, attrs, { dyName: 'dy', extras: ['mean', 'rstd'] }) as T;
 }
 
 

@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Scope, init } from '../../nn/params';
 import { GroupNorm, LayerNorm, Linear, quickGelu } from '../../nn/layers';
 import { adaptiveGroupNorm, groupsFor } from './norm';
-import { FUSED_KERNELS, hasKernel, runKernel } from '../../backend/fused';
+import { FUSED_KERNELS, fusedWithGrad, hasKernel } from '../../backend/fused';
 
 export type RelPosOrientation = 'shaw' | 'transposed';
 
@@ -147,22 +147,8 @@ export function selfAttention(y: tf.Tensor2D, groups: number, seqLen: number, he
   };
   const inputs: tf.Tensor[] = rel ? [y, rel.key, rel.value] : [y];
   const named = (ts: tf.Tensor[]): tf.NamedTensorMap => (ts.length === 3 ? { y: ts[0], relKey: ts[1], relValue: ts[2] } : { y: ts[0] });
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const ins = args.slice(0, inputs.length) as tf.Tensor[];
-    const save = args[inputs.length] as tf.GradSaveFunc;
-    const [out, attn] = runKernel(FUSED_KERNELS.selfAttention, named(ins), attrs);
-    save([...ins, attn]);
-    return {
-      value: out,
-      gradFunc: (dOut: tf.Tensor, saved: tf.Tensor[]) => {
-        const m = named(saved.slice(0, inputs.length));
-        m.dOut = dOut;
-        m.attn = saved[inputs.length];
-        return runKernel(FUSED_KERNELS.selfAttentionGrad, m, attrs);
-      },
-    };
-  });
-  return op(...inputs) as tf.Tensor2D;
+  const kernels = { forward: FUSED_KERNELS.selfAttention, grad: FUSED_KERNELS.selfAttentionGrad };
+  return fusedWithGrad(inputs, named, kernels, attrs, { dyName: 'dOut', extras: ['attn'] }) as tf.Tensor2D;
 }
 
 /** y [G*S, 3C] -> per-head q [G*heads, S, d], kT [G*heads, d, S], v [G*heads, S, d]. */
