@@ -23,7 +23,7 @@ command -v "$CXX" > /dev/null || fail "no C++ compiler ($CXX): apt-get install g
 [ -f /usr/include/ATen/ATen.h ] || fail "libtorch headers missing (/usr/include/ATen/ATen.h): apt-get install libtorch-dev"
 [ -n "$NODE_INC" ] || fail "Node-API headers (node_api.h) not found under /usr/include/node"
 [ -n "$ADDON_INC" ] && [ -f "../$ADDON_INC/napi.h" ] || fail "node-addon-api not installed (npm ci)"
-FLAGS="-O3 -fno-math-errno -fno-trapping-math -std=c++17 -fPIC -shared -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I../$ADDON_INC -I$NODE_INC -I/usr/include"
+FLAGS="-O3 -fopenmp -fno-math-errno -fno-trapping-math -std=c++17 -fPIC -shared -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I../$ADDON_INC -I$NODE_INC -I/usr/include"
 # BLAS: libtorch reaches it through libblas.so.3. OpenBLAS's OpenMP build shares libtorch's OpenMP
 # thread pool; the default pthread build keeps its own threads spinning (sched_yield) beside
 # libtorch's, which on 2 cores cost a quarter of a training step. Linking the OpenMP build first,
