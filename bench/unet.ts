@@ -30,20 +30,27 @@ async function timeWallCpu(fn: () => unknown | Promise<unknown>, reps: number, w
   return { wall: med(wall), best: Math.min(...wall), cpu: med(cpu) };
 }
 
-export const run: BenchModule = async (opts) => {
+/** The reference UNet's trainer (AdamW, no EMA) over 8 cached random latents: the bench's workload. */
+export function referenceTrainer(): LvdmTrainer {
   const { batch, frames, height, width, channels } = REFERENCE_UNET;
-  const unet = referenceUNetConfig();
   const config = ExperimentConfig.parse({
     name: 'bench-unet-reference',
     seed: 0,
     data: { source: 'synthetic-shapes', frames, size: height },
-    unet,
+    unet: referenceUNetConfig(),
     diffusion: { loss: 'l1', optim: { kind: 'adamw', lr: 1e-4, weight_decay: 0.01 }, train: { steps: 1000, batch_size: batch, ema_decay: 0 } },
   });
   const per = frames * height * width * channels;
   const n = 8;
   const latents = new LatentCache(new Rng(1).normalArray(n * per), new Float32Array(n * per).fill(-30), n, [frames, height, width, channels], { shift: 0, scale: 1 });
-  const trainer = new LvdmTrainer({ config, latents });
+  return new LvdmTrainer({ config, latents });
+}
+
+export const run: BenchModule = async (opts) => {
+  const { batch, frames, height, width, channels } = REFERENCE_UNET;
+  const unet = referenceUNetConfig();
+  const per = frames * height * width * channels;
+  const trainer = referenceTrainer();
   const net = trainer.unet;
   // Live output layers (zero-initialised in LVDM) so sampling does real work on non-trivial values.
   const rng = new Rng(2);

@@ -12,6 +12,7 @@ import { frameConv } from '../lib/models/unet3d/resblock';
 import type { Conv2d } from '../lib/nn/layers';
 import { Adam, Ema, clipGradNorm } from '../lib/train/optim';
 import { compareOutputs, kernelsRun, nativeSnapshot, outputsOn, setupNative } from './native-helpers';
+import { nativeAddon } from '../lib/backend/native/addon';
 
 before(setupNative);
 
@@ -82,6 +83,21 @@ async function check(cases: Case[]): Promise<void> {
 
 const pos = (v: number) => Math.abs(v) + 0.1;
 const unit = (v: number) => Math.tanh(v) * 0.9;
+
+test("the addon's own parallel loops (fused kernels) run on every thread", () => {
+  // ATen's at::parallel_for is an OpenMP pragma compiled into the addon: without -fopenmp the
+  // fused kernels silently ran on one core while libtorch's own ops used two.
+  const addon = nativeAddon()!;
+  const before = addon.info().threads;
+  try {
+    addon.setThreads(2);
+    assert.equal(addon.info().parallelForThreads, 2);
+    addon.setThreads(1);
+    assert.equal(addon.info().parallelForThreads, 1);
+  } finally {
+    addon.setThreads(before);
+  }
+});
 
 test('unary kernels and their gradients match cpu', async () => {
   const u = (name: string, f: (x: tf.Tensor) => tf.Tensor | tf.Tensor[], map?: (v: number) => number, grad = true): Case => ({ name, shapes: [[3, 5]], f: (x) => f(x), map, grad });

@@ -868,6 +868,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("blas", Napi::String::New(env, cfg != nullptr ? std::string(cfg()) : std::string("unknown (not OpenBLAS)")));
   o.Set("deterministic", Napi::Boolean::New(env, at::globalContext().deterministicAlgorithms()));
   o.Set("mkldnn", Napi::Boolean::New(env, at::hasMKLDNN()));
+  // How many threads the addon's own at::parallel_for loops (the fused kernels) fan out to. ATen's
+  // OpenMP parallel_for is a header pragma: an addon compiled without -fopenmp runs them serially.
+  std::vector<char> used(at::get_num_threads(), 0);
+  at::parallel_for(0, 1024, 1, [&](int64_t, int64_t) { used[at::get_thread_num()] = 1; });
+  int fanned = 0;
+  for (char u : used) fanned += u;
+  o.Set("parallelForThreads", Napi::Number::New(env, fanned));
   Napi::Array names = Napi::Array::New(env);
   uint32_t k = 0;
   for (const auto& kv : opTable()) names.Set(k++, Napi::String::New(env, kv.first));

@@ -13,7 +13,7 @@ export interface TorchAddon {
   run(op: string, packed: Float64Array): Float64Array;
   memory(): { bytes: number; handles: number; storages: number };
   setThreads(n: number): number;
-  info(): { torch: string; threads: number; blas: string; deterministic: boolean; mkldnn: boolean; ops: string[] };
+  info(): { torch: string; threads: number; blas: string; deterministic: boolean; mkldnn: boolean; parallelForThreads: number; ops: string[] };
 }
 
 /** Repository root (this file is lib/backend/native/addon.ts). */
