@@ -76,6 +76,16 @@ test('metric per window: bands for a few settings, error bars for many; paired d
   );
   assert.equal(lc.layout.yaxis.type, 'log');
   assert.equal(lossCurvesFigure([]), null);
+  // An autoencoder's NLL (negative here) and diffusion losses: one panel and y axis per group.
+  const [ae, pred] = syntheticCurves();
+  const grouped = lossCurvesFigure([{ ...ae, loss: ae.loss.map((v) => -1e4 * v), group: 'autoencoder' }, { ...pred, group: 'diffusion' }])!;
+  assert.deepEqual(grouped.data.map((t) => t.yaxis), [undefined, 'y2']);
+  assert.equal(grouped.layout.yaxis.type, undefined, 'negative losses stay on a linear axis');
+  assert.equal(grouped.layout.yaxis2?.type, 'log');
+  assert.match(grouped.layout.yaxis2?.title.text ?? '', /^diffusion loss/);
+  const [d1, d2] = [grouped.layout.yaxis.domain!, grouped.layout.yaxis2!.domain!];
+  assert.ok(d1[0] > d2[1], `panels must not overlap: ${d1} above ${d2}`);
+  assert.equal(grouped.layout.xaxis.anchor, 'y2', 'the step axis sits under the bottom panel');
   const all = experimentFigures(aggs, { metricName: 'fvd_proxy', floors, curves: syntheticCurves() });
   assert.deepEqual(
     all.map((x) => x.name),

@@ -404,7 +404,7 @@ function lossCurves(plan: Plan): LossCurve[] {
     if (!TRAINING.includes(t.kind) || taskState(plan, t) !== 'done') continue;
     const rows = readJsonl(path.join(taskDir(plan, t), METRICS_LOG)) as { step?: number; loss?: number }[];
     const ok = rows.filter((r) => typeof r.step === 'number' && typeof r.loss === 'number');
-    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!) });
+    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!), group: t.kind === 'autoencoder' ? 'autoencoder' : 'diffusion' });
   }
   return curves;
 }

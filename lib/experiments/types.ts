@@ -113,6 +113,9 @@ export interface LossCurve {
   stage: string;
   steps: number[];
   loss: number[];
+  /** Curves of one group share a y axis; groups get a panel each (the autoencoder's loss, a
+   * negative log-likelihood, and the diffusion models' noise-prediction losses differ in units). */
+  group?: string;
 }
 
 /** Everything `lvdm report` needs, read from a run folder by the runner. */

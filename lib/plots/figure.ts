@@ -38,6 +38,8 @@ export interface ScatterTrace {
   hoverinfo?: 'skip' | 'all' | 'x+y+name';
   hovertemplate?: string;
   connectgaps?: boolean;
+  /** The y axis of a stacked panel: 'y2' for layout.yaxis2, ... */
+  yaxis?: string;
 }
 
 export type Trace = ScatterTrace;
@@ -53,12 +55,17 @@ export interface Axis {
   dtick?: number | string;
   tickvals?: number[];
   ticktext?: string[];
+  /** Stacked panels: the axis' share of the plot height, and the x axis it is drawn against. */
+  domain?: [number, number];
+  anchor?: string;
 }
 
 export interface Layout {
   title: { text: string; x?: number; font?: { size?: number } };
   xaxis: Axis;
   yaxis: Axis;
+  /** Further y axes of stacked panels (traces name them as 'y2', 'y3', ...). */
+  [yaxisN: `yaxis${number}`]: Axis | undefined;
   width?: number;
   height?: number;
   autosize?: boolean;

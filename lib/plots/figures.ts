@@ -12,7 +12,7 @@ import type { LossCurve, MetricFloors } from '../experiments/types';
 import type { SettingAggregate, Summary } from '../results/aggregate';
 import type { PairedResult } from '../results/paired';
 import { type SettingField, settingLabel, varyingFields } from '../results/settings';
-import { baseLayout, color, dash, type Figure, logTicks, type ScatterTrace, withAlpha } from './figure';
+import { type Axis, baseLayout, color, dash, type Figure, logTicks, type ScatterTrace, withAlpha } from './figure';
 
 export type Quantity = 'metric' | 'kvd';
 
@@ -201,17 +201,44 @@ export function baselineText(b: PairedResult['baseline']): string {
     .join(' ');
 }
 
-/** Training loss curves, one trace per stage, log-scaled loss. Returns null without curves. */
+/**
+ * Training loss curves, one trace per stage; curves of different groups (LossCurve.group) go in
+ * stacked panels with a y axis each, log-scaled where every loss of the panel is positive.
+ * Returns null without curves.
+ */
 export function lossCurvesFigure(curves: readonly LossCurve[]): Figure | null {
   const usable = curves.filter((c) => c.steps.length > 0 && c.steps.length === c.loss.length);
   if (usable.length === 0) return null;
-  const positive = usable.every((c) => c.loss.every((v) => v > 0));
-  const data: ScatterTrace[] = usable.map((c, i) => ({ type: 'scatter', mode: 'lines', name: c.stage, x: c.steps, y: c.loss.map((v) => (Number.isFinite(v) ? v : null)), line: { color: color(i), width: 1.5, dash: dash(i) } }));
-  const layout = baseLayout('training loss', 'step', positive ? 'loss (log scale)' : 'loss');
-  if (positive) {
-    layout.yaxis.type = 'log';
-    const all = usable.flatMap((c) => c.loss.filter((v) => Number.isFinite(v)));
-    Object.assign(layout.yaxis, logTicks(Math.min(...all), Math.max(...all)));
+  const groups = [...new Set(usable.map((c) => c.group ?? ''))];
+  const layout = baseLayout('training loss', 'step', '');
+  const gap = 0.08;
+  const data: ScatterTrace[] = [];
+  groups.forEach((g, k) => {
+    const members = usable.filter((c) => (c.group ?? '') === g);
+    const positive = members.every((c) => c.loss.every((v) => v > 0));
+    const axis: Axis = { ...layout.yaxis, title: { text: `${g ? `${g} ` : ''}loss${positive ? ' (log scale)' : ''}` } };
+    if (positive) {
+      axis.type = 'log';
+      const all = members.flatMap((c) => c.loss.filter((v) => Number.isFinite(v)));
+      Object.assign(axis, logTicks(Math.min(...all), Math.max(...all)));
+    }
+    if (groups.length > 1) {
+      // Panel k from the top; each takes an equal share of the height.
+      const h = (1 - gap * (groups.length - 1)) / groups.length;
+      const top = 1 - k * (h + gap);
+      axis.domain = [Math.max(0, top - h), top];
+      axis.anchor = 'x';
+    }
+    if (k === 0) layout.yaxis = axis;
+    else layout[`yaxis${k + 1}`] = axis;
+    for (const c of members) {
+      const i = usable.indexOf(c);
+      data.push({ type: 'scatter', mode: 'lines', name: c.stage, x: c.steps, y: c.loss.map((v) => (Number.isFinite(v) ? v : null)), line: { color: color(i), width: 1.5, dash: dash(i) }, ...(k > 0 ? { yaxis: `y${k + 1}` } : {}) });
+    }
+  });
+  if (groups.length > 1) {
+    layout.xaxis.anchor = `y${groups.length}`; // the shared step axis under the bottom panel
+    layout.height = 260 * groups.length + 80;
   }
   return { data, layout };
 }
