@@ -62,6 +62,7 @@ before(async () => {
     name: 'report-test',
     description: 'synthetic sweep over s and w',
     file: 'experiments/test.yaml',
+    overrides: ['sweep.n=4', 'sweep.defaults.frames=64'],
     resolved: { data: { family: 'synthetic-sky' }, sweep: { s: [0, 100], w: [0, 1], seeds: [1, 2] } },
     points,
     floors: { real_vs_real: { fvd: 150, kvd: 0.1 }, reconstruction: { fvd: 200, kvd: 0.15 } },
@@ -97,6 +98,7 @@ test('writeReport writes the page, the tables, and each figure as HTML + PNG; th
   const html = fs.readFileSync(out.html, 'utf8');
   assert.equal(html.split('plotly.js v2.35.2').length - 1, 1, 'plotly inlined once');
   assert.match(html, /<img src="samples\/hierarchical-s0-w0-seed1\.gif"/);
+  assert.match(html, /run with <code>--set sweep\.n=4 --set sweep\.defaults\.frames=64<\/code>/, 'the header names the overrides');
   assert.match(html, /<video src="samples\/hierarchical-s100-w1-seed2\.mp4" autoplay loop muted/);
 
   const shot = path.join(runDir, 'report.png');

@@ -422,6 +422,7 @@ export function reportInputFor(plan: Plan): ReportInput {
     name: plan.name,
     description: r.description,
     file: plan.file,
+    overrides: plan.set,
     resolved: plan.resolved,
     points: collectResults(plan),
     floors,

@@ -123,6 +123,8 @@ export interface ReportInput {
   name: string;
   description?: string;
   file: string;
+  /** The run's `--set key=value` overrides (the description is the file's and may not reflect them). */
+  overrides?: string[];
   resolved: Record<string, unknown>;
   points: PointResult[];
   floors?: MetricFloors;

@@ -167,6 +167,9 @@ function reportHtml(input: ReportInput, p: Parts): string {
   return plotlyPage(`${input.name} — LVDM.ts experiment report`, REPORT_CSS, [
     `<header><h1>${escapeHtml(input.name)}</h1>`,
     input.description ? `<p>${escapeHtml(input.description)}</p>` : '',
+    input.overrides && input.overrides.length > 0
+      ? `<p class="overrides">run with <code>${input.overrides.map((o) => `--set ${escapeHtml(o)}`).join(' ')}</code>: the description above is the experiment file's; the tables and plots show the values used.</p>`
+      : '',
     `<p>experiment file <code>${escapeHtml(input.file)}</code> · metric ${escapeHtml(p.metric)} · run folder <code>${escapeHtml(p.runDir)}</code></p></header>`,
     `<nav>${nav}</nav>`,
     '<main>',
