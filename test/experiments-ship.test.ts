@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { planExperiment, readDone } from '../lib/experiments/plan';
 import { collectResults, reportInputFor } from '../lib/experiments/execute';
 import { Manifest, reuseShipped } from '../lib/experiments/shipped';
+import { loadSafetensors } from '../lib/io/safetensors';
 import { main } from '../lib/cli/main';
 import { captureConsole, runLvdm, tempDir } from './helpers';
 
@@ -68,6 +69,7 @@ let tmp = '';
 let exp = '';
 let runA = '';
 let models = '';
+let models16 = '';
 let shipOut = '';
 
 function sha256(file: string): string {
@@ -105,9 +107,12 @@ before(async () => {
   runA = path.join(tmp, 'runA');
   models = path.join(tmp, 'models');
   await lvdmRun(runA, ['--from-scratch']);
-  const r = await lvdm(['ship', runA, '--to', models]);
+  const r = await lvdm(['ship', runA, '--to', models, '--precision', 'fp32']);
   assert.equal(r.code, 0, r.err);
   shipOut = r.out;
+  models16 = path.join(tmp, 'models16');
+  const r16 = await lvdm(['ship', runA, '--to', models16]); // the default precision, fp16
+  assert.equal(r16.code, 0, r16.err);
 });
 
 after(() => {
@@ -157,6 +162,40 @@ test('lvdm ship: only the files later tasks read, with sizes, sha256, training t
   // The sizes are printed with the limit.
   assert.match(shipOut, /^ {2}ae\s+autoencoder\s+store\/autoencoder\/[0-9a-f]{16}\s+0\.\d\d MB/m);
   assert.match(shipOut, new RegExp(`shipped models in all: ${(total / 1e6).toFixed(2)} MB .*limit 20 MB`));
+
+  // The default, fp16: the weights rounded to nearest float16 (read back as float32), half the
+  // bytes; every other file identical; the manifest describes the shipped bytes.
+  const m16 = manifest(models16);
+  for (const e of m16.tasks) {
+    assert.equal(e.precision, 'fp16');
+    const e32 = m.tasks.find((x) => x.stage === e.stage)!;
+    assert.equal(e32.precision, 'fp32');
+    for (const f of e.files) {
+      const file = path.join(models16, e.dir, f.name);
+      assert.equal(f.sha256, sha256(file), `${e.stage}/${f.name}`);
+      assert.equal(f.bytes, fs.statSync(file).size);
+      const src = path.join(runA, e.dir, f.name);
+      if (!f.name.endsWith('.safetensors')) {
+        assert.equal(f.sha256, sha256(src), `${e.stage}/${f.name} is copied unchanged`);
+        continue;
+      }
+      assert.ok(f.bytes < 0.6 * fs.statSync(src).size, `${e.stage}/${f.name}: ${f.bytes} bytes from ${fs.statSync(src).size}`);
+      const [a, b] = [loadSafetensors(src), loadSafetensors(file)];
+      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('fp16'), true);
+      for (const [k, v] of Object.entries(a.metadata)) assert.equal(b.metadata[k], v, `metadata ${k}`);
+      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()]);
+      for (const [name, t] of a.tensors) {
+        const h = b.tensors.get(name)!;
+        assert.deepEqual(h.shape, t.shape, name);
+        for (let i = 0; i < t.data.length; i++) {
+          const x = t.data[i];
+          assert.ok(Math.abs(h.data[i] - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${e.stage} ${name}[${i}]: ${x} -> ${h.data[i]}`);
+        }
+      }
+    }
+  }
+  assert.equal(m16.total_bytes, m16.tasks.reduce((a, e) => a + e.bytes, 0));
+  assert.ok(m16.total_bytes < 0.6 * m.total_bytes);
 });
 
 test('a fresh run with --models copies the shipped models instead of training: byte-identical weights, the same results', async () => {
@@ -240,6 +279,10 @@ test('the size limit refuses, naming the size and the limit; nothing is written'
   assert.ok(!fs.existsSync(small));
   const unknown = await lvdm(['ship', runA, '--to', small, '--stages', 'nope']);
   assert.match(unknown.err, /--stages: 'nope' is not a training stage of tiny-ship \(training stages: ae, lvdm, ar\)/);
+  const precision = await lvdm(['ship', runA, '--to', small, '--precision', 'fp8']);
+  assert.equal(precision.code, 1);
+  assert.match(precision.err, /--precision: expected 'fp16' or 'fp32', got 'fp8'/);
+  assert.ok(!fs.existsSync(small));
 });
 
 test('a shipped file that does not match its manifest (e.g. a Git LFS pointer) is not used', () => {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors, TypedArray } from '../lib/io/safetensors';
+import { decodeSafetensors, encodeSafetensors, floatToHalf, halfToFloat, loadSafetensors, saveSafetensors, toHalfArray, TypedArray } from '../lib/io/safetensors';
 import { Rng } from '../lib/nn/rng';
 
 const SCRIPT = path.join(__dirname, 'python', 'safetensors_ref.py');
@@ -183,4 +183,38 @@ test('malformed files raise errors naming the file', () => {
   }
   const missing = path.join(dir, 'nope.safetensors');
   assert.throws(() => loadSafetensors(missing), (e: Error) => e.message.includes(missing) && /not found/.test(e.message));
+});
+
+test("floatToHalf rounds float32 to binary16 exactly as numpy's float16 cast (nearest, ties to even)", () => {
+  const rng = new Rng(7);
+  const values: number[] = [0, -0, 1, -1, 65504, -65504, 65519.99, 65520, 1e9, -1e9, Infinity, -Infinity, 2 ** -14, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -26, 3e-38, 5.96e-8, 6.1e-5, 0.1, 1 / 3];
+  // Exact ties between two halves (odd and even mantissas) and their float32 neighbours.
+  for (let h = 0x0001; h < 0x7bff; h += 997) {
+    const mid = (halfToFloat(h) + halfToFloat(h + 1)) / 2;
+    values.push(mid, Math.fround(mid * (1 + 2 ** -22)), Math.fround(mid * (1 - 2 ** -22)), -mid);
+  }
+  for (const scale of [1e-6, 1e-3, 1, 100, 3e4]) for (let i = 0; i < 2000; i++) values.push(rng.normal() * scale);
+  const x = Float32Array.from(values);
+  const file = path.join(dir, 'half-input.f32');
+  fs.writeFileSync(file, Buffer.from(x.buffer));
+  const expected = JSON.parse(python(['half', file])) as number[];
+  const got = Array.from(x, (v) => floatToHalf(v));
+  const bad = got.map((h, i) => (h === expected[i] ? -1 : i)).filter((i) => i >= 0);
+  assert.deepEqual(bad.slice(0, 5).map((i) => [x[i], got[i].toString(16), expected[i].toString(16)]), []);
+  // Every half survives half -> float -> half (NaNs aside).
+  for (let h = 0; h < 0x10000; h++) if (!Number.isNaN(halfToFloat(h))) assert.equal(floatToHalf(halfToFloat(h)), h);
+  assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+});
+
+test('F16 tensors write as safetensors F16 (read back by numpy) and load widened to float32', () => {
+  const w = Float32Array.from([0.1, -2.5, 3e-6, 1000.7, 0]);
+  const file = path.join(dir, 'half.safetensors');
+  saveSafetensors(file, new Map([['w', { shape: [5], data: toHalfArray(w, 'w'), dtype: 'F16' as const }]]), { precision: 'fp16' });
+  const ref = JSON.parse(python(['read', file])) as { tensors: Record<string, { dtype: string; values: number[] }> };
+  assert.equal(ref.tensors.w.dtype, 'F16');
+  const back = loadSafetensors(file).tensors.get('w')!;
+  assert.equal(back.dtype, 'F32');
+  assert.deepEqual(Array.from(back.data), ref.tensors.w.values);
+  for (let i = 0; i < w.length; i++) assert.ok(Math.abs(back.data[i] - w[i]) <= Math.abs(w[i]) * 2 ** -11 + 2 ** -25, `${w[i]} -> ${back.data[i]}`);
+  assert.throws(() => toHalfArray(Float32Array.from([1, 7e4]), 'unet.out.weight'), /unet\.out\.weight: value 70000 at index 1 is beyond the float16 range/);
 });

@@ -4,12 +4,14 @@
  * models/manifest.json with sizes, sha256, training time, evaluation numbers and the command that
  * trains each again. Refuses when the shipped models would exceed a size limit.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
+import { decodeSafetensors, encodeSafetensors, type TensorToWrite, toHalfArray } from '../io/safetensors';
 import { METRICS_LOG } from '../train/loop';
 import { planExperiment, readDone, readPlan, taskDir, taskInputs, taskState } from './plan';
-import { DEFAULT_MODELS_DIR, MANIFEST_FILE, Manifest, SHIPPABLE, ShippedEntry, describeFiles, readManifest, shippedFileNames, withInputs } from './shipped';
+import { DEFAULT_MODELS_DIR, MANIFEST_FILE, Manifest, SHIPPABLE, ShippedEntry, type ShippedFile, type ShipPrecision, describeFiles, readManifest, shippedFileNames, withInputs } from './shipped';
 import { Plan, TaskSpec } from './types';
 
 /** The repository root (experiment files are recorded relative to it). */
@@ -25,6 +27,8 @@ export interface ShipOptions {
   to?: string;
   /** Refuse when the shipped models would exceed this many MB (10^6 bytes) in all. */
   maxMb?: number;
+  /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes). */
+  precision?: ShipPrecision;
   /** Print the sizes, write nothing. */
   dryRun?: boolean;
   log?: (m: string) => void;
@@ -87,10 +91,36 @@ function checkReproducible(plan: Plan, tasks: TaskSpec[]): void {
   }
 }
 
-function entryFor(plan: Plan, task: TaskSpec): ShippedEntry {
+/**
+ * A weights file as shipped at `precision`: fp16 rounds every float32 tensor to float16 (other
+ * dtypes and the metadata are kept) and records it in the metadata; null = ship the file as is.
+ */
+export function shippedWeights(file: string, precision: ShipPrecision): Buffer | null {
+  if (precision === 'fp32') return null;
+  const { tensors, metadata } = decodeSafetensors(fs.readFileSync(file), file);
+  const out = new Map<string, TensorToWrite>();
+  for (const [name, t] of tensors) {
+    out.set(name, t.data instanceof Float32Array ? { shape: t.shape, data: toHalfArray(t.data, `${file}: tensor '${name}'`), dtype: 'F16' } : { shape: t.shape, data: t.data });
+  }
+  return Buffer.from(encodeSafetensors(out, { ...metadata, 'lvdm.shipped_precision': 'fp16 (float32 weights rounded to nearest float16 by lvdm ship)' }));
+}
+
+/** The files shipped for `task`, with their bytes when they differ from the run folder's (weights at fp16). */
+function shippedFiles(dir: string, kind: TaskSpec['kind'], precision: ShipPrecision): { files: ShippedFile[]; converted: Map<string, Buffer> } {
+  const names = shippedFileNames(kind).filter((f) => fs.existsSync(path.join(dir, f)));
+  const converted = new Map<string, Buffer>();
+  const weights = shippedWeights(path.join(dir, names[0]), precision);
+  if (weights) converted.set(names[0], weights);
+  const files = describeFiles(dir, names).map((f) => {
+    const b = converted.get(f.name);
+    return b ? { name: f.name, bytes: b.length, sha256: crypto.createHash('sha256').update(b).digest('hex') } : f;
+  });
+  return { files, converted };
+}
+
+function entryFor(plan: Plan, task: TaskSpec, precision: ShipPrecision): ShippedEntry & { converted: Map<string, Buffer> } {
   const dir = taskDir(plan, task);
-  const names = shippedFileNames(task.kind).filter((f) => fs.existsSync(path.join(dir, f)));
-  const files = describeFiles(dir, names);
+  const { files, converted } = shippedFiles(dir, task.kind, precision);
   const done = readDone(dir)!;
   const evalFile = path.join(dir, 'eval.json');
   const logs = readJsonl(path.join(dir, METRICS_LOG)) as Record<string, unknown>[];
@@ -107,23 +137,29 @@ function entryFor(plan: Plan, task: TaskSpec): ShippedEntry {
     inputs,
     files,
     bytes: files.reduce((a, f) => a + f.bytes, 0),
+    precision,
     wall_s: done.wall_s,
     finished: done.finished,
     backend: done.backend ?? null,
     command: reproduceCommand(plan, task),
     eval: fs.existsSync(evalFile) ? (JSON.parse(fs.readFileSync(evalFile, 'utf8')) as Record<string, unknown>) : null,
     last_log: logs.length ? logs[logs.length - 1] : null,
+    converted,
   };
 }
 
 /** Copies one task's shipped files: into a temp folder, then renamed over its folder. */
-function copyInto(models: string, plan: Plan, e: ShippedEntry): void {
+function copyInto(models: string, plan: Plan, e: ShippedEntry, converted: Map<string, Buffer>): void {
   const final = path.join(models, e.dir);
   const tmp = `${final}.partial-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const src = path.join(plan.runDir, e.dir);
-  for (const f of e.files) fs.copyFileSync(path.join(src, f.name), path.join(tmp, f.name));
+  for (const f of e.files) {
+    const b = converted.get(f.name);
+    if (b) fs.writeFileSync(path.join(tmp, f.name), b);
+    else fs.copyFileSync(path.join(src, f.name), path.join(tmp, f.name));
+  }
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);
 }
@@ -135,7 +171,9 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const plan = readPlan(runDir);
   const tasks = chooseTasks(plan, opts.stages ?? []);
   checkReproducible(plan, tasks);
-  const shipped = tasks.map((t) => entryFor(plan, t));
+  const precision = opts.precision ?? 'fp16';
+  const withBytes = tasks.map((t) => entryFor(plan, t, precision));
+  const shipped: ShippedEntry[] = withBytes.map(({ converted: _, ...e }) => e);
   const old = readManifest(models);
   const experiment = repoPath(plan.file);
   const isReplaced = (e: ShippedEntry): boolean => shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
@@ -147,7 +185,7 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const w = Math.max(5, ...shipped.map((e) => e.stage.length));
   const dw = Math.max(...shipped.map((e) => e.dir.length));
   log(`${plan.name} (${experiment}) -> ${models}`);
-  for (const e of shipped) log(`  ${e.stage.padEnd(w)}  ${e.kind.padEnd(13)}  ${e.dir.padEnd(dw)}  ${fmtMb(e.bytes).padStart(9)}  trained in ${e.wall_s.toFixed(0)} s${e.backend ? ` on ${e.backend}` : ''}  (${e.files.map((f) => f.name).join(', ')})`);
+  for (const e of shipped) log(`  ${e.stage.padEnd(w)}  ${e.kind.padEnd(13)}  ${e.dir.padEnd(dw)}  ${fmtMb(e.bytes).padStart(9)}  ${precision}  trained in ${e.wall_s.toFixed(0)} s${e.backend ? ` on ${e.backend}` : ''}  (${e.files.map((f) => f.name).join(', ')})`);
   for (const e of replaced) log(`  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
   log(`shipped models in all: ${fmtMb(totalBytes)} (${fmtMb(shipped.reduce((a, e) => a + e.bytes, 0))} from this run, ${fmtMb(kept.reduce((a, e) => a + e.bytes, 0))} already shipped), limit ${maxMb} MB`);
   if (totalBytes > maxMb * MB)
@@ -158,7 +196,7 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
     log('dry run: nothing written');
     return { models, shipped, replaced, totalBytes, manifest };
   }
-  for (const e of shipped) copyInto(models, plan, e);
+  withBytes.forEach((e, i) => copyInto(models, plan, shipped[i], e.converted));
   writeJsonAtomic(path.join(models, MANIFEST_FILE), manifest);
   for (const e of replaced) if (!all.some((a) => a.dir === e.dir)) fs.rmSync(path.join(models, e.dir), { recursive: true, force: true });
   log(`shipped ${shipped.length} task(s); manifest ${path.join(models, MANIFEST_FILE)}`);

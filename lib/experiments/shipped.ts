@@ -40,6 +40,8 @@ export interface ShippedFile {
 }
 
 /** One shipped training task in the manifest. */
+export type ShipPrecision = 'fp32' | 'fp16';
+
 export interface ShippedEntry {
   /** Experiment file, relative to the repository root when inside it. */
   experiment: string;
@@ -57,6 +59,9 @@ export interface ShippedEntry {
   inputs: Record<string, string>;
   files: ShippedFile[];
   bytes: number;
+  /** Precision of the shipped weights: 'fp16' is the trained float32 weights rounded to float16
+   * (nearest, ties to even) to fit the size budget, widened back to float32 on load; absent = fp32. */
+  precision?: ShipPrecision;
   /** Training wall time (its DONE marker) and when it finished. */
   wall_s: number;
   finished: string;

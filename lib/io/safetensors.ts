@@ -25,7 +25,10 @@ function dtypeOf(a: TypedArray): SafeDType {
   return 'U8';
 }
 
-export function encodeSafetensors(tensors: Map<string, { shape: number[]; data: TypedArray }>, metadata: Record<string, string> = {}): Uint8Array {
+/** A tensor to write: its values, or (dtype 'F16') IEEE binary16 bit patterns from `floatToHalf`. */
+export type TensorToWrite = { shape: number[]; data: TypedArray } | { shape: number[]; data: Uint16Array; dtype: 'F16' };
+
+export function encodeSafetensors(tensors: Map<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -34,7 +37,7 @@ export function encodeSafetensors(tensors: Map<string, { shape: number[]; data: 
     const t = tensors.get(name)!;
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (size !== t.data.length) throw new Error(`safetensors: tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`);
-    header[name] = { dtype: dtypeOf(t.data), shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = { dtype: 'dtype' in t ? t.dtype : dtypeOf(t.data), shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);
@@ -53,7 +56,7 @@ export function encodeSafetensors(tensors: Map<string, { shape: number[]; data: 
   return out;
 }
 
-export function saveSafetensors(file: string, tensors: Map<string, { shape: number[]; data: TypedArray }>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(file: string, tensors: Map<string, TensorToWrite>, metadata: Record<string, string> = {}): void {
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
@@ -70,6 +73,50 @@ export function halfToFloat(h: number): number {
   if (e === 0) return s * 2 ** -14 * (f / 1024);
   if (e === 31) return f ? NaN : s * Infinity;
   return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/**
+ * number -> IEEE 754 binary16 bits, rounding the float32 value to the nearest half, ties to even
+ * (numpy's float16 cast). Subnormals are kept; values beyond the largest half (65504) round to
+ * infinity, as in numpy.
+ */
+export function floatToHalf(x: number): number {
+  F32[0] = x;
+  const u = U32[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const man = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0); // inf, NaN (quiet)
+  const e = exp - 127 + 15; // the half's biased exponent
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal half (or zero): the value is m x 2^-24 with m = full mantissa >> (14 - e) rounded.
+    if (e < -10) return sign; // below half the smallest subnormal: rounds to zero
+    const full = man | 0x800000;
+    const shift = 14 - e;
+    const m = full >>> shift;
+    const rest = full & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    return sign | (m + (rest > half || (rest === half && m & 1) ? 1 : 0)); // a carry into 0x400 is the smallest normal
+  }
+  const m = man >>> 13;
+  const rest = man & 0x1fff;
+  const h = sign | (e << 10) | m;
+  return h + (rest > 0x1000 || (rest === 0x1000 && m & 1) ? 1 : 0); // a carry overflows into the exponent, to inf at the top
+}
+
+/** float32 values as binary16 bits (floatToHalf each); throws, naming `what`, on a finite value beyond the half range. */
+export function toHalfArray(data: Float32Array, what: string): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const h = floatToHalf(data[i]);
+    if ((h & 0x7c00) === 0x7c00 && Number.isFinite(data[i])) throw new Error(`${what}: value ${data[i]} at index ${i} is beyond the float16 range (|x| <= 65504); keep this file in float32`);
+    out[i] = h;
+  }
+  return out;
 }
 
 /** Parses a safetensors buffer. F16/BF16 are widened to F32, I64 narrowed to I32 (checked). */

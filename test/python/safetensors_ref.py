@@ -7,6 +7,8 @@ then the byte buffer; offsets are relative to the buffer start, tensors cover it
   python3 safetensors_ref.py read FILE         -> JSON on stdout: metadata, tensors (values as lists)
   python3 safetensors_ref.py write FILE        -> writes a spec file; JSON of the expected values
   python3 safetensors_ref.py write-i64big FILE -> a file with an int64 value outside int32
+  python3 safetensors_ref.py half FILE         -> FILE: raw little-endian float32 values; prints
+                                                  numpy's float16 cast of each as bit patterns
 """
 import json
 import struct
@@ -139,6 +141,12 @@ def write_i64big(path):
     write_file(path, [("big", "I64", [2], np.array([1, 2**40], dtype="<i8").tobytes())], {})
 
 
+def half(path):
+    x = np.fromfile(path, dtype="<f4")
+    with np.errstate(over="ignore"):
+        json.dump(x.astype(np.float16).view("<u2").tolist(), sys.stdout)
+
+
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
-    {"read": read, "write": write, "write-i64big": write_i64big}[mode](path)
+    {"read": read, "write": write, "write-i64big": write_i64big, "half": half}[mode](path)

@@ -15,7 +15,10 @@ config.json, eval.json, metrics.jsonl, DONE), not the training checkpoint or lat
 folder is written to a temp folder and renamed. models/manifest.json lists every shipped stage
 with its files (bytes, sha256), training time, evaluation numbers and the 'lvdm run' command that
 trains it again. A stage shipped before from the same experiment under another key is replaced.
-Prints the sizes and refuses when the shipped models would exceed --max-mb in all.
+Weights ship in float16 by default (--precision fp16: the trained float32 weights rounded to
+nearest, half the bytes, widened back to float32 on load; the manifest records the precision);
+--precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
+exceed --max-mb in all.
 
 Examples:
   lvdm ship runs/shapes
@@ -25,6 +28,7 @@ Examples:
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
     to: { type: 'string', help: 'models folder (default the repository models/)' },
     'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
+    precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes) or 'fp32' (unchanged)" },
     'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
   },
   async run(values, positionals) {
@@ -33,7 +37,9 @@ Examples:
     const maxMb = num(values, 'max-mb', DEFAULT_MAX_MB)!;
     if (!(maxMb > 0)) throw new Error(`--max-mb: expected a positive number, got ${maxMb}`);
     const stages = list(values, 'stages').flatMap((s) => s.split(',')).filter((s) => s !== '');
-    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, dryRun: flag(values, 'dry-run') });
+    const precision = str(values, 'precision') ?? 'fp16';
+    if (precision !== 'fp16' && precision !== 'fp32') throw new Error(`--precision: expected 'fp16' or 'fp32', got '${precision}'`);
+    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision, dryRun: flag(values, 'dry-run') });
     return 0;
   },
 };
