@@ -5,7 +5,8 @@
  * for held-out real clips of the videos' length (content seed 3, which the run does not use).
  *
  *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR] [--real 16]
- * Writes <run>/scene-drift.json; prints a markdown table.
+ * Writes <run>/scene-drift.json and <run>/plots/scene-drift.{html,png} (drift against the lag, one
+ * line per setting, error bars: sd over seeds; real: sd over clips); prints a markdown table.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +14,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNpz } from '../lib/io/npy';
 import { writeJsonAtomic } from '../lib/io/atomic';
+import { baseLayout, color, type Figure } from '../lib/plots/figure';
+import { writeFigureFiles } from '../lib/plots/files';
 import { findTask, planExperiment, taskDir, taskState } from '../lib/experiments/plan';
 import { VIDEOS_FILE } from '../lib/experiments/execute';
 import { writeRealClips } from '../lib/experiments/real';
@@ -66,6 +69,25 @@ async function main(): Promise<void> {
   }));
   const realRow = { setting: `real (${real.clips} held-out clips)`, clips: real.clips, drift: real.perLag.map((x) => ({ mean: mean(x), sd: std(x) })) };
   writeJsonAtomic(path.join(plan.runDir, 'scene-drift.json'), { experiment: path.relative(process.cwd(), file), frames, lags: LAGS, rows, real: realRow });
+  const lines = [...rows, realRow].map((r, i): Figure['data'][number] => {
+    const ok = r.drift.map((d, k) => ({ lag: LAGS[k], ...d })).filter((d) => Number.isFinite(d.mean));
+    const real = r === realRow;
+    return {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: r.setting,
+      x: ok.map((d) => d.lag),
+      y: ok.map((d) => d.mean),
+      error_y: { type: 'data', array: ok.map((d) => d.sd), visible: true },
+      line: { color: real ? '#000000' : color(i), width: real ? 2.5 : 1.5, dash: real ? 'dash' : 'solid' },
+    };
+  });
+  const layout = baseLayout(`scene drift of ${frames}-frame videos: mean colour change between frames a lag apart`, 'lag (frames)', 'colour drift (0-255 levels)');
+  layout.xaxis.type = 'log';
+  layout.xaxis.tickvals = LAGS;
+  layout.xaxis.ticktext = LAGS.map(String);
+  const written = await writeFigureFiles({ data: lines, layout }, 'scene drift', path.join(plan.runDir, 'plots'), 'scene-drift');
+  if (written.message) console.error(written.message);
   const cell = (d: { mean: number; sd: number }): string => (Number.isFinite(d.mean) ? `${d.mean.toFixed(1)} ± ${d.sd.toFixed(1)}` : '–');
   console.log(`| setting | ${LAGS.map((l) => `drift at ${l} frames`).join(' | ')} |`);
   console.log(`|---|${LAGS.map(() => '---').join('|')}|`);
