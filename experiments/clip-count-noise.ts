@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../lib/backend';
 import { writeJsonAtomic } from '../lib/io/atomic';
-import { findTask, planExperiment, taskDir, taskState } from '../lib/experiments/plan';
+import { findTask, planExperiment, readPlan, taskDir, taskState } from '../lib/experiments/plan';
 import { REAL_CLIPS } from '../lib/experiments/execute';
 import { FeatureChoice, openExtractor, writeReconstructed, writeRealClips } from '../lib/experiments/real';
 import { AE_WEIGHTS } from '../lib/autoencoder/pipeline';
@@ -39,9 +39,10 @@ async function main(): Promise<void> {
     options: { experiment: { type: 'string' }, run: { type: 'string' }, n: { type: 'string' }, sets: { type: 'string' } },
   });
   const file = values.experiment ?? path.join(__dirname, 'sky-synthetic-long.yaml');
-  const plan = planExperiment(file, values.run ? { out: values.run } : {});
+  // A run folder's own plan (with the --set overrides it ran with), else the file's default run folder.
+  const plan = values.run ? readPlan(values.run) : planExperiment(file, {});
   const real = findTask(plan, 'real');
-  if (taskState(plan, real) !== 'done') throw new Error(`${plan.runDir}: its 'real' task is not finished (lvdm run ${file} --only real)`);
+  if (taskState(plan, real) !== 'done') throw new Error(`${plan.runDir}: its 'real' task is not finished (lvdm run ${plan.file} --only real)`);
   const ae = findTask(plan, real.deps.find((d) => findTask(plan, d).kind === 'autoencoder')!);
   const c = real.config as unknown as RealTaskConfig;
   const ns = (values.n ?? '8,16,32').split(',').map(Number);
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   const out = path.join(plan.runDir, 'clip-count-noise.json');
-  writeJsonAtomic(out, { experiment: path.relative(process.cwd(), file), window: c.window, n_real: c.n_real, sets, rows });
+  writeJsonAtomic(out, { experiment: path.relative(process.cwd(), plan.file), window: c.window, n_real: c.n_real, sets, rows });
   const fmt = (a: number[]): string => `${mean(a).toFixed(0)} ± ${std(a).toFixed(0)} (${Math.min(...a).toFixed(0)}-${Math.max(...a).toFixed(0)})`;
   console.log(`| clips n | real vs real FVD_proxy, mean ± sd over ${sets} sets (range) | reconstructions |`);
   console.log('|---|---|---|');

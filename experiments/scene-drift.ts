@@ -4,7 +4,7 @@
  * 16, 64 and 256 (those shorter than the videos), averaged per setting over seeds; and the same
  * for held-out real clips of the videos' length (content seed 3, which the run does not use).
  *
- *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR] [--real 16]
+ *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR (its plan.json, --set overrides included)] [--real 16]
  * Writes <run>/scene-drift.json and <run>/plots/scene-drift.{html,png} (drift against the lag, one
  * line per setting, error bars: sd over seeds; real: sd over clips); prints a markdown table.
  */
@@ -16,7 +16,7 @@ import { readNpz } from '../lib/io/npy';
 import { writeJsonAtomic } from '../lib/io/atomic';
 import { baseLayout, color, type Figure } from '../lib/plots/figure';
 import { writeFigureFiles } from '../lib/plots/files';
-import { findTask, planExperiment, taskDir, taskState } from '../lib/experiments/plan';
+import { findTask, planExperiment, readPlan, taskDir, taskState } from '../lib/experiments/plan';
 import { VIDEOS_FILE } from '../lib/experiments/execute';
 import { writeRealClips } from '../lib/experiments/real';
 import type { DataConfig } from '../lib/config/schema';
@@ -38,7 +38,8 @@ function driftOf(file: string): { frames: number; clips: number; perLag: number[
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { experiment: { type: 'string' }, run: { type: 'string' }, real: { type: 'string' } } });
   const file = values.experiment ?? path.join(__dirname, 'sky-synthetic-long.yaml');
-  const plan = planExperiment(file, values.run ? { out: values.run } : {});
+  // A run folder's own plan (with the --set overrides it ran with), else the file's default run folder.
+  const plan = values.run ? readPlan(values.run) : planExperiment(file, {});
   const settings = new Map<string, { label: string; frames: number; seeds: number[][] }>();
   for (const t of plan.tasks) {
     if (t.kind !== 'sample' || !t.point || t.point.mode === 'short' || taskState(plan, t) !== 'done') continue;
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     drift: LAGS.map((_, i) => ({ mean: mean(s.seeds.map((x) => x[i])), sd: std(s.seeds.map((x) => x[i])) })),
   }));
   const realRow = { setting: `real (${real.clips} held-out clips)`, clips: real.clips, drift: real.perLag.map((x) => ({ mean: mean(x), sd: std(x) })) };
-  writeJsonAtomic(path.join(plan.runDir, 'scene-drift.json'), { experiment: path.relative(process.cwd(), file), frames, lags: LAGS, rows, real: realRow });
+  writeJsonAtomic(path.join(plan.runDir, 'scene-drift.json'), { experiment: path.relative(process.cwd(), plan.file), frames, lags: LAGS, rows, real: realRow });
   const lines = [...rows, realRow].map((r, i): Figure['data'][number] => {
     const ok = r.drift.map((d, k) => ({ lag: LAGS[k], ...d })).filter((d) => Number.isFinite(d.mean));
     const real = r === realRow;
