@@ -53,10 +53,11 @@ test('the program lists its commands; unknown commands and flags are errors', as
 test('lvdm doctor reports the backend, tools and a passing gradient self-check', { timeout: 120_000 }, async () => {
   const r = await runLvdm(['doctor', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { backend: string; threads: number; native: { available: boolean; threads?: number }; tools: Record<string, string | null>; self_check: { ok: boolean; checks: unknown[] } };
+  const report = JSON.parse(r.stdout) as { backend: string; threads: number; native: { available: boolean; threads?: number; fusedThreads?: number }; tools: Record<string, string | null>; self_check: { ok: boolean; checks: unknown[] } };
   assert.equal(report.backend, 'libtorch', 'the native backend is the default once set-up built it');
   assert.equal(report.native.available, true);
   assert.equal(report.threads, report.native.threads);
+  assert.equal(report.native.fusedThreads, report.native.threads, "the addon's fused kernels use every thread");
   assert.equal(report.self_check.ok, true);
   assert.ok(report.self_check.checks.length >= 4);
   assert.ok(report.tools.ffmpeg, 'ffmpeg found (installed by scripts/setup.sh)');

@@ -37,11 +37,11 @@ export function registerNativeBackend(threads: number): void {
 }
 
 /** libtorch version, BLAS, threads and determinism of the loaded addon (null when unavailable). */
-export function nativeInfo(): { torch: string; blas: string; threads: number; deterministic: boolean } | null {
+export function nativeInfo(): { torch: string; blas: string; threads: number; fusedThreads: number; deterministic: boolean } | null {
   const addon = nativeAddon();
   if (addon === null) return null;
   const i = addon.info();
-  return { torch: i.torch, blas: i.blas, threads: i.threads, deterministic: i.deterministic };
+  return { torch: i.torch, blas: i.blas, threads: i.threads, fusedThreads: i.parallelForThreads, deterministic: i.deterministic };
 }
 
 /** Native bytes and handles currently held by the addon (0 when unavailable). */

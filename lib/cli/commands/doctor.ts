@@ -45,7 +45,10 @@ export const command: Command = {
     if (flag(values, 'json')) console.log(JSON.stringify(report, null, 2));
     else {
       console.log(`backend     ${info.name} (${info.source}), ${report.threads} thread${report.threads === 1 ? '' : 's'}`);
-      if (ni !== null) console.log(`native      libtorch ${ni.torch}, ${ni.blas.split(' ').slice(0, 2).join(' ')}, ${ni.threads} threads, deterministic algorithms ${ni.deterministic ? 'on' : 'off'}`);
+      if (ni !== null) {
+        console.log(`native      libtorch ${ni.torch}, ${ni.blas.split(' ').slice(0, 2).join(' ')}, ${ni.threads} threads (fused kernels on ${ni.fusedThreads}), deterministic algorithms ${ni.deterministic ? 'on' : 'off'}`);
+        if (ni.fusedThreads < ni.threads) console.log(`  warning: the addon's fused kernels run on ${ni.fusedThreads} of ${ni.threads} threads (built without -fopenmp?); rebuild with bash native/build.sh`);
+      }
       else console.log(`native      unavailable (${nativeUnavailableReason()})`);
       for (const [k, v] of Object.entries(report.versions)) console.log(`  ${k.padEnd(28)} ${v}`);
       console.log('tools');
