@@ -18,21 +18,14 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../lib/backend';
 import { writeJsonAtomic } from '../lib/io/atomic';
 import { findTask, planExperiment, readPlan, taskDir, taskState } from '../lib/experiments/plan';
-import { REAL_CLIPS } from '../lib/experiments/execute';
-import { FeatureChoice, openExtractor, writeReconstructed, writeRealClips } from '../lib/experiments/real';
+import { type MetricSettings, protocolFor, REAL_CLIPS } from '../lib/experiments/execute';
+import { openExtractor, writeReconstructed, writeRealClips } from '../lib/experiments/real';
 import { AE_WEIGHTS } from '../lib/autoencoder/pipeline';
 import type { DataConfig } from '../lib/config/schema';
 import { computeMetrics } from '../metrics/evaluate';
 import { mean, std } from '../lib/results/stats';
 
-interface RealTaskConfig {
-  data: DataConfig;
-  window: number;
-  n_real: number;
-  features: FeatureChoice;
-  covariance: 'unbiased' | 'biased';
-  seed: number;
-}
+type RealTaskConfig = MetricSettings & { data: DataConfig };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -62,7 +55,7 @@ async function main(): Promise<void> {
         // Content seeds 1 and 2 are the run's reference and floor sets; 1000 + ... are unused.
         await writeRealClips(c.data, c.seed, clips, n, c.window, 1000 + 100 * n + k);
         await writeReconstructed(path.join(taskDir(plan, ae), AE_WEIGHTS), clips, rec);
-        const protocol = { name: 'custom', frames: c.window, stride: 1, numReal: c.n_real, numFake: n, realSelection: 'first' as const, seed: c.seed };
+        const protocol = protocolFor(c, n);
         for (const [fake, into] of [[clips, row.real_vs_real], [rec, row.reconstruction]] as const) {
           const r = await computeMetrics({ real: reference, fake, covariance: c.covariance, protocol, runs: 1, extractor, cacheDir: null, progress: false, log: () => undefined });
           into.push(Number(r[(r.metric_names as { fvd: string }).fvd]));

@@ -181,7 +181,7 @@ function portableProtocol(protocol: unknown, runDir: string): Record<string, unk
   return p;
 }
 
-interface MetricSettings {
+export interface MetricSettings {
   window: number;
   n_real: number;
   features: FeatureChoice;
@@ -189,7 +189,8 @@ interface MetricSettings {
   seed: number;
 }
 
-function protocolFor(m: MetricSettings, nFake: number): { name: string; frames: number; stride: number; numReal: number; numFake: number; realSelection: 'first'; seed: number } {
+/** The clip protocol the runner scores a sweep point (or a floor) of `nFake` clips with. */
+export function protocolFor(m: MetricSettings, nFake: number): { name: string; frames: number; stride: number; numReal: number; numFake: number; realSelection: 'first'; seed: number } {
   return { name: 'custom', frames: m.window, stride: 1, numReal: m.n_real, numFake: nFake, realSelection: 'first', seed: m.seed };
 }
 

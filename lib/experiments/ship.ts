@@ -111,9 +111,11 @@ function shippedFiles(dir: string, kind: TaskSpec['kind'], precision: ShipPrecis
   const converted = new Map<string, Buffer>();
   const weights = shippedWeights(path.join(dir, names[0]), precision);
   if (weights) converted.set(names[0], weights);
-  const files = describeFiles(dir, names).map((f) => {
-    const b = converted.get(f.name);
-    return b ? { name: f.name, bytes: b.length, sha256: crypto.createHash('sha256').update(b).digest('hex') } : f;
+  // Converted files are described by the bytes that ship, the rest as they are on disk.
+  const onDisk = describeFiles(dir, names.filter((n) => !converted.has(n)));
+  const files = names.map((name) => {
+    const b = converted.get(name);
+    return b ? { name, bytes: b.length, sha256: crypto.createHash('sha256').update(b).digest('hex') } : onDisk.find((f) => f.name === name)!;
   });
   return { files, converted };
 }
