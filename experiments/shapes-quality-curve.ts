@@ -9,7 +9,7 @@
  * Training time = the autoencoder's wall time + the short model's wall time at that step (from
  * its metrics.jsonl), i.e. "from scratch".
  *
- *   node --import tsx experiments/shapes-quality-curve.ts [--run runs/shapes] [--n 32] [--steps 25] [--seed 1]
+ *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--n 32] [--steps 25] [--seed 1]
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
  * Writes <run>/quality-curve/{results.json, curve.html, curve.png, step-<k>.gif}; prints a markdown table.
  */
@@ -72,6 +72,7 @@ function curveFigure(points: readonly CurvePoint[], key: 'consistency' | 'motion
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      experiment: { type: 'string', default: EXPERIMENT },
       run: { type: 'string', default: 'runs/shapes' },
       n: { type: 'string', default: '32' },
       steps: { type: 'string', default: '25' },
@@ -81,10 +82,11 @@ async function main(): Promise<void> {
   });
   const n = Number(values.n);
   await initBackend({ quiet: false });
-  const plan = planExperiment(EXPERIMENT, { out: values.run });
+  const experiment = values.experiment!;
+  const plan = planExperiment(experiment, { out: values.run });
   const dirOf = (stage: string): string => {
     const dir = taskDir(plan, findTask(plan, stage));
-    if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run experiments/shapes.yaml --out ${values.run} --only ${stage})`);
+    if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run ${path.relative(process.cwd(), experiment)} --out ${values.run} --only ${stage})`);
     return dir;
   };
   const aeDir = dirOf('ae');
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
     ae.dispose();
   }
   const result = {
-    experiment: 'experiments/shapes.yaml',
+    experiment: path.relative(path.join(__dirname, '..'), path.resolve(experiment)),
     n,
     ddim_steps: Number(values.steps),
     seed: Number(values.seed),
