@@ -12,7 +12,7 @@ import { writeJsonAtomic } from '../lib/io/atomic';
 import type { Plan, TaskSpec } from '../lib/experiments/types';
 import { parseQueueUrl } from '../lib/queue/connection';
 import { outputDone } from '../lib/queue/done';
-import { mapPath, openTaskQueue, parseRootMap, planJobs, readPlanFile, taskJobId, writePlanFile } from '../lib/queue/jobs';
+import { TaskQueue, jobAndState, mapPath, openTaskQueue, parseRootMap, planJobs, readPlanFile, taskJobId, writePlanFile } from '../lib/queue/jobs';
 import { followPlan, submitPlan, openQueue } from '../lib/queue/submit';
 import { QueueWorker, TaskRunner, startQueueWorker } from '../lib/queue/worker';
 import { queueStatus } from '../lib/queue/admin';
@@ -71,6 +71,26 @@ describe('queue URL', () => {
     assert.equal(got.runDir, path.join(share, 'local', 'run'));
     assert.deepEqual(got.resolved, { data: { root: path.join(share, 'local', 'data') } });
     fs.rmSync(share, { recursive: true, force: true });
+  });
+
+  test('a job that fails between reading its state and its data still reports its failure reason', async () => {
+    // A fake queue whose job fails the moment its state is first read, as a worker may fail it
+    // between two Redis round trips. Reading the job before its state returns the snapshot from
+    // before the failure (no failedReason), which is how a submitter once printed "undefined".
+    let failed = false;
+    const readState = async (): Promise<string> => {
+      failed = true;
+      return 'failed';
+    };
+    const snapshot = () => ({ id: 'j', failedReason: failed ? 'disk full' : undefined, getState: readState });
+    const queue = {
+      getJobState: async (id: string) => (id === 'j' ? readState() : 'unknown'),
+      getJob: async (id: string) => (id === 'j' ? snapshot() : undefined),
+    } as unknown as TaskQueue;
+    const { job, state } = await jobAndState(queue, 'j');
+    assert.equal(state, 'failed');
+    assert.equal(job?.failedReason, 'disk full');
+    assert.deepEqual(await jobAndState(queue, 'gone'), { job: undefined, state: 'unknown' });
   });
 
   test('a live claim keeps other workers off a task; a stale one is taken over', async () => {

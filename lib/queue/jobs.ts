@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import { writeJsonAtomic } from '../io/atomic';
 import type { Plan, TaskKind, TaskSpec } from '../experiments/types';
 import { QueueConnection } from './connection';
@@ -19,6 +19,21 @@ export type TaskQueue = Queue<TaskJobData, TaskJobResult>;
 /** The task queue on a parsed connection (close it when done). */
 export function openTaskQueue(conn: QueueConnection): TaskQueue {
   return new Queue<TaskJobData, TaskJobResult>(QUEUE_NAME, { connection: conn.options });
+}
+
+/**
+ * A job and its state, read state first: a job seen as 'failed' was fetched after it failed, so it
+ * carries its failedReason (reading the job first could return a snapshot from before it failed).
+ * A job removed in between reads as 'unknown'.
+ */
+export async function jobAndState(
+  queue: TaskQueue,
+  jobId: string,
+): Promise<{ job: Job<TaskJobData, TaskJobResult> | undefined; state: string }> {
+  const state = await queue.getJobState(jobId);
+  if (state === 'unknown') return { job: undefined, state };
+  const job = await queue.getJob(jobId);
+  return job ? { job, state } : { job: undefined, state: 'unknown' };
 }
 
 /** The payload of one task job (JSON). */

@@ -8,12 +8,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Job, QueueEvents } from 'bullmq';
+import { QueueEvents } from 'bullmq';
 import { RESULT_FILE } from '../experiments/execute';
 import { writePlan } from '../experiments/plan';
 import type { Plan, PointResult, TaskSpec } from '../experiments/types';
 import { QueueConnection, checkConnection, logErrors, parseQueueUrl } from './connection';
-import { QUEUE_NAME, TaskJobData, TaskJobResult, TaskQueue, openTaskQueue, planJobs, taskDepths, writePlanFile } from './jobs';
+import { QUEUE_NAME, TaskJobData, TaskQueue, jobAndState, openTaskQueue, planJobs, taskDepths, writePlanFile } from './jobs';
 import { outputDone } from './done';
 import { DoneCheck } from './worker';
 
@@ -49,8 +49,7 @@ export async function submitPlan(queue: TaskQueue, plan: Plan, o: SubmitOptions)
       sum.done++;
       continue;
     }
-    const existing = await queue.getJob(jobId);
-    const state = existing ? await existing.getState() : 'unknown';
+    const { job: existing, state } = await jobAndState(queue, jobId);
     if (existing && state === 'failed') {
       if (o.resume) {
         await existing.retry('failed');
@@ -124,8 +123,7 @@ export async function followPlan(queue: TaskQueue, events: QueueEvents, plan: Pl
     let live = 0;
     for (const [jobId, { task }] of jobs) {
       if (finished.has(jobId)) continue;
-      const job: Job<TaskJobData, TaskJobResult> | undefined = await queue.getJob(jobId);
-      const state = job ? await job.getState() : 'unknown';
+      const { job, state } = await jobAndState(queue, jobId);
       if (state === 'failed' && job) {
         failed.push({ id: task.id, reason: job.failedReason });
         if (!reported.has(jobId)) {

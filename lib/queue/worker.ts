@@ -19,7 +19,7 @@ import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Plan, TaskSpec } from '../experiments/types';
 import { claimTask } from './claim';
 import { QueueConnection, logErrors } from './connection';
-import { QUEUE_NAME, RootMap, TaskJobData, TaskJobProgress, TaskJobResult, openTaskQueue, readPlanFile } from './jobs';
+import { QUEUE_NAME, RootMap, TaskJobData, TaskJobProgress, TaskJobResult, jobAndState, openTaskQueue, readPlanFile } from './jobs';
 
 export interface TaskContext {
   log(message: string): void;
@@ -117,8 +117,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     };
     const pending = data.deps.filter((d) => !depDone(d.id));
     for (const d of pending) {
-      const depJob = await queue.getJob(d.jobId);
-      const state = depJob ? await depJob.getState() : 'unknown';
+      const { job: depJob, state } = await jobAndState(queue, d.jobId);
       if (depDone(d.id)) continue;
       if (state === 'failed') throw new UnrecoverableError(`dependency '${d.id}' failed: ${depJob?.failedReason ?? ''}`);
       if (state === 'unknown') throw new UnrecoverableError(`dependency '${d.id}' is neither done nor queued: submit the experiment again with --resume`);
