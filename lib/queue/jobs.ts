@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Job, Queue } from 'bullmq';
+import { Job, JobState, Queue } from 'bullmq';
 import { writeJsonAtomic } from '../io/atomic';
 import type { Plan, TaskKind, TaskSpec } from '../experiments/types';
 import { QueueConnection } from './connection';
@@ -29,7 +29,7 @@ export function openTaskQueue(conn: QueueConnection): TaskQueue {
 export async function jobAndState(
   queue: TaskQueue,
   jobId: string,
-): Promise<{ job: Job<TaskJobData, TaskJobResult> | undefined; state: string }> {
+): Promise<{ job: Job<TaskJobData, TaskJobResult> | undefined; state: JobState | 'unknown' }> {
   const state = await queue.getJobState(jobId);
   if (state === 'unknown') return { job: undefined, state };
   const job = await queue.getJob(jobId);
