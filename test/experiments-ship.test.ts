@@ -297,3 +297,17 @@ test('a shipped file that does not match its manifest (e.g. a Git LFS pointer) i
   assert.match(lines.join('\n'), /shipped ae \(.*\) does not match its manifest \(autoencoder\.safetensors: size or sha256 differs\); training it instead/);
   assert.ok(!fs.existsSync(path.join(plan.runDir, ae.dir)));
 });
+
+test("the repository's shipped models still match their experiment files: every manifest entry's stage plans to its key", () => {
+  // A schema change that adds a defaulted key (or a code version bump) changes every content key,
+  // and the demo and notebooks would silently retrain instead of reusing models/. This catches it.
+  const root = path.resolve(__dirname, '..');
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'models', 'manifest.json'), 'utf8')) as Manifest;
+  assert.ok(manifest.tasks.length >= 5, 'the manifest lists the shipped stages');
+  for (const t of manifest.tasks) {
+    const plan = planExperiment(path.join(root, t.experiment), { set: t.set });
+    const task = plan.tasks.find((x) => x.id === t.stage);
+    assert.ok(task, `${t.experiment}: no stage '${t.stage}'`);
+    assert.equal(task.key, t.key, `${t.experiment} stage '${t.stage}' plans to key ${task.key.slice(0, 16)}, but models/ ships ${t.key.slice(0, 16)}`);
+  }
+});

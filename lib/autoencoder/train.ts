@@ -1,7 +1,8 @@
 /**
  * Training of the VideoAutoencoder with LDM's LPIPSWithDiscriminator objective
  * (lvdm-facts.md section 1; Esser et al. 2021 / Rombach et al. 2022):
- *   rec   = |x - x_hat| (or squared) + lpips_weight * LPIPS(x, x_hat)        per pixel
+ *   rec   = pixel_weight * |x - x_hat| (or squared) + lpips_weight * LPIPS(x, x_hat)        per pixel
+ *           + edge_weight * GDL(x, x_hat)   (gradient difference, gdl.ts; not in LDM, off by default)
  *   nll   = sum(rec / exp(logvar) + logvar) / B      (logvar: one learned scalar)
  *   L_G   = nll + kl_weight * KL + d_weight * [step >= disc_start] * (-mean D(x_hat))
  *   d_weight = clamp(|grad_last nll| / (|grad_last L_adv| + 1e-4), 0, 1e4) * disc_weight
@@ -19,6 +20,7 @@ import { ClipLoader, LoaderState } from '../../data/loader';
 import type { ClipDataset } from '../../data/types';
 import { VideoAutoencoder, klDivergence } from './model';
 import { Lpips } from './lpips';
+import { gradientDifference } from './gdl';
 import { NLayerDiscriminator, adaptiveWeight, generatorAdvLoss, hingeDLoss } from './discriminator';
 
 export interface AutoencoderTrainerOptions {
@@ -87,11 +89,14 @@ export class AutoencoderTrainer implements Trainer {
     return lrAt(step, { lr: o.lr, warmupSteps: o.warmup_steps, decay: o.decay, totalSteps: this.cfg.train.steps, minLr: o.min_lr });
   }
 
-  /** Per-pixel reconstruction term (L1/MSE + LPIPS per frame), [B, T, H, W, 3]. */
+  /** Per-pixel reconstruction term (L1/MSE + gradient difference + LPIPS per frame), [B, T, H, W, 3]. */
   private recLoss(x: tf.Tensor5D, xr: tf.Tensor5D): tf.Tensor {
     return tf.tidy(() => {
       const d = tf.sub(x, xr);
-      let rec: tf.Tensor = this.cfg.loss.pixel === 'l1' ? tf.abs(d) : tf.square(d);
+      const loss = this.cfg.loss;
+      let rec: tf.Tensor = loss.pixel === 'l1' ? tf.abs(d) : tf.square(d);
+      if (loss.pixel_weight !== 1) rec = tf.mul(rec, loss.pixel_weight);
+      if (loss.edge_weight) rec = tf.add(rec, tf.mul(gradientDifference(x, xr), loss.edge_weight));
       if (this.lpips && this.cfg.loss.lpips_weight > 0) {
         const [b, t, h, w, c] = x.shape;
         const p = this.lpips.distance(tf.reshape(x, [b * t, h, w, c]), tf.reshape(xr, [b * t, h, w, c])); // [B*T]

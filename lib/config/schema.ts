@@ -93,7 +93,14 @@ export const AutoencoderModelConfig = z
 export const AutoencoderLossConfig = z
   .object({
     pixel: z.enum(['l1', 'mse']).default('l1'),
+    /** Weight of the L1/MSE term (LDM's pixelloss_weight, which its LPIPSWithDiscriminator accepts but never applies; applied here). */
     pixel_weight: z.number().nonnegative().default(1),
+    /**
+     * Weight of the gradient difference loss added to the per-pixel term (lib/autoencoder/gdl.ts;
+     * Mathieu et al. 2016); absent = 0. Optional rather than defaulted so that configs without it
+     * keep their content keys (and the shipped models stay reusable).
+     */
+    edge_weight: z.number().nonnegative().optional(),
     /** LPIPS weight; must be 0 unless `lpips_weights` names a weights file. */
     lpips_weight: z.number().nonnegative().default(0),
     lpips_weights: z.string().nullable().default(null),
