@@ -97,10 +97,10 @@ export class AutoencoderTrainer implements Trainer {
       let rec: tf.Tensor = loss.pixel === 'l1' ? tf.abs(d) : tf.square(d);
       if (loss.pixel_weight !== 1) rec = tf.mul(rec, loss.pixel_weight);
       if (loss.edge_weight) rec = tf.add(rec, tf.mul(gradientDifference(x, xr), loss.edge_weight));
-      if (this.lpips && this.cfg.loss.lpips_weight > 0) {
+      if (this.lpips && loss.lpips_weight > 0) {
         const [b, t, h, w, c] = x.shape;
         const p = this.lpips.distance(tf.reshape(x, [b * t, h, w, c]), tf.reshape(xr, [b * t, h, w, c])); // [B*T]
-        rec = tf.add(rec, tf.mul(tf.reshape(p, [b, t, 1, 1, 1]), this.cfg.loss.lpips_weight));
+        rec = tf.add(rec, tf.mul(tf.reshape(p, [b, t, 1, 1, 1]), loss.lpips_weight));
       }
       return rec;
     });
