@@ -1,7 +1,8 @@
 /**
  * lib/autoencoder/sensitivity.ts against a reference written out step by step on a tiny untrained
  * autoencoder: noise is added in the normalised latent space (z = mean + sigma * eps / scale), and
- * no tensors are left behind.
+ * no tensors are left behind. lib/autoencoder/noise-finetune.ts: only the decoder moves, the noise
+ * reaches it, no leaks.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,8 @@ import { ExperimentConfig } from '../lib/config/schema';
 import { VideoAutoencoder } from '../lib/autoencoder/model';
 import { clipsToTensor, loadAutoencoder, saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { latentNoisePsnr } from '../lib/autoencoder/sensitivity';
+import { finetuneDecoderOnNoisedLatents, isDecoderParam } from '../lib/autoencoder/noise-finetune';
+import { datasetFromConfig } from '../data/from-config';
 import { psnr } from '../metrics/quality';
 
 const SCALE = 2;
@@ -37,12 +40,11 @@ async function reference(file: string, clips: Uint8Array[], sigma: number, seed:
   return psnr(real, decoded);
 }
 
-test('latentNoisePsnr: noise in the normalised latent space, against a step-by-step reference; no leaks', async () => {
-  await initBackend({ quiet: true });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-sens-'));
+/** A tiny untrained autoencoder file with latent statistics; returns its path and config. */
+function tinyAutoencoder(dir: string) {
   const cfg = ExperimentConfig.parse({
     name: 'sensitivity-test',
-    data: { source: 'synthetic-shapes', frames: 4, size: 8 },
+    data: { source: 'synthetic-shapes', frames: 4, size: 8, num_videos: 8, held_out: 1 },
     autoencoder: { model: { channels: [8], temporal_factor: 2, spatial_factor: 2, latent_channels: 2, norm_groups: 4, enc_res_blocks: 1, dec_res_blocks: 1 }, train: { steps: 1, batch_size: 1 } },
   });
   const store = new ParamStore(new Rng(5));
@@ -50,6 +52,13 @@ test('latentNoisePsnr: noise in the normalised latent space, against a step-by-s
   const file = path.join(dir, 'autoencoder.safetensors');
   saveAutoencoderWeights(file, store, cfg, { shift: SHIFT, scale: SCALE, mean: -SHIFT, std: 1 / SCALE, count: 1 }, 0);
   store.dispose();
+  return { file, cfg };
+}
+
+test('latentNoisePsnr: noise in the normalised latent space, against a step-by-step reference; no leaks', async () => {
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-sens-'));
+  const { file } = tinyAutoencoder(dir);
   const rng = new Rng(9);
   const clips = [0, 1].map(() => Uint8Array.from({ length: 4 * 8 * 8 * 3 }, () => Math.floor(rng.uniform() * 256)));
 
@@ -65,5 +74,34 @@ test('latentNoisePsnr: noise in the normalised latent space, against a step-by-s
   }
   // The noise reaches the decoder: the largest sigma moves the PSNR measurably.
   assert.ok(Math.abs(got[2] - got[0]) > 0.05, `sigma 8 changed PSNR by only ${got[2] - got[0]} dB`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('finetuneDecoderOnNoisedLatents: the encoder stays frozen, the decoder moves, the noise reaches it; no leaks', async () => {
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnf-'));
+  const { file, cfg } = tinyAutoencoder(dir);
+  const dataset = datasetFromConfig(cfg.data!, 'train', 0);
+  const run = async (sigmaMax: number) => {
+    const loaded = loadAutoencoder(file);
+    const before = new Map(loaded.store.entries().map(([n, v]) => [n, v.dataSync().slice()]));
+    const tensors = tf.memory().numTensors;
+    const losses = await finetuneDecoderOnNoisedLatents(loaded, dataset, { steps: 3, sigmaMax, lr: 1e-2, batchSize: 2, seed: 4 });
+    assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+    const moved = loaded.store.entries().filter(([n, v]) => v.dataSync().some((x, i) => x !== before.get(n)![i])).map(([n]) => n);
+    loaded.dispose();
+    return { losses, moved, names: [...before.keys()] };
+  };
+  const quiet = await run(0);
+  const noisy = await run(4);
+  assert.equal(quiet.losses.length, 3);
+  assert.ok(quiet.moved.length > 0, 'no parameter changed');
+  assert.deepEqual(quiet.moved.filter((n) => !isDecoderParam(n)), [], 'encoder parameters changed');
+  assert.ok(quiet.names.some((n) => n.startsWith('encoder.')), 'the test autoencoder has an encoder');
+  // Same batches and weights at step 1: only the latent noise differs.
+  assert.notEqual(noisy.losses[0], quiet.losses[0], 'sigma_max 4 gave the same first loss as 0');
+  const loaded = loadAutoencoder(file);
+  await assert.rejects(finetuneDecoderOnNoisedLatents(loaded, dataset, { steps: 1, sigmaMax: -1, lr: 1e-3, batchSize: 1, seed: 0 }), /sigma_max must be >= 0, got -1/);
+  loaded.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
