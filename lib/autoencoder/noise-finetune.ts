@@ -14,6 +14,7 @@ import { Adam, clipGradNorm } from '../train/optim';
 import { Rng } from '../nn/rng';
 import { gradientDifference } from './gdl';
 import type { LoadedAutoencoder } from './io';
+import { gradsByName } from './train';
 
 export interface NoiseFinetuneOptions {
   steps: number;
@@ -53,8 +54,7 @@ export async function finetuneDecoderOnNoisedLatents(loaded: LoadedAutoencoder, 
         const xr = loaded.ae.decode(z);
         return tf.mean(tf.add(tf.abs(tf.sub(x, xr)), gradientDifference(x, xr))) as tf.Scalar;
       }, params.map(([, v]) => v));
-      const named = new Map<string, tf.Tensor>();
-      for (const [n, v] of params) if (grads[v.name]) named.set(n, grads[v.name]);
+      const named = gradsByName(params, grads);
       clipGradNorm(named, o.gradClip ?? 1.0);
       opt.apply(named, o.lr);
       tf.dispose([...named.values(), x, z]);

@@ -19,21 +19,21 @@ export async function latentNoisePsnr(loaded: LoadedAutoencoder, clips: Uint8Arr
   const post = loaded.ae.encode(x);
   const zn = loaded.normalize(post.mean);
   tf.dispose([x, post.mean, post.logvar]);
+  // One noise draw for every sigma, so the levels differ only in scale.
+  const noise = tf.tensor(new Rng(seed).normalArray(zn.size), zn.shape);
   const out: number[] = [];
   try {
     for (const sigma of sigmas) {
-      const noise = tf.tensor(new Rng(seed).normalArray(zn.size), zn.shape);
       const y = tf.tidy(() => {
         const z = loaded.denormalize(tf.add(zn, tf.mul(noise, sigma)) as tf.Tensor5D);
         return tf.clipByValue(tf.round(tf.mul(tf.add(loaded.ae.decode(z), 1), 127.5)), 0, 255);
       });
-      noise.dispose();
       const decoded = Uint8Array.from(await y.data());
       y.dispose();
       out.push(psnr(real, decoded));
     }
   } finally {
-    zn.dispose();
+    tf.dispose([zn, noise]);
   }
   return out;
 }

@@ -31,7 +31,7 @@ export interface AutoencoderTrainerOptions {
 }
 
 /** Maps tfjs variable ids to parameter names for tf.variableGrads results. */
-function gradsByName(params: [string, tf.Variable][], grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
+export function gradsByName(params: [string, tf.Variable][], grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   for (const [name, v] of params) {
     const g = grads[v.name];
