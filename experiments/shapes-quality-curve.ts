@@ -6,8 +6,10 @@
  *     its shape and velocity, a reading a person can check on the GIFs;
  *   - FVD_proxy against the run's held-out real clips (the runner's `real` task), next to the
  *     real-vs-real and autoencoder-reconstruction floors.
- * Training time = the autoencoder's wall time + the short model's wall time at that step (from
- * its metrics.jsonl), i.e. "from scratch".
+ * Clips are decoded by the experiment's sweep decoder (`sweep.decoder`, e.g. a 'decoder' stage that
+ * fine-tuned the autoencoder's decoder on noised latents), else by the autoencoder.
+ * Training time = the short model's wall time at that step (from its metrics.jsonl), and "from
+ * scratch": that plus the autoencoder's and the decoder stage's wall times.
  *
  *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--n 32] [--steps 25] [--seed 1]
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
@@ -36,6 +38,9 @@ const EXPERIMENT = path.join(__dirname, 'shapes.yaml');
 
 interface CurvePoint {
   step: number;
+  /** The short model's training time at this step. */
+  short_minutes: number;
+  /** From scratch: the autoencoder, the decoder stage (if any) and the short model. */
   train_minutes: number;
   consistency: number;
   /** Without the edge-sharpness test (object found, constant area and velocity). */
@@ -90,9 +95,11 @@ async function main(): Promise<void> {
     return dir;
   };
   const aeDir = dirOf('ae');
+  const decoderStage = (plan.resolved.sweep as { decoder?: string } | undefined)?.decoder;
+  const decDir = decoderStage ? dirOf(decoderStage) : aeDir;
   const lvdmDir = dirOf('lvdm');
   const realDir = dirOf('real');
-  const aeMinutes = (readDone(aeDir)?.wall_s ?? 0) / 60;
+  const aeMinutes = ((readDone(aeDir)?.wall_s ?? 0) + (decoderStage ? (readDone(decDir)?.wall_s ?? 0) : 0)) / 60;
   const snapshots = fs
     .readdirSync(path.join(lvdmDir, SNAPSHOT_DIR))
     .map((f) => ({ f, step: Number(/^lvdm-(\d+)\.safetensors$/.exec(f)?.[1]) }))
@@ -105,7 +112,7 @@ async function main(): Promise<void> {
   const recon = await consistencyReadings(path.join(realDir, 'floor-reconstructed.npz'));
   const [realConsistency, realMotion, reconConsistency, reconMotion] = [real.object, real.motion, recon.object, recon.motion];
   const extractor = openExtractor({ name: 'synthetic-motion', i3d: null });
-  const ae = loadAutoencoder(path.join(aeDir, 'autoencoder.safetensors'));
+  const ae = loadAutoencoder(path.join(decDir, 'autoencoder.safetensors'));
   const points: CurvePoint[] = [];
   try {
     for (const s of snapshots) {
@@ -134,6 +141,7 @@ async function main(): Promise<void> {
       const readings = await consistencyReadings(path.join(dir, VIDEOS_FILE));
       const p: CurvePoint = {
         step: s.step,
+        short_minutes: wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
         train_minutes: aeMinutes + wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
         consistency: readings.object,
         motion_consistency: readings.motion,
@@ -154,6 +162,7 @@ async function main(): Promise<void> {
     ddim_steps: Number(values.steps),
     seed: Number(values.seed),
     autoencoder_minutes: aeMinutes,
+    decoder: decoderStage ?? 'ae',
     floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion },
     points,
   };
@@ -168,11 +177,11 @@ async function main(): Promise<void> {
     const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
-  console.log(`| step | training time from scratch (min) | object consistency | motion consistency | FVD_proxy | KVD_proxy |`);
-  console.log(`|---|---|---|---|---|---|`);
-  console.log(`| real clips | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
-  console.log(`| autoencoder reconstructions | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
-  for (const p of points) console.log(`| ${p.step} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
+  console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | FVD_proxy | KVD_proxy |`);
+  console.log(`|---|---|---|---|---|---|---|`);
+  console.log(`| real clips | | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
+  for (const p of points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
 }
 
 main().catch((e: unknown) => {

@@ -2,7 +2,7 @@
  * lib/autoencoder/sensitivity.ts against a reference written out step by step on a tiny untrained
  * autoencoder: noise is added in the normalised latent space (z = mean + sigma * eps / scale), and
  * no tensors are left behind. lib/autoencoder/noise-finetune.ts: only the decoder moves, the noise
- * reaches it, no leaks.
+ * reaches it, no leaks, and an interrupted run resumes to the uninterrupted run's numbers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,11 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { ParamStore } from '../lib/nn/params';
 import { Rng } from '../lib/nn/rng';
-import { ExperimentConfig } from '../lib/config/schema';
+import { DecoderFinetuneConfig, ExperimentConfig } from '../lib/config/schema';
 import { VideoAutoencoder } from '../lib/autoencoder/model';
 import { clipsToTensor, loadAutoencoder, saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { latentNoisePsnr } from '../lib/autoencoder/sensitivity';
-import { finetuneDecoderOnNoisedLatents, isDecoderParam } from '../lib/autoencoder/noise-finetune';
+import { DecoderNoiseTrainer, isDecoderParam } from '../lib/autoencoder/noise-finetune';
+import { LAST_CHECKPOINT, runTraining, trainLoopOptions } from '../lib/train/loop';
+import { loadCheckpoint } from '../lib/train/checkpoint';
 import { datasetFromConfig } from '../data/from-config';
 import { psnr } from '../metrics/quality';
 
@@ -77,7 +79,9 @@ test('latentNoisePsnr: noise in the normalised latent space, against a step-by-s
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('finetuneDecoderOnNoisedLatents: the encoder stays frozen, the decoder moves, the noise reaches it; no leaks', async () => {
+const FINETUNE = DecoderFinetuneConfig.parse({ sigma_max: 0, optim: { lr: 1e-2, betas: [0.5, 0.9], warmup_steps: 1, decay: 'cosine', grad_clip: 1 }, train: { steps: 6, batch_size: 2, ckpt_every: 2, log_every: 1 } });
+
+test('DecoderNoiseTrainer: the encoder stays frozen, the decoder moves, the noise reaches it; no leaks', async () => {
   await initBackend({ quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnf-'));
   const { file, cfg } = tinyAutoencoder(dir);
@@ -86,10 +90,14 @@ test('finetuneDecoderOnNoisedLatents: the encoder stays frozen, the decoder move
     const loaded = loadAutoencoder(file);
     const before = new Map(loaded.store.entries().map(([n, v]) => [n, v.dataSync().slice()]));
     const tensors = tf.memory().numTensors;
-    const losses = await finetuneDecoderOnNoisedLatents(loaded, dataset, { steps: 3, sigmaMax, lr: 1e-2, batchSize: 2, seed: 4 });
-    assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+    const trainer = new DecoderNoiseTrainer(loaded, dataset, { ...FINETUNE, sigma_max: sigmaMax }, 4);
+    const losses: number[] = [];
+    for (let step = 0; step < 3; step++) losses.push((await trainer.trainStep(step)).loss);
+    trainer.dispose();
     const moved = loaded.store.entries().filter(([n, v]) => v.dataSync().some((x, i) => x !== before.get(n)![i])).map(([n]) => n);
     loaded.dispose();
+    // The optimiser's moments are gone with it; the autoencoder's own tensors were loaded before counting.
+    assert.equal(tf.memory().numTensors, tensors - before.size, 'tensors left behind');
     return { losses, moved, names: [...before.keys()] };
   };
   const quiet = await run(0);
@@ -101,7 +109,42 @@ test('finetuneDecoderOnNoisedLatents: the encoder stays frozen, the decoder move
   // Same batches and weights at step 1: only the latent noise differs.
   assert.notEqual(noisy.losses[0], quiet.losses[0], 'sigma_max 4 gave the same first loss as 0');
   const loaded = loadAutoencoder(file);
-  await assert.rejects(finetuneDecoderOnNoisedLatents(loaded, dataset, { steps: 1, sigmaMax: -1, lr: 1e-3, batchSize: 1, seed: 0 }), /sigma_max must be >= 0, got -1/);
+  assert.throws(() => new DecoderNoiseTrainer(loaded, dataset, { ...FINETUNE, sigma_max: -1 }, 0), /sigma_max must be >= 0, got -1/);
   loaded.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('DecoderNoiseTrainer: a run interrupted after a checkpoint and resumed ends with the parameters and state of an uninterrupted one', async () => {
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnr-'));
+  const { file, cfg } = tinyAutoencoder(dir);
+  const dataset = datasetFromConfig(cfg.data!, 'train', 0);
+  const ft = { ...FINETUNE, sigma_max: 0.8 };
+  const train = async (out: string, resume: boolean, failAt: number | null) => {
+    const loaded = loadAutoencoder(file);
+    const trainer = new DecoderNoiseTrainer(loaded, dataset, ft, 3);
+    // Failing inside a step stands in for SIGKILL: only the files written so far survive.
+    const step = trainer.trainStep.bind(trainer);
+    trainer.trainStep = (s) => (s === failAt ? Promise.reject(new Error('killed')) : step(s));
+    try {
+      await runTraining(trainer, trainLoopOptions(ft.train, { outDir: out, config: { finetune: ft }, resume, progress: false }, 'finetune-decoder'));
+    } finally {
+      trainer.dispose();
+      loaded.dispose();
+    }
+  };
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  await train(a, false, null);
+  await assert.rejects(train(b, false, 3), /killed/);
+  assert.equal(loadCheckpoint(path.join(b, LAST_CHECKPOINT)).meta.step, 2, 'the interrupted run left its step-2 checkpoint');
+  await train(b, true, null);
+  const ca = loadCheckpoint(path.join(a, LAST_CHECKPOINT));
+  const cb = loadCheckpoint(path.join(b, LAST_CHECKPOINT));
+  assert.equal(cb.meta.step, 6);
+  assert.deepEqual([...cb.tensors.keys()].sort(), [...ca.tensors.keys()].sort());
+  assert.ok([...ca.tensors.keys()].some((k) => k.startsWith('optim.')), 'the optimiser moments are checkpointed');
+  for (const [name, t] of ca.tensors) assert.deepEqual(Buffer.from(cb.tensors.get(name)!.data.buffer), Buffer.from(t.data.buffer), `tensor ${name} differs after resume`);
+  assert.deepEqual(cb.meta.state, ca.meta.state, 'noise RNG, loader and optimiser step match');
   fs.rmSync(dir, { recursive: true, force: true });
 });

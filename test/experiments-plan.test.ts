@@ -143,3 +143,31 @@ test('every experiment file under experiments/ plans (real data sets through the
     }
   }
 });
+
+test("a 'decoder' stage fine-tunes an autoencoder's decoder; sweep.decoder decodes the samples and the floor with it", () => {
+  const dir = tmpDir();
+  const base = planExperiment(SMOKE);
+  const stage = 'stages:\n  dec:\n    kind: decoder\n    autoencoder: ae\n    data: { num_videos: 16, held_out: 2 }\n    finetune: { sigma_max: 0.6, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n';
+  // The stage alone adds one task over the autoencoder and changes no other key.
+  const alone = planExperiment(smokeWith(dir, stage));
+  const dec = alone.tasks.find((t) => t.id === 'dec')!;
+  assert.equal(dec.kind, 'decoder');
+  assert.deepEqual(dec.deps, ['ae']);
+  assert.deepEqual(changed(base, alone), ['dec'], 'only the new task has a key the base plan lacks');
+  assert.equal(alone.tasks.length, base.tasks.length + 1);
+  // Decoding with it: the floors and every sample (and so every evaluation) change, no training does.
+  const used = planExperiment(smokeWith(dir, `${stage}sweep:\n  decoder: dec\n`));
+  const sweepTasks = base.tasks.filter((t) => t.kind === 'real' || t.kind === 'sample' || t.kind === 'evaluate').map((t) => t.id);
+  assert.deepEqual(changed(base, used), ['dec', ...sweepTasks].sort());
+  for (const t of used.tasks.filter((x) => x.kind === 'sample' || x.kind === 'real')) assert.equal((t.config.inputs as Record<string, string>).autoencoder, 'dec', t.id);
+  // Its key follows the autoencoder's.
+  const aeChanged = planExperiment(smokeWith(dir, stage), { set: ['stages.ae.autoencoder.train.steps=7'] });
+  assert.notEqual(aeChanged.tasks.find((t) => t.id === 'dec')!.key, dec.key);
+  // Cross-references: the decoder must decode the latents the sampled models learned.
+  assert.throws(() => planExperiment(smokeWith(dir, 'sweep:\n  decoder: lvdm\n')), /key 'sweep\.decoder': stage 'lvdm' is a short stage, expected decoder or autoencoder/);
+  const other = 'stages:\n  ae2:\n    from: ae\n  dec:\n    kind: decoder\n    autoencoder: ae2\n    finetune: { sigma_max: 0.6, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\nsweep:\n  decoder: dec\n';
+  assert.throws(() => planExperiment(smokeWith(dir, other)), /key 'sweep\.decoder': stage 'dec' decodes the latents of autoencoder 'ae2', but model stage '\w+' learned those of 'ae'/);
+  assert.throws(() => planExperiment(smokeWith(dir, 'stages:\n  dec:\n    kind: decoder\n    autoencoder: lvdm\n    finetune: { sigma_max: 0.6, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n')), /key 'stages\.dec\.autoencoder': stage 'lvdm' is a short stage, expected autoencoder/);
+  assert.throws(() => planExperiment(smokeWith(dir, 'stages:\n  dec:\n    kind: decoder\n    autoencoder: ae\n    finetune: { sigma_max: -1, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n')), /stages\.dec\.finetune\.sigma_max/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

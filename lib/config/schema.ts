@@ -358,6 +358,33 @@ export const AutoencoderStage = z
   })
   .strict();
 
+/**
+ * Decoder fine-tuning on noised latents (lib/autoencoder/noise-finetune.ts): the encoder and the
+ * latent statistics of the named autoencoder stay fixed, the decoder learns to decode
+ * z_n + sigma * eps, sigma ~ U(0, sigma_max), with L1 + edge_weight * gradient difference loss.
+ */
+export const DecoderFinetuneConfig = z
+  .object({
+    /** Largest latent noise, in units of the normalised latents the diffusion models work in. */
+    sigma_max: z.number().nonnegative(),
+    edge_weight: z.number().nonnegative().default(1),
+    optim: OptimConfig,
+    train: TrainConfig,
+  })
+  .strict();
+
+export const DecoderStage = z
+  .object({
+    kind: z.literal('decoder'),
+    seed: z.number().int().optional(),
+    data: DataConfig,
+    shards: StageRef.optional(),
+    /** The 'autoencoder' stage whose decoder is fine-tuned (its encoder, hence its latents, unchanged). */
+    autoencoder: StageRef,
+    finetune: DecoderFinetuneConfig,
+  })
+  .strict();
+
 const latentStageFields = {
   seed: z.number().int().optional(),
   data: DataConfig,
@@ -377,7 +404,7 @@ export const ShortStage = z.object({ kind: z.literal('short'), ...latentStageFie
 export const PredictionStage = z.object({ kind: z.literal('prediction'), ...latentStageFields, long: LongVideoConfig }).strict();
 export const InterpolationStage = z.object({ kind: z.literal('interpolation'), ...latentStageFields, long: LongVideoConfig }).strict();
 
-export const StageConfig = z.discriminatedUnion('kind', [PrepareStage, AutoencoderStage, ShortStage, PredictionStage, InterpolationStage]);
+export const StageConfig = z.discriminatedUnion('kind', [PrepareStage, AutoencoderStage, DecoderStage, ShortStage, PredictionStage, InterpolationStage]);
 
 /** One grid of the sweep: the cartesian product of its lists (a scalar is a one-value list). */
 export const SweepGrid = z
@@ -405,6 +432,11 @@ export const SweepConfig = z
         short: z.object({ model: StageRef }).strict().optional(),
       })
       .strict(),
+    /**
+     * The stage whose decoder turns sampled latents (and the reconstruction floor's) into frames:
+     * a 'decoder' stage over the models' autoencoder. Default: the models' autoencoder itself.
+     */
+    decoder: StageRef.optional(),
     /**
      * Named grids; the sweep is their union (a point in several grids runs once). `null` removes an
      * included grid. `sweep.defaults` (any grid keys, e.g. frames, steps, seed) is merged under every
@@ -466,6 +498,7 @@ export const ExperimentFile = z
   .strict();
 
 export type StageConfig = z.infer<typeof StageConfig>;
+export type DecoderFinetuneConfig = z.infer<typeof DecoderFinetuneConfig>;
 export type SweepGrid = z.infer<typeof SweepGrid>;
 export type SweepConfig = z.infer<typeof SweepConfig>;
 export type EvaluateConfig = z.infer<typeof EvaluateConfig>;

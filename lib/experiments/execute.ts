@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { heldOutCaptions } from '../lvdm/captions';
-import { DataConfig, ExperimentConfig } from '../config/schema';
+import { DataConfig, DecoderFinetuneConfig, ExperimentConfig } from '../config/schema';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
 import { backendName } from '../backend';
 import { readNpz, writeNpz } from '../io/npy';
@@ -19,6 +19,7 @@ import { addProgressListener } from '../train/progress';
 import { AE_WEIGHTS, trainAutoencoder } from '../autoencoder/pipeline';
 import { displayScale, upscaleNearest } from '../autoencoder/outputs';
 import { loadAutoencoder } from '../autoencoder/io';
+import { finetuneDecoder } from '../autoencoder/noise-finetune';
 import { LVDM_WEIGHTS, loadLvdm } from '../lvdm/weights';
 import { latentCacheFile, trainLvdm } from '../lvdm/pipeline';
 import { generateVideos, writeSampleOutputs } from '../lvdm/generate';
@@ -40,7 +41,7 @@ export interface RunTaskOptions {
   resume?: boolean;
 }
 
-const TRAINING: readonly TaskKind[] = ['autoencoder', 'short', 'prediction', 'interpolation'];
+const TRAINING: readonly TaskKind[] = ['autoencoder', 'decoder', 'short', 'prediction', 'interpolation'];
 
 export const REAL_CLIPS = 'real.npz';
 export const FLOORS_FILE = 'floors.json';
@@ -91,6 +92,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
         await runPrepare(task, tmp, progress);
         break;
       case 'autoencoder':
+      case 'decoder':
       case 'short':
       case 'prediction':
       case 'interpolation':
@@ -166,6 +168,11 @@ async function trainStage(plan: Plan, task: TaskSpec, out: string, resume: boole
     return;
   }
   const autoencoder = path.join(inputDir(plan, task, 'autoencoder'), AE_WEIGHTS);
+  if (task.kind === 'decoder') {
+    const finetune = task.config.finetune as DecoderFinetuneConfig;
+    await finetuneDecoder({ ...common, autoencoder, data: config.data, seed: config.seed, finetune }, AE_WEIGHTS);
+    return;
+  }
   const cacheDir = latentCacheDir(plan);
   if (task.kind === 'short') await trainLvdm({ ...common, autoencoder, cacheDir });
   else await trainLongModel({ ...common, autoencoder, cacheDir, role: task.kind === 'prediction' ? 'prediction' : 'interpolation' });
@@ -405,7 +412,7 @@ function lossCurves(plan: Plan): LossCurve[] {
     if (!TRAINING.includes(t.kind) || taskState(plan, t) !== 'done') continue;
     const rows = readJsonl(path.join(taskDir(plan, t), METRICS_LOG)) as { step?: number; loss?: number }[];
     const ok = rows.filter((r) => typeof r.step === 'number' && typeof r.loss === 'number');
-    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!), group: t.kind === 'autoencoder' ? 'autoencoder' : 'diffusion' });
+    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!), group: t.kind === 'autoencoder' || t.kind === 'decoder' ? 'autoencoder' : 'diffusion' });
   }
   return curves;
 }

@@ -19,7 +19,7 @@ import { loadExperiment } from './resolve';
 /**
  * Bumped when a kind's code changes what it writes, so old outputs are not reused. Part of every key.
  */
-export const CODE_VERSION: Record<TaskKind, number> = { prepare: 1, autoencoder: 1, short: 1, prediction: 1, interpolation: 1, real: 2, sample: 2, evaluate: 2 };
+export const CODE_VERSION: Record<TaskKind, number> = { prepare: 1, autoencoder: 1, decoder: 1, short: 1, prediction: 1, interpolation: 1, real: 2, sample: 2, evaluate: 2 };
 
 /** The marker a finished task leaves in its folder (written last, inside the temp folder, before the rename). */
 export const DONE_FILE = 'DONE';
@@ -84,7 +84,7 @@ function isSynthetic(d: DataConfig): boolean {
 }
 
 /** The ExperimentConfig a training stage runs with (the existing stage pipelines take this). */
-function stageExperiment(e: ExperimentFile, name: string, st: Exclude<StageConfig, { kind: 'prepare' }>): ExperimentConfig {
+function stageExperiment(e: ExperimentFile, name: string, st: Exclude<StageConfig, { kind: 'prepare' | 'decoder' }>): ExperimentConfig {
   const base = { name, seed: st.seed ?? e.seed, data: st.data };
   if (st.kind === 'autoencoder') return { ...base, autoencoder: st.autoencoder };
   return { ...base, unet: st.unet, diffusion: st.diffusion, long: st.kind === 'short' ? undefined : st.long, text: st.kind === 'short' ? st.text : undefined };
@@ -111,8 +111,8 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
     return t;
   };
 
-  // Training stages in dependency order: prepare, autoencoder, then the latent models.
-  const order: StageConfig['kind'][] = ['prepare', 'autoencoder', 'short', 'prediction', 'interpolation'];
+  // Training stages in dependency order: prepare, autoencoder, decoder fine-tuning, then the latent models.
+  const order: StageConfig['kind'][] = ['prepare', 'autoencoder', 'decoder', 'short', 'prediction', 'interpolation'];
   const stages = Object.entries(e.stages).sort((a, b) => order.indexOf(a[1].kind) - order.indexOf(b[1].kind));
   for (const [name, st] of stages) {
     if (st.kind === 'prepare') {
@@ -123,7 +123,8 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
     const inputs: TaskInputs = {};
     if (st.shards !== undefined && byId.has(st.shards) && !isSynthetic(st.data)) inputs.shards = st.shards;
     if (st.kind !== 'autoencoder') inputs.autoencoder = st.autoencoder;
-    add(name, st.kind, { experiment: stageExperiment(e, name, st) }, inputs, undefined, trainingKeyConfig);
+    if (st.kind === 'decoder') add(name, 'decoder', { experiment: { name, seed: st.seed ?? e.seed, data: st.data }, finetune: st.finetune }, inputs);
+    else add(name, st.kind, { experiment: stageExperiment(e, name, st) }, inputs, undefined, trainingKeyConfig);
   }
 
   const sw = e.sweep;
@@ -142,7 +143,9 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
     };
     const features = { name: e.evaluate.features, i3d: e.evaluate.i3d ? { file: path.resolve(e.evaluate.i3d), sha256: fileSha256(e.evaluate.i3d) } : null };
     const metric = { window, n_real: e.evaluate.n_real, features, covariance: e.evaluate.covariance, seed: e.evaluate.seed };
-    const realInputs: TaskInputs = { autoencoder: aeStage };
+    // The frames of samples and of the reconstruction floor come from the sweep's decoder.
+    const decoder = sw.decoder ?? aeStage;
+    const realInputs: TaskInputs = { autoencoder: decoder };
     const shards = (e.stages[aeStage] as { shards?: string }).shards;
     if (shards !== undefined && byId.has(shards)) realInputs.shards = shards;
     add('real', 'real', { data: realData, n_floor: nFloor, ...metric }, realInputs);
@@ -158,7 +161,7 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
       // A short model's w is classifier-free guidance (s_cfg = 1 + w), which needs a text-conditioned model.
       if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text))
         throw new ConfigError(`${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model); use w: 0`);
-      inputs.autoencoder = st.autoencoder;
+      inputs.autoencoder = sw.decoder ?? st.autoencoder;
       const sampling = { sampler: sw.sampler, eta: sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
       add(`sample/${pid}`, 'sample', { point: p, ...sampling }, inputs, p);
       add(`evaluate/${pid}`, 'evaluate', { point: p, dataset: realData.source, ...metric }, { sample: `sample/${pid}`, real: 'real' }, p);

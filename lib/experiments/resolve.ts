@@ -77,13 +77,30 @@ function stageOf(e: ExperimentFile, file: string, at: string, name: string, kind
   return st;
 }
 
+/**
+ * sweep.decoder must decode the latents the sampled models learned: an autoencoder stage or a
+ * 'decoder' stage over the same autoencoder as every model the sweep samples with.
+ */
+function checkSweepDecoder(e: ExperimentFile, file: string, name: string): void {
+  const dec = stageOf(e, file, 'sweep.decoder', name, ['decoder', 'autoencoder']);
+  const encoder = dec.kind === 'decoder' ? dec.autoencoder : name;
+  const m = e.sweep!.models;
+  const models = [m.short?.model, m.autoregressive?.pred, m.hierarchical?.pred, m.hierarchical?.interp].filter((x): x is string => x !== undefined);
+  for (const model of models) {
+    const ae = (e.stages[model] as { autoencoder?: string }).autoencoder;
+    if (ae !== encoder)
+      throw new ConfigError(`${file}: key 'sweep.decoder': stage '${name}' decodes the latents of autoencoder '${encoder}', but model stage '${model}' learned those of '${ae}'`);
+  }
+}
+
 /** Cross-references and files zod cannot check. */
 function checkExperiment(e: ExperimentFile, file: string): void {
   checkDataRoot(file, 'data', e.data, false); // the root every stage inherits
   for (const [name, st] of Object.entries(e.stages)) {
     const at = `stages.${name}`;
     if (st.kind !== 'prepare' && st.shards !== undefined) stageOf(e, file, `${at}.shards`, st.shards, ['prepare']);
-    if (st.kind === 'short' || st.kind === 'prediction' || st.kind === 'interpolation') stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder']);
+    if (st.kind === 'short' || st.kind === 'prediction' || st.kind === 'interpolation' || st.kind === 'decoder')
+      stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder']);
     if ((st.kind === 'prediction' || st.kind === 'interpolation') && st.long.role !== st.kind)
       throw new ConfigError(`${file}: key '${at}.long.role': expected '${st.kind}' for a ${st.kind} stage, got '${st.long.role}'`);
     if (st.kind === 'prepare' && syntheticFamilyFromSource(st.data.source) === null && st.data.source === 'shards')
@@ -100,6 +117,7 @@ function checkExperiment(e: ExperimentFile, file: string): void {
       stageOf(e, file, 'sweep.models.hierarchical.interp', m.hierarchical.interp, ['interpolation']);
     }
     if (m.short) stageOf(e, file, 'sweep.models.short.model', m.short.model, ['short']);
+    if (sw.decoder !== undefined) checkSweepDecoder(e, file, sw.decoder);
     for (const [g, grid] of Object.entries(sw.grids)) {
       if (!grid) continue;
       for (const mode of grid.mode) if (!m[mode]) throw new ConfigError(`${file}: key 'sweep.grids.${g}.mode': mode '${mode}' needs sweep.models.${mode} (which stages it samples with)`);

@@ -21,7 +21,7 @@ export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'lvdm-shipped-models/1';
 
 /** Task kinds that can be shipped: the training stages. */
-export const SHIPPABLE: readonly TaskKind[] = ['autoencoder', 'short', 'prediction', 'interpolation'];
+export const SHIPPABLE: readonly TaskKind[] = ['autoencoder', 'decoder', 'short', 'prediction', 'interpolation'];
 
 /**
  * The files of a finished training task that later tasks read: the final weights (sampling, the
@@ -30,7 +30,7 @@ export const SHIPPABLE: readonly TaskKind[] = ['autoencoder', 'short', 'predicti
  * training checkpoint (optimiser moments) nor latent caches.
  */
 export function shippedFileNames(kind: TaskKind): string[] {
-  return [kind === 'autoencoder' ? AE_WEIGHTS : LVDM_WEIGHTS, 'config.json', 'eval.json', METRICS_LOG, DONE_FILE];
+  return [kind === 'autoencoder' || kind === 'decoder' ? AE_WEIGHTS : LVDM_WEIGHTS, 'config.json', 'eval.json', METRICS_LOG, DONE_FILE];
 }
 
 export interface ShippedFile {

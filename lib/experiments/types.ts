@@ -12,6 +12,7 @@
 export type TaskKind =
   | 'prepare' // real data sets -> uint8 shards (data/shards)
   | 'autoencoder' // video autoencoder
+  | 'decoder' // an autoencoder's decoder fine-tuned on noised latents (encoder frozen)
   | 'short' // short-video latent diffusion model
   | 'prediction' // long-video prediction model (mask channel)
   | 'interpolation' // long-video interpolation model (mask channel)

@@ -1,9 +1,10 @@
 /**
  * `lvdm demo` (`npm run demo`): experiments/shapes.yaml end to end through the experiment runner
- * (synthetic moving shapes; autoencoder, short-video model, prediction, interpolation and
- * autoregressive models; short clips and hierarchical generation swept over s and w against the
- * autoregressive baseline; FVD_proxy per window and object consistency; results table, plots,
- * report). The trained stages come from the shipped models (models/) unless --from-scratch.
+ * (synthetic moving shapes; autoencoder and its noise-tolerant decoder, short-video model,
+ * prediction, interpolation and autoregressive models; short clips and hierarchical generation
+ * swept over s and w against the autoregressive baseline; FVD_proxy per window and object
+ * consistency; results table, plots, report). The trained stages come from the shipped models
+ * (models/) unless --from-scratch.
  */
 import * as path from 'node:path';
 import { Command } from '../types';
@@ -22,8 +23,8 @@ export const command: Command = {
   name: 'demo',
   summary: 'short clips and a mini ablation of perturbation s and guidance w on synthetic moving shapes, end to end (no flags needed)',
   description: `Runs experiments/shapes.yaml through the experiment runner (as 'lvdm run' does) on synthetic
-moving shapes (32x32): the autoencoder, the short-video model and the long-video models come from
-the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
+moving shapes (32x32): the autoencoder, its decoder fine-tuned on noised latents, the short-video
+model and the long-video models come from the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
 points elsewhere); then 16-frame clips from the short model, and 128-frame videos generated
 hierarchically for s in {0, 100} and w in {0, 0.1} plus the autoregressive baseline, FVD_proxy per
 16-frame window, object consistency of the clips, the results table, the plots and the HTML
