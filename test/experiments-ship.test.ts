@@ -229,6 +229,42 @@ test('a fresh run with --models copies the shipped models instead of training: b
   for (const t of plan.tasks.filter((x) => x.kind === 'sample')) assert.equal(sha256(path.join(runB, t.outDir, 'videos.npz')), sha256(path.join(runA, t.outDir, 'videos.npz')));
 });
 
+test('--precision int8: kernels as int8 with per-output-channel scales, the rest float16; a run reuses them', async () => {
+  const models8 = path.join(tmp, 'models8');
+  const r = await lvdm(['ship', runA, '--to', models8, '--precision', 'int8']);
+  assert.equal(r.code, 0, r.err);
+  const [m8, m16] = [manifest(models8), manifest(models16)];
+  let int8Tensors = 0;
+  for (const e of m8.tasks) {
+    assert.equal(e.precision, 'int8');
+    for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
+      const file = path.join(models8, e.dir, f.name);
+      assert.equal(f.sha256, sha256(file));
+      const raw = JSON.parse(fs.readFileSync(file).subarray(8, 8 + Number(fs.readFileSync(file).readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>;
+      const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
+      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('int8'), true);
+      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
+      for (const [name, t] of a.tensors) {
+        const got = b.tensors.get(name)!.data;
+        if (raw[name].dtype === 'I8') {
+          int8Tensors++;
+          const c = t.shape[t.shape.length - 1];
+          const max = new Float32Array(c);
+          t.data.forEach((x, i) => (max[i % c] = Math.max(max[i % c], Math.abs(x))));
+          t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= max[i % c] / 254 + 1e-6 * Math.abs(x), `${e.stage} ${name}[${i}]: ${x} -> ${got[i]}`));
+        } else {
+          assert.ok(raw[name].dtype === 'F16' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
+          t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${e.stage} ${name}[${i}]`));
+        }
+      }
+    }
+  }
+  assert.ok(int8Tensors > 0);
+  assert.ok(m8.total_bytes < m16.total_bytes, `int8 ${m8.total_bytes} bytes, fp16 ${m16.total_bytes}`);
+  const out = await lvdmRun(path.join(tmp, 'runD'), ['--models', models8]);
+  assert.match(out, /tiny-ship: 5 ran, 0 reused, 3 from shipped models, 0 failed/);
+});
+
 test('--from-scratch trains the stage although a shipped model has its key', async () => {
   const runC = path.join(tmp, 'runC');
   const list = await lvdm(['run', exp, '--out', runC, '--from-scratch', '--list']);
@@ -281,7 +317,7 @@ test('the size limit refuses, naming the size and the limit; nothing is written'
   assert.match(unknown.err, /--stages: 'nope' is not a training stage of tiny-ship \(training stages: ae, lvdm, ar\)/);
   const precision = await lvdm(['ship', runA, '--to', small, '--precision', 'fp8']);
   assert.equal(precision.code, 1);
-  assert.match(precision.err, /--precision: expected 'fp16' or 'fp32', got 'fp8'/);
+  assert.match(precision.err, /--precision: expected 'fp16', 'int8' or 'fp32', got 'fp8'/);
   assert.ok(!fs.existsSync(small));
 });
 

@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { decodeSafetensors, encodeSafetensors, floatToHalf, halfToFloat, loadSafetensors, saveSafetensors, toHalfArray, TypedArray } from '../lib/io/safetensors';
+import { decodeSafetensors, encodeSafetensors, floatToHalf, halfToFloat, loadSafetensors, saveSafetensors, toHalfArray, type TensorToWrite, TypedArray } from '../lib/io/safetensors';
 import { Rng } from '../lib/nn/rng';
+import { INT8_CONVENTION, INT8_METADATA, dequantizeInt8, quantizableInt8, quantizeInt8 } from '../lib/io/int8';
 
 const SCRIPT = path.join(__dirname, 'python', 'safetensors_ref.py');
 let dir = '';
@@ -217,4 +218,65 @@ test('F16 tensors write as safetensors F16 (read back by numpy) and load widened
   assert.deepEqual(Array.from(back.data), ref.tensors.w.values);
   for (let i = 0; i < w.length; i++) assert.ok(Math.abs(back.data[i] - w[i]) <= Math.abs(w[i]) * 2 ** -11 + 2 ** -25, `${w[i]} -> ${back.data[i]}`);
   assert.throws(() => toHalfArray(Float32Array.from([1, 7e4]), 'unet.out.weight'), /unet\.out\.weight: value 70000 at index 1 is beyond the float16 range/);
+});
+
+test('int8 kernels: per-output-channel scales bound the error by half a step, and load back widened (numpy reads the same bytes)', () => {
+  const rng = new Rng(3);
+  const shape = [3, 3, 8, 16]; // a conv kernel [kh, kw, in, out]
+  const w = rng.normalArray(3 * 3 * 8 * 16);
+  for (let i = 5; i < w.length; i += 16) w[i] = 0; // output channel 5 all zero
+  for (let i = 7; i < w.length; i += 16) w[i] *= 100; // channel 7 a hundred times larger
+  const { q, scale } = quantizeInt8(w, shape, 'k');
+  for (let c = 0; c < 16; c++) {
+    let max = 0;
+    for (let i = c; i < w.length; i += 16) max = Math.max(max, Math.abs(w[i]));
+    assert.equal(scale[c], Math.fround(max / 127), `scale[${c}]`);
+  }
+  assert.equal(scale[5], 0);
+  let extremes = 0;
+  for (let i = 0; i < w.length; i++) {
+    const s = scale[i % 16];
+    assert.ok(q[i] >= -127 && q[i] <= 127);
+    assert.ok(Math.abs(q[i] * s - w[i]) <= s / 2 + 1e-7 * Math.abs(w[i]), `w[${i}] ${w[i]} -> ${q[i]} x ${s}`);
+    if (Math.abs(q[i]) === 127) extremes++;
+  }
+  assert.ok(extremes >= 15, 'each non-zero channel reaches +-127 at its largest value');
+
+  const file = path.join(dir, 'int8.safetensors');
+  const bias = Float32Array.from([0.5, -1]);
+  saveSafetensors(
+    file,
+    new Map<string, TensorToWrite>([
+      ['conv.weight', { shape, data: q, dtype: 'I8' }],
+      ['conv.weight.int8_scale', { shape: [16], data: scale }],
+      ['conv.bias', { shape: [2], data: bias }],
+    ]),
+    { [INT8_METADATA]: INT8_CONVENTION },
+  );
+  const ref = JSON.parse(python(['read', file])) as { tensors: Record<string, { dtype: string; values: number[] }> };
+  assert.equal(ref.tensors['conv.weight'].dtype, 'I8');
+  assert.deepEqual(ref.tensors['conv.weight'].values, Array.from(q));
+  const back = loadSafetensors(file);
+  assert.deepEqual([...back.tensors.keys()].sort(), ['conv.bias', 'conv.weight']);
+  const k = back.tensors.get('conv.weight')!;
+  assert.equal(k.dtype, 'F32');
+  assert.deepEqual(k.shape, shape);
+  const sc = ref.tensors['conv.weight.int8_scale'].values;
+  assert.deepEqual(Array.from(k.data), ref.tensors['conv.weight'].values.map((v, i) => Math.fround(v * sc[i % 16])));
+  assert.deepEqual(Array.from(back.tensors.get('conv.bias')!.data), Array.from(bias));
+
+  // Without the convention's metadata, int8 is just int8 (widened to int32) and scales stay tensors.
+  const plain = decodeSafetensors(encodeSafetensors(new Map([['q', { shape: [3], data: Int8Array.from([-128, 0, 127]), dtype: 'I8' as const }]])));
+  assert.equal(plain.tensors.get('q')!.dtype, 'I32');
+  assert.deepEqual(Array.from(plain.tensors.get('q')!.data), [-128, 0, 127]);
+  // A quantised tensor without its scale, or a scale without its tensor, is an error naming it.
+  const noScale = encodeSafetensors(new Map([['conv.weight', { shape, data: q, dtype: 'I8' as const }]]), { [INT8_METADATA]: INT8_CONVENTION });
+  assert.throws(() => decodeSafetensors(noScale, 'm.safetensors'), /m\.safetensors: int8 tensor 'conv\.weight' \[3,3,8,16\] needs a float scale tensor 'conv\.weight\.int8_scale' of shape \[16\]/);
+  const orphan = encodeSafetensors(new Map([['x.int8_scale', { shape: [2], data: bias }]]), { [INT8_METADATA]: INT8_CONVENTION });
+  assert.throws(() => decodeSafetensors(orphan, 'm.safetensors'), /scale tensor 'x\.int8_scale' has no int8 tensor 'x'/);
+  assert.deepEqual(Array.from(dequantizeInt8(Int8Array.from([2, -3]), Float32Array.from([0.5]), 't')), [1, -1.5]);
+  assert.equal(quantizableInt8([1024]), false, 'vectors stay float');
+  assert.equal(quantizableInt8([4, 8]), false, 'small kernels stay float');
+  assert.equal(quantizableInt8([32, 32]), true);
+  assert.throws(() => quantizeInt8(Float32Array.from([1, NaN]), [1, 2], 'unet.w'), /unet\.w: value NaN at index 1 is not finite/);
 });

@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
+import { INT8_CONVENTION, INT8_METADATA, INT8_SCALE_SUFFIX, quantizableInt8, quantizeInt8 } from '../io/int8';
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite, toHalfArray } from '../io/safetensors';
 import { METRICS_LOG } from '../train/loop';
 import { planExperiment, readDone, readPlan, taskDir, taskInputs, taskState } from './plan';
@@ -27,7 +28,7 @@ export interface ShipOptions {
   to?: string;
   /** Refuse when the shipped models would exceed this many MB (10^6 bytes) in all. */
   maxMb?: number;
-  /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes). */
+  /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes; 'int8': kernels in int8, about a quarter). */
   precision?: ShipPrecision;
   /** Print the sizes, write nothing. */
   dryRun?: boolean;
@@ -92,17 +93,29 @@ function checkReproducible(plan: Plan, tasks: TaskSpec[]): void {
 }
 
 /**
- * A weights file as shipped at `precision`: fp16 rounds every float32 tensor to float16 (other
- * dtypes and the metadata are kept) and records it in the metadata; null = ship the file as is.
+ * A weights file as shipped at `precision` (other dtypes and the metadata are kept, the precision
+ * recorded in the metadata); null = ship the file as is (fp32).
+ *   fp16: every float32 tensor rounded to float16.
+ *   int8: kernels (rank >= 2, >= 1024 values) as int8 with one float32 scale per output channel
+ *         (lib/io/int8.ts), the other float32 tensors (biases, norms) as float16.
  */
 export function shippedWeights(file: string, precision: ShipPrecision): Buffer | null {
   if (precision === 'fp32') return null;
   const { tensors, metadata } = decodeSafetensors(fs.readFileSync(file), file);
   const out = new Map<string, TensorToWrite>();
+  const marks: Record<string, string> = {};
   for (const [name, t] of tensors) {
-    out.set(name, t.data instanceof Float32Array ? { shape: t.shape, data: toHalfArray(t.data, `${file}: tensor '${name}'`), dtype: 'F16' } : { shape: t.shape, data: t.data });
+    const what = `${file}: tensor '${name}'`;
+    if (!(t.data instanceof Float32Array)) out.set(name, { shape: t.shape, data: t.data });
+    else if (precision === 'int8' && quantizableInt8(t.shape)) {
+      const { q, scale } = quantizeInt8(t.data, t.shape, what);
+      out.set(name, { shape: t.shape, data: q, dtype: 'I8' });
+      out.set(name + INT8_SCALE_SUFFIX, { shape: [scale.length], data: scale });
+      marks[INT8_METADATA] = INT8_CONVENTION;
+    } else out.set(name, { shape: t.shape, data: toHalfArray(t.data, what), dtype: 'F16' });
   }
-  return Buffer.from(encodeSafetensors(out, { ...metadata, 'lvdm.shipped_precision': 'fp16 (float32 weights rounded to nearest float16 by lvdm ship)' }));
+  const about = precision === 'fp16' ? 'fp16 (float32 weights rounded to nearest float16 by lvdm ship)' : 'int8 (kernels as int8 with per-output-channel scales, other float32 weights as float16, by lvdm ship)';
+  return Buffer.from(encodeSafetensors(out, { ...metadata, ...marks, 'lvdm.shipped_precision': about }));
 }
 
 /** The files shipped for `task`, with their bytes when they differ from the run folder's (weights at fp16). */

@@ -6,8 +6,9 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
+import { INT8_METADATA, INT8_SCALE_SUFFIX, dequantizeInt8 } from './int8';
 
-export type SafeDType = 'F32' | 'F64' | 'F16' | 'I32' | 'I64' | 'U8' | 'BF16';
+export type SafeDType = 'F32' | 'F64' | 'F16' | 'I32' | 'I64' | 'I8' | 'U8' | 'BF16';
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 export interface SafeTensor {
@@ -16,7 +17,7 @@ export interface SafeTensor {
   data: TypedArray;
 }
 
-const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
+const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I32: 4, I64: 8, I8: 1, U8: 1 };
 
 function dtypeOf(a: TypedArray): SafeDType {
   if (a instanceof Float32Array) return 'F32';
@@ -25,8 +26,8 @@ function dtypeOf(a: TypedArray): SafeDType {
   return 'U8';
 }
 
-/** A tensor to write: its values, or (dtype 'F16') IEEE binary16 bit patterns from `floatToHalf`. */
-export type TensorToWrite = { shape: number[]; data: TypedArray } | { shape: number[]; data: Uint16Array; dtype: 'F16' };
+/** A tensor to write: its values, (dtype 'F16') IEEE binary16 bit patterns from `floatToHalf`, or int8 values. */
+export type TensorToWrite = { shape: number[]; data: TypedArray } | { shape: number[]; data: Uint16Array; dtype: 'F16' } | { shape: number[]; data: Int8Array; dtype: 'I8' };
 
 export function encodeSafetensors(tensors: Map<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -119,7 +120,11 @@ export function toHalfArray(data: Float32Array, what: string): Uint16Array {
   return out;
 }
 
-/** Parses a safetensors buffer. F16/BF16 are widened to F32, I64 narrowed to I32 (checked). */
+/**
+ * Parses a safetensors buffer. F16/BF16 are widened to F32, I64 narrowed to I32 (checked), I8
+ * widened to I32; in a file marked with lvdm's int8 convention (lib/io/int8.ts) each I8 tensor
+ * and its `<name>.int8_scale` become one F32 tensor.
+ */
 export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): SafetensorsFile {
   if (buf.length < 8) throw new Error(`${source}: not a safetensors file (shorter than 8 bytes)`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -180,6 +185,9 @@ export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): Safeten
       case 'U8':
         data = bytes;
         break;
+      case 'I8':
+        data = Int32Array.from(new Int8Array(bytes.buffer, 0, count));
+        break;
       case 'I64': {
         const big = new BigInt64Array(bytes.buffer, 0, count);
         const out = new Int32Array(count);
@@ -206,9 +214,25 @@ export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): Safeten
         break;
       }
     }
-    tensors.set(name, { dtype: info.dtype === 'F16' || info.dtype === 'BF16' ? 'F32' : info.dtype === 'I64' ? 'I32' : info.dtype, shape: info.shape, data });
+    tensors.set(name, { dtype: info.dtype === 'F16' || info.dtype === 'BF16' ? 'F32' : info.dtype === 'I64' || info.dtype === 'I8' ? 'I32' : info.dtype, shape: info.shape, data });
   }
+  if (metadata[INT8_METADATA] !== undefined) widenInt8(tensors, header, source);
   return { tensors, metadata };
+}
+
+/** lvdm's int8 convention: every I8 tensor times its per-channel scales, as F32 (the scales removed). */
+function widenInt8(tensors: Map<string, SafeTensor>, header: Record<string, unknown>, source: string): void {
+  for (const [name, raw] of Object.entries(header)) {
+    if ((raw as { dtype?: string } | null)?.dtype !== 'I8') continue;
+    const t = tensors.get(name)!;
+    const s = tensors.get(name + INT8_SCALE_SUFFIX);
+    const c = t.shape[t.shape.length - 1];
+    if (!s || s.dtype !== 'F32' || s.shape.length !== 1 || s.shape[0] !== c)
+      throw new Error(`${source}: int8 tensor '${name}' [${t.shape}] needs a float scale tensor '${name}${INT8_SCALE_SUFFIX}' of shape [${c}] (${INT8_METADATA} convention)`);
+    tensors.set(name, { dtype: 'F32', shape: t.shape, data: dequantizeInt8(t.data as Int32Array, s.data as Float32Array, `${source}: tensor '${name}'`) });
+    tensors.delete(name + INT8_SCALE_SUFFIX);
+  }
+  for (const name of tensors.keys()) if (name.endsWith(INT8_SCALE_SUFFIX)) throw new Error(`${source}: scale tensor '${name}' has no int8 tensor '${name.slice(0, -INT8_SCALE_SUFFIX.length)}'`);
 }
 
 export function loadSafetensors(file: string): SafetensorsFile {

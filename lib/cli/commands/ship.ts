@@ -17,6 +17,8 @@ with its files (bytes, sha256), training time, evaluation numbers and the 'lvdm 
 trains it again. A stage shipped before from the same experiment under another key is replaced.
 Weights ship in float16 by default (--precision fp16: the trained float32 weights rounded to
 nearest, half the bytes, widened back to float32 on load; the manifest records the precision);
+--precision int8 stores the kernels (rank >= 2, >= 1024 values) as int8 with one float32 scale per
+output channel and the rest in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
 --precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
 exceed --max-mb in all.
 
@@ -28,7 +30,7 @@ Examples:
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
     to: { type: 'string', help: 'models folder (default the repository models/)' },
     'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
-    precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes) or 'fp32' (unchanged)" },
+    precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes), 'int8' (kernels in int8, about a quarter) or 'fp32' (unchanged)" },
     'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
   },
   async run(values, positionals) {
@@ -38,7 +40,7 @@ Examples:
     if (!(maxMb > 0)) throw new Error(`--max-mb: expected a positive number, got ${maxMb}`);
     const stages = list(values, 'stages').flatMap((s) => s.split(',')).filter((s) => s !== '');
     const precision = str(values, 'precision') ?? 'fp16';
-    if (precision !== 'fp16' && precision !== 'fp32') throw new Error(`--precision: expected 'fp16' or 'fp32', got '${precision}'`);
+    if (precision !== 'fp16' && precision !== 'int8' && precision !== 'fp32') throw new Error(`--precision: expected 'fp16', 'int8' or 'fp32', got '${precision}'`);
     shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision, dryRun: flag(values, 'dry-run') });
     return 0;
   },
