@@ -11,7 +11,8 @@
  * Training time = the short model's wall time at that step (from its metrics.jsonl), and "from
  * scratch": that plus the autoencoder's and the decoder stage's wall times.
  *
- *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--n 32] [--steps 25] [--seed 1]
+ *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--set key=value ...] [--n 32] [--steps 25] [--seed 1]
+ * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.)
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
  * Writes <run>/quality-curve/{results.json, curve.html, curve.png, step-<k>.gif}; prints a markdown table.
  */
@@ -83,15 +84,16 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '25' },
       seed: { type: 'string', default: '1' },
       batch: { type: 'string', default: '16' },
+      set: { type: 'string', multiple: true, default: [] },
     },
   });
   const n = Number(values.n);
   await initBackend({ quiet: false });
   const experiment = values.experiment!;
-  const plan = planExperiment(experiment, { out: values.run });
+  const plan = planExperiment(experiment, { out: values.run, set: values.set });
   const dirOf = (stage: string): string => {
     const dir = taskDir(plan, findTask(plan, stage));
-    if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run ${path.relative(process.cwd(), experiment)} --out ${values.run} --only ${stage})`);
+    if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run ${path.relative(process.cwd(), experiment)} --out ${values.run}${values.set!.map((x) => ` --set ${x}`).join('')} --only ${stage})`);
     return dir;
   };
   const aeDir = dirOf('ae');

@@ -261,7 +261,7 @@ test('--precision int8: kernels as int8 with per-output-channel scales, the rest
   }
   assert.ok(int8Tensors > 0);
   assert.ok(m8.total_bytes < m16.total_bytes, `int8 ${m8.total_bytes} bytes, fp16 ${m16.total_bytes}`);
-  const out = await lvdmRun(path.join(tmp, 'runD'), ['--models', models8]);
+  const out = await lvdmRun(path.join(tmp, 'runInt8'), ['--models', models8]);
   assert.match(out, /tiny-ship: 5 ran, 0 reused, 3 from shipped models, 0 failed/);
 });
 

@@ -118,7 +118,7 @@ export function shippedWeights(file: string, precision: ShipPrecision): Buffer |
   return Buffer.from(encodeSafetensors(out, { ...metadata, ...marks, 'lvdm.shipped_precision': about }));
 }
 
-/** The files shipped for `task`, with their bytes when they differ from the run folder's (weights at fp16). */
+/** The files shipped for `task`, with their bytes when they differ from the run folder's (weights at fp16 or int8). */
 function shippedFiles(dir: string, kind: TaskSpec['kind'], precision: ShipPrecision): { files: ShippedFile[]; converted: Map<string, Buffer> } {
   const names = shippedFileNames(kind).filter((f) => fs.existsSync(path.join(dir, f)));
   const converted = new Map<string, Buffer>();
