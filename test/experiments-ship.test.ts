@@ -240,7 +240,8 @@ test('--precision int8: kernels as int8 with per-output-channel scales, the rest
     for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
       const file = path.join(models8, e.dir, f.name);
       assert.equal(f.sha256, sha256(file));
-      const raw = JSON.parse(fs.readFileSync(file).subarray(8, 8 + Number(fs.readFileSync(file).readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>;
+      const bytes = fs.readFileSync(file);
+      const raw = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>; // the stored dtypes
       const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
       assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('int8'), true);
       assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
