@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const decDir = decoderStage ? dirOf(decoderStage) : aeDir;
   const lvdmDir = dirOf('lvdm');
   const realDir = dirOf('real');
-  const aeMinutes = ((readDone(aeDir)?.wall_s ?? 0) + (decoderStage ? (readDone(decDir)?.wall_s ?? 0) : 0)) / 60;
+  const aeMinutes = ((readDone(aeDir)?.wall_s ?? 0) + (decDir !== aeDir ? (readDone(decDir)?.wall_s ?? 0) : 0)) / 60; // 'sweep.decoder: ae' is the autoencoder itself
   const snapshots = fs
     .readdirSync(path.join(lvdmDir, SNAPSHOT_DIR))
     .map((f) => ({ f, step: Number(/^lvdm-(\d+)\.safetensors$/.exec(f)?.[1]) }))

@@ -11,7 +11,8 @@ import { sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
 import { upsampleNearest2x } from '../lib/models/unet3d';
-import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, loadLvdm, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { latentCacheFile } from '../lib/lvdm/pipeline';
 
 const ready = initBackend({ quiet: true });
 
@@ -82,6 +83,36 @@ test('latent cache: encodes every window once, normalises samples, round-trips t
   const capped = await LatentCache.build({ codec, dataset, windowsPerVideo: 2, batchSize: 4, seed: 1, maxClips: 4 });
   assert.equal(capped.count, 4);
   assert.deepEqual(capped.mean, cache.mean.slice(0, 4 * cache.per));
+});
+
+test('latents.input_scale multiplies the normalised latents; the cache file keeps the autoencoder normalisation', async () => {
+  await ready;
+  const dir = tmpDir('input-scale');
+  const ae = path.join(dir, 'autoencoder.safetensors');
+  fs.writeFileSync(ae, 'stand-in: the cache below is found, so the autoencoder is never read');
+  const base = config();
+  const scaled = config({ diffusion: { ...base.diffusion, latents: { ...base.diffusion.latents, input_scale: 0.5 } } });
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const made = new LatentCache(new Rng(8).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0.3, scale: 1.6 });
+  const { file, key } = latentCacheFile(base, ae, dir);
+  assert.equal(latentCacheFile(scaled, ae, dir).file, file, 'the input scale must not change the cache file');
+  made.save(file, key);
+  const logs: string[] = [];
+  const plain = (await prepareLatents(base, ae, dir, (m) => logs.push(m))).cache;
+  const half = (await prepareLatents(scaled, ae, dir, (m) => logs.push(m))).cache;
+  assert.deepEqual(plain.norm, { shift: 0.3, scale: 1.6 });
+  assert.deepEqual(half.norm, { shift: 0.3, scale: 0.8 });
+  assert.ok(logs.some((m) => /input scale 0\.5/.test(m)), logs.join('\n'));
+  const a = plain.sample([0, 3], new Rng(2));
+  const b = half.sample([0, 3], new Rng(2));
+  const za = a.dataSync();
+  const zb = b.dataSync();
+  for (let i = 0; i < za.length; i++) assert.ok(Math.abs(zb[i] - 0.5 * za[i]) < 1e-5, `value ${i}: ${zb[i]} vs ${za[i]} / 2`);
+  tf.dispose([a, b]);
+  assert.deepEqual(LatentCache.load(file, key)?.norm, { shift: 0.3, scale: 1.6 });
+  assert.throws(() => config({ diffusion: { ...base.diffusion, latents: { input_scale: 0 } } }), /input_scale/);
+  assert.throws(() => made.withInputScale(Number.NaN), /input scale must be a positive number, got NaN/);
 });
 
 test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tensors leak across steps', async () => {

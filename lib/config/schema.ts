@@ -216,6 +216,15 @@ export const LatentCacheConfig = z
     max_clips: posInt.optional(),
     /** Clips per encoder forward. */
     batch_size: posInt.default(4),
+    /**
+     * Input scaling b (Chen 2023, "On the importance of noise scheduling for diffusion models"): the
+     * normalised latents are multiplied by b before diffusion and divided by it after sampling, so
+     * every step's signal-to-noise ratio falls by b^2. Larger latent grids need b < 1: neighbouring
+     * latents are correlated, so at the last step the mean of a patch still carries the signal,
+     * which pure-noise starts lack (Hoogeboom et al. 2023 shift the schedule by the resolution
+     * ratio). Unset = 1; kept in the model's stored latent scale.
+     */
+    input_scale: z.number().positive().finite().optional(),
   })
   .strict();
 

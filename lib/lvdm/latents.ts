@@ -121,6 +121,12 @@ export class LatentCache {
     return { shift: -m, scale: 1 / sd };
   }
 
+  /** The same latents with the normalised values multiplied by `b` (diffusion.latents.input_scale). */
+  withInputScale(b: number): LatentCache {
+    if (!(b > 0 && Number.isFinite(b))) throw new Error(`LatentCache: input scale must be a positive number, got ${b}`);
+    return new LatentCache(this.mean, this.logvar, this.count, this.shape, { shift: this.norm.shift, scale: this.norm.scale * b }, this.captions);
+  }
+
   /** Normalised posterior samples of the given clips: [B, t, h, w, c]. */
   sample(indices: number[], rng: Rng): tf.Tensor5D {
     const b = indices.length;

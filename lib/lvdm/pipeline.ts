@@ -39,8 +39,20 @@ export function latentCacheFile(config: ExperimentConfig, autoencoder: string, c
   return { file: path.join(cacheDir, `latents-${hash}.safetensors`), key };
 }
 
-/** Loads or builds the latent cache of the config's training data under `autoencoder`. */
+/**
+ * Loads or builds the latent cache of the config's training data under `autoencoder`, normalised
+ * as the diffusion model sees it: the autoencoder's shift/scale times diffusion.latents.input_scale
+ * (the file itself keeps the autoencoder's, so models with different input scales share it).
+ */
 export async function prepareLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
+  const b = lvdmSections(config).diffusion.latents.input_scale ?? 1;
+  const r = await loadOrBuildLatents(config, autoencoder, cacheDir, log);
+  if (b === 1) return r;
+  log(`latents: input scale ${b} (normalised scale ${r.cache.norm.scale.toFixed(4)} -> ${(r.cache.norm.scale * b).toFixed(4)})`);
+  return { cache: r.cache.withInputScale(b), file: r.file };
+}
+
+async function loadOrBuildLatents(config: ExperimentConfig, autoencoder: string, cacheDir: string, log: (m: string) => void): Promise<{ cache: LatentCache; file: string }> {
   const { diffusion } = lvdmSections(config);
   const { file, key } = latentCacheFile(config, autoencoder, cacheDir);
   const cached = LatentCache.load(file, key);
