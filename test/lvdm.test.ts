@@ -91,7 +91,9 @@ test('latents.input_scale multiplies the normalised latents; the cache file keep
   const ae = path.join(dir, 'autoencoder.safetensors');
   fs.writeFileSync(ae, 'stand-in: the cache below is found, so the autoencoder is never read');
   const base = config();
-  const scaled = config({ diffusion: { ...base.diffusion, latents: { ...base.diffusion.latents, input_scale: 0.5 } } });
+  const diffusion = base.diffusion;
+  assert.ok(diffusion);
+  const scaled = config({ diffusion: { ...diffusion, latents: { ...diffusion.latents, input_scale: 0.5 } } });
   const n = 4;
   const per = 2 * 4 * 4 * 3;
   const made = new LatentCache(new Rng(8).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0.3, scale: 1.6 });
@@ -111,7 +113,7 @@ test('latents.input_scale multiplies the normalised latents; the cache file keep
   for (let i = 0; i < za.length; i++) assert.ok(Math.abs(zb[i] - 0.5 * za[i]) < 1e-5, `value ${i}: ${zb[i]} vs ${za[i]} / 2`);
   tf.dispose([a, b]);
   assert.deepEqual(LatentCache.load(file, key)?.norm, { shift: 0.3, scale: 1.6 });
-  assert.throws(() => config({ diffusion: { ...base.diffusion, latents: { input_scale: 0 } } }), /input_scale/);
+  assert.throws(() => config({ diffusion: { ...diffusion, latents: { input_scale: 0 } } }), /input_scale/);
   assert.throws(() => made.withInputScale(Number.NaN), /input scale must be a positive number, got NaN/);
 });
 
