@@ -31,8 +31,20 @@ import {
   valueNoise3,
 } from './raster';
 
-export type SyntheticFamily = 'shapes' | 'sky' | 'taichi' | 'ucf' | 'captioned';
-export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'sky', 'taichi', 'ucf', 'captioned'];
+export type SyntheticFamily = 'shapes' | 'shapes-large' | 'sky' | 'taichi' | 'ucf' | 'captioned';
+export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'shapes-large', 'sky', 'taichi', 'ucf', 'captioned'];
+
+/**
+ * Sizes and counts of the two shapes families (world units: the frame's short side is 1).
+ * 'shapes' (the demo's family): 1-3 shapes of circumradius 0.08-0.20, 5-13 px across at 32x32.
+ * 'shapes-large': 1-2 shapes of circumradius 0.15-0.25, 10-16 px across at 32x32, so that a
+ * triangle's corners are several pixels apart (experiments/RESULTS.md: at the small size every
+ * model here generated discs).
+ */
+const SHAPE_SIZES: Record<'shapes' | 'shapes-large', { rMin: number; rSpan: number; maxCount: number }> = {
+  shapes: { rMin: 0.08, rSpan: 0.12, maxCount: 3 },
+  'shapes-large': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
+};
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
 export const SYNTHETIC_UCF_CLASSES: readonly string[] = [
@@ -64,7 +76,7 @@ export interface SyntheticVideoSpec {
 
 /** 'synthetic-sky' -> 'sky'; null for any other source name. */
 export function syntheticFamilyFromSource(source: string): SyntheticFamily | null {
-  const m = /^synthetic-(\w+)$/.exec(source);
+  const m = /^synthetic-([a-z][\w-]*)$/.exec(source);
   if (!m) return null;
   return (SYNTHETIC_FAMILIES as readonly string[]).includes(m[1]) ? (m[1] as SyntheticFamily) : null;
 }
@@ -161,7 +173,7 @@ interface Shape {
 }
 
 interface ShapesParams {
-  family: 'shapes';
+  family: 'shapes' | 'shapes-large';
   bg: Background;
   shapes: Shape[];
 }
@@ -250,9 +262,10 @@ function randFigureStyle(rng: Rng, minSize: number, maxSize: number): FigureStyl
 function makeParams(family: SyntheticFamily, seed: number, index: number): VideoParams {
   const rng = new Rng(videoSeed(family, seed, index));
   if (family === 'captioned') return makeCaptionedParams(rng);
-  if (family === 'shapes') {
+  if (family === 'shapes' || family === 'shapes-large') {
+    const size = SHAPE_SIZES[family];
     const bg = randBackground(rng);
-    const n = rng.int(1, 3);
+    const n = rng.int(1, size.maxCount);
     const colours = rng.permutation(SHAPE_PALETTE.length);
     const shapes: Shape[] = [];
     for (let i = 0; i < n; i++) {
@@ -261,7 +274,7 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
       shapes.push({
         kind: rng.int(0, 2),
         colour: colours[i],
-        r: 0.08 + 0.12 * rng.uniform(),
+        r: size.rMin + size.rSpan * rng.uniform(),
         x0: rng.uniform() * 4,
         y0: rng.uniform() * 4,
         vx: speed * Math.cos(dir),
@@ -700,7 +713,7 @@ export function syntheticVideoInfo(spec: Pick<SyntheticVideoSpec, 'family' | 'se
     const name = SYNTHETIC_UCF_CLASSES[p.label];
     return { label: p.label, className: name, caption: captionForClass(name) };
   }
-  if (p.family === 'shapes') {
+  if (p.family === 'shapes' || p.family === 'shapes-large') {
     const parts = p.shapes.map((sh) => `a ${SHAPE_PALETTE[sh.colour].name} ${SYNTHETIC_SHAPE_KINDS[sh.kind]}`);
     const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
     return { label: p.shapes[0].kind, className: SYNTHETIC_SHAPE_KINDS[p.shapes[0].kind], caption: `a video of ${list} moving` };
@@ -732,11 +745,11 @@ export function renderSyntheticFrames(spec: SyntheticVideoSpec, start: number, c
   for (let i = 0; i < count; i++) {
     const f: Frame = { data: out, offset: i * frameBytes, width: spec.width, height: spec.height };
     const t = start + i * stride;
-    if (p.family === 'shapes') renderShapes(spec, p, t, f);
-    else if (p.family === 'sky') renderSky(spec, p, t, f);
+    if (p.family === 'sky') renderSky(spec, p, t, f);
     else if (p.family === 'taichi') renderTaichi(spec, p, t, f);
     else if (p.family === 'captioned') renderCaptioned(p, t, f);
-    else renderUcf(spec, p, t, f);
+    else if (p.family === 'ucf') renderUcf(spec, p, t, f);
+    else renderShapes(spec, p, t, f);
   }
   return out;
 }
@@ -812,7 +825,7 @@ export class SyntheticDataset implements ClipDataset {
     if (this.family === 'ucf') {
       this.numClasses = SYNTHETIC_UCF_CLASSES.length;
       this.classNames = SYNTHETIC_UCF_CLASSES;
-    } else if (this.family === 'shapes') {
+    } else if (this.family === 'shapes' || this.family === 'shapes-large') {
       this.numClasses = SYNTHETIC_SHAPE_KINDS.length;
       this.classNames = SYNTHETIC_SHAPE_KINDS;
     }

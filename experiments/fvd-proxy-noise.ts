@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
 import { readNpz, writeNpz } from '../lib/io/npy';
 import { openExtractor } from '../lib/experiments/real';
+import { protocolFor } from '../lib/experiments/execute';
 import { computeMetrics } from '../metrics/evaluate';
 import { Rng } from '../lib/nn/rng';
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(Number(v.data[i]) + sigma * noise[i])));
     const f = path.join(outDir, `noise-${sigma}.npz`);
     writeNpz(f, { videos: { shape: v.shape, data: out } });
-    const m = await computeMetrics({ real: realNpz, fake: f, covariance: 'unbiased', protocol: { name: 'custom', frames: v.shape[1], stride: 1, numReal: 64, numFake: n, realSelection: 'first', seed: 0 }, runs: 1, extractor, cacheDir: null, progress: false, log: () => undefined });
+    const m = await computeMetrics({ real: realNpz, fake: f, covariance: 'unbiased', protocol: protocolFor({ window: v.shape[1], n_real: 64, seed: 0 }, n), runs: 1, extractor, cacheDir: null, progress: false, log: () => undefined });
     const names = m.metric_names as { fvd: string };
     console.log(`${path.basename(fakeNpz)} sigma ${sigma}: fvd_proxy ${Number(m[names.fvd]).toFixed(1)}`);
   }

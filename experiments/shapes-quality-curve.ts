@@ -1,9 +1,12 @@
 /**
  * Time to quality of the shapes short-video model (issue 12): every snapshot the `lvdm` stage of
  * experiments/shapes.yaml wrote while training (`train.snapshots: true` -> snapshots/lvdm-<step>),
- * sampled and read two ways against the training time it took to get there:
+ * sampled and read against the training time it took to get there:
  *   - object consistency (metrics/object-consistency.ts): the fraction of clips whose object keeps
  *     its shape and velocity, a reading a person can check on the GIFs;
+ *   - polygons: the fraction of clips that are consistent and whose object reads as a square or
+ *     a triangle (metrics/shape-kind.ts), the reading for "recognisable shapes" (real clips: about
+ *     half; a model that draws only discs: 0);
  *   - FVD_proxy against the run's held-out real clips (the runner's `real` task), next to the
  *     real-vs-real and autoencoder-reconstruction floors.
  * Clips are decoded by the experiment's sweep decoder (`sweep.decoder`, e.g. a 'decoder' stage that
@@ -27,7 +30,7 @@ import { loadLvdm } from '../lib/lvdm/weights';
 import { SNAPSHOT_DIR } from '../lib/lvdm/pipeline';
 import { generateVideos, writeSampleOutputs } from '../lib/lvdm/generate';
 import { planExperiment, findTask, taskDir, readDone } from '../lib/experiments/plan';
-import { REAL_CLIPS, VIDEOS_FILE } from '../lib/experiments/execute';
+import { protocolFor, REAL_CLIPS, VIDEOS_FILE } from '../lib/experiments/execute';
 import { openExtractor } from '../lib/experiments/real';
 import { computeMetrics } from '../metrics/evaluate';
 import { consistencyReadings } from '../metrics/object-consistency-io';
@@ -46,6 +49,8 @@ interface CurvePoint {
   consistency: number;
   /** Without the edge-sharpness test (object found, constant area and velocity). */
   motion_consistency: number;
+  /** Consistent clips whose object reads as a square or triangle (metrics/shape-kind.ts). */
+  polygons: number;
   fvd_proxy: number;
   kvd_proxy: number;
   sample_seconds: number;
@@ -132,7 +137,7 @@ async function main(): Promise<void> {
         real: path.join(realDir, REAL_CLIPS),
         fake: path.join(dir, VIDEOS_FILE),
         covariance: 'unbiased',
-        protocol: { name: 'custom', frames: t, stride: 1, numReal: 64, numFake: n, realSelection: 'first', seed: 0 },
+        protocol: protocolFor({ window: t, n_real: 64, seed: 0 }, n),
         runs: 1,
         extractor,
         cacheDir: null,
@@ -147,12 +152,13 @@ async function main(): Promise<void> {
         train_minutes: aeMinutes + wallAt(path.join(lvdmDir, 'metrics.jsonl'), s.step) / 60,
         consistency: readings.object,
         motion_consistency: readings.motion,
+        polygons: readings.polygons,
         fvd_proxy: Number(m[names.fvd]),
         kvd_proxy: Number(m[names.kvd]),
         sample_seconds: gen.sampleSeconds + gen.decodeSeconds,
       };
       points.push(p);
-      process.stderr.write(`[curve] step ${p.step}: ${p.train_minutes.toFixed(1)} min, consistency ${p.consistency.toFixed(3)}, fvd_proxy ${p.fvd_proxy.toFixed(1)}\n`);
+      process.stderr.write(`[curve] step ${p.step}: ${p.train_minutes.toFixed(1)} min, consistency ${p.consistency.toFixed(3)}, polygons ${p.polygons.toFixed(3)}, fvd_proxy ${p.fvd_proxy.toFixed(1)}\n`);
     }
   } finally {
     extractor.dispose();
@@ -165,7 +171,7 @@ async function main(): Promise<void> {
     seed: Number(values.seed),
     autoencoder_minutes: aeMinutes,
     decoder: decoderStage ?? 'ae',
-    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion },
+    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion, polygons_real: real.polygons, polygons_reconstruction: recon.polygons },
     points,
   };
   writeJsonAtomic(path.join(out, 'results.json'), result);
@@ -179,11 +185,11 @@ async function main(): Promise<void> {
     const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
-  console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | FVD_proxy | KVD_proxy |`);
-  console.log(`|---|---|---|---|---|---|---|`);
-  console.log(`| real clips | | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
-  console.log(`| autoencoder reconstructions | | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
-  for (const p of points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
+  console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | FVD_proxy | KVD_proxy |`);
+  console.log(`|---|---|---|---|---|---|---|---|`);
+  console.log(`| real clips | | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${real.polygons.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${recon.polygons.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
+  for (const p of points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.polygons.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
 }
 
 main().catch((e: unknown) => {

@@ -5,8 +5,9 @@
  * `lvdm consistency --calibrate` and the tests; the numbers are in metrics/OBJECT-CONSISTENCY.md.
  */
 import { Rng } from '../lib/nn/rng';
-import { SyntheticDataset } from '../data/synthetic';
-import { ConsistencyOptions, ConsistencyTest, objectConsistency } from './object-consistency';
+import { renderSyntheticFrames, SyntheticDataset, syntheticVideoInfo } from '../data/synthetic';
+import { clipConsistency, ConsistencyOptions, ConsistencyTest, objectConsistency } from './object-consistency';
+import { SHAPE_KINDS, type ShapeKind } from './shape-kind';
 
 export type Corruption = 'real' | 'shuffled' | 'spliced' | 'blurred' | 'noisy';
 export const CORRUPTIONS: readonly Corruption[] = ['real', 'shuffled', 'spliced', 'blurred', 'noisy'];
@@ -115,4 +116,40 @@ export function calibrate(n: number, opts: { seed?: number; frames?: number; siz
     const r = objectConsistency(set.data, set.shape, opts.consistency);
     return { set: kind, clips: n, fraction: r.fraction, failures: r.failures };
   });
+}
+
+export interface KindConfusionRow {
+  family: 'shapes' | 'shapes-large';
+  /** The drawn kind of the clip's only shape. */
+  truth: ShapeKind;
+  clips: number;
+  /** How many clips read as each kind (and as none: no object found). */
+  read: Record<ShapeKind | 'none', number>;
+}
+
+/**
+ * The shape-kind reading (shape-kind.ts) on real clips whose video holds a single shape, so the
+ * truth is known: the first `n` such videos of content seed `seed` (16 frames from frame 0) of
+ * each shapes family, read by objectConsistency's tracker.
+ */
+export function kindConfusion(n: number, opts: { seed?: number; size?: number } = {}): KindConfusionRow[] {
+  const size = opts.size ?? 32;
+  const rows: KindConfusionRow[] = [];
+  for (const family of ['shapes', 'shapes-large'] as const) {
+    const byKind = new Map<ShapeKind, KindConfusionRow>();
+    for (const truth of SHAPE_KINDS) byKind.set(truth, { family, truth, clips: 0, read: { disc: 0, square: 0, triangle: 0, none: 0 } });
+    let seen = 0;
+    for (let index = 0; seen < n; index++) {
+      const spec = { family, seed: opts.seed ?? 0, index, height: size, width: size };
+      const info = syntheticVideoInfo(spec);
+      if (info.caption.includes(' and ')) continue; // two or three shapes: the tracked one's kind is not known
+      const c = clipConsistency(renderSyntheticFrames(spec, 0, 16), [16, size, size, 3]);
+      const row = byKind.get(info.className as ShapeKind)!;
+      row.clips++;
+      row.read[c.kind ?? 'none']++;
+      seen++;
+    }
+    rows.push(...byKind.values());
+  }
+  return rows;
 }

@@ -183,6 +183,12 @@ export interface ConsistencyReadings {
   motion: number;
   /** Per clip (window), in videoConsistency's order: consistent under every test. */
   objectPerClip: boolean[];
+  /**
+   * Fraction of clips consistent under every test whose object reads as a square or a triangle
+   * (shape-kind.ts): the reading for "recognisable shapes". Kinds of clips that fail the tests are
+   * not counted (a lumpy, changing blob can read as any kind).
+   */
+  polygons: number;
 }
 
 /**
@@ -193,5 +199,7 @@ export interface ConsistencyReadings {
 export async function consistencyReadings(input: string, opts: { window?: number } = {}): Promise<ConsistencyReadings> {
   const r = await videoConsistency(input, { ...opts, minEdge: 0 });
   const objectPerClip = r.perClip.map((c) => c.consistent && c.edge >= CONSISTENCY_DEFAULTS.minEdge);
-  return { object: objectPerClip.filter(Boolean).length / Math.max(1, objectPerClip.length), motion: r.fraction, objectPerClip };
+  const n = Math.max(1, objectPerClip.length);
+  const polygons = r.perClip.filter((c, i) => objectPerClip[i] && (c.kind === 'square' || c.kind === 'triangle')).length / n;
+  return { object: objectPerClip.filter(Boolean).length / n, motion: r.fraction, objectPerClip, polygons };
 }

@@ -25,6 +25,8 @@
  * on real and corrupted clips: metrics/OBJECT-CONSISTENCY.md.
  */
 
+import { classifyOutline, outlineHarmonics, SHAPE_KIND_DEFAULTS, SHAPE_KINDS, type OutlineHarmonics, type ShapeKind } from './shape-kind';
+
 /** Value range of float clips: the loaders' [-1, 1], [0, 1], or uint8-like [0, 255]. */
 export type ValueRange = '[-1, 1]' | '[0, 1]' | '[0, 255]';
 export const VALUE_RANGES: readonly ValueRange[] = ['[-1, 1]', '[0, 1]', '[0, 255]'];
@@ -82,6 +84,10 @@ export interface ClipConsistency {
   area: number;
   /** The object colour in [0, 255] RGB (null when no moving pixels were found). */
   colour: [number, number, number] | null;
+  /** Median over the frames where the object was found of its outline's 3- and 4-fold harmonics (shape-kind.ts; NaN if none). */
+  outline: OutlineHarmonics;
+  /** The object's kind read from `outline` (null when no object was found). Not one of the tests. */
+  kind: ShapeKind | null;
   /** Per frame: area in pixels (0 when not found) and centroid (x, y) in pixels (pixel centres at i + 0.5; NaN when not found). */
   areas: number[];
   centroids: [number, number][];
@@ -95,6 +101,10 @@ export interface ConsistencyResult {
   perClip: ClipConsistency[];
   /** Clips that failed each test first. */
   failures: Record<ConsistencyTest, number>;
+  /** Clips whose object reads as each kind (shape-kind.ts; clips without an object are not counted). */
+  kinds: Record<ShapeKind, number>;
+  /** Consistent clips whose object reads as each kind. */
+  consistentKinds: Record<ShapeKind, number>;
   /** The thresholds used (0-255 colour units; pixel thresholds for 32 x 32, multiplied by `scale` = min(H, W) / 32). */
   thresholds: ConsistencyThresholds & { range: ValueRange; scale: number };
 }
@@ -302,6 +312,8 @@ function candidateColours(px: Float64Array, t: number, h: number, w: number, th:
 interface Tracked extends Region {
   /** Median colour step across the region's outline over the contrast with its surroundings (NaN when not measurable). */
   edge: number;
+  /** Angular harmonics of the coverage-weighted outline (shape-kind.ts). */
+  outline: OutlineHarmonics;
 }
 
 /**
@@ -322,7 +334,7 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
     }
     const r = largestRegion(mask, h, w);
     if (r.area === 0) {
-      out.push({ area: 0, cx: NaN, cy: NaN, edge: NaN });
+      out.push({ area: 0, cx: NaN, cy: NaN, edge: NaN, outline: { a3: NaN, a4: NaN } });
       continue;
     }
     const ring = distanceFrom(r.members, h, w, 3);
@@ -330,6 +342,7 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
     for (let p = 0; p < hw; p++) if (ring[p] === 3) far.push(d[p]);
     const contrast = median(far);
     const steps: number[] = [];
+    const cover = new Float64Array(hw);
     let sa = 0;
     let sx = 0;
     let sy = 0;
@@ -338,6 +351,7 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
       const y = (p / w) | 0;
       const x = p - y * w;
       const a = contrast > dist ? Math.min(1, Math.max(0, 1 - d[p] / contrast)) : ring[p] === 0 ? 1 : 0;
+      cover[p] = a;
       sa += a;
       sx += a * (x + 0.5);
       sy += a * (y + 0.5);
@@ -349,7 +363,9 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
         steps.push(Math.hypot(px[i] - px[j], px[i + 1] - px[j + 1], px[i + 2] - px[j + 2]));
       }
     }
-    out.push({ area: sa, cx: sx / sa, cy: sy / sa, edge: far.length && steps.length ? median(steps) / contrast : NaN });
+    const cx = sx / sa;
+    const cy = sy / sa;
+    out.push({ area: sa, cx, cy, edge: far.length && steps.length ? median(steps) / contrast : NaN, outline: outlineHarmonics(cover, h, w, cx, cy) });
   }
   return out;
 }
@@ -362,6 +378,7 @@ function judgeClip(px: Float64Array, t: number, h: number, w: number, th: Thresh
   const minArea = th.minArea * scale * scale;
   const base = (reason: string): ClipConsistency => ({
     consistent: false, failed: 'object', reason, found: 0, frames: t, areaCv: NaN, accel: NaN, maxAccel: NaN, speed: NaN, edge: NaN, area: NaN, colour: null,
+    outline: { a3: NaN, a4: NaN }, kind: null,
     areas: new Array<number>(t).fill(0), centroids: Array.from({ length: t }, (): [number, number] => [NaN, NaN]),
   });
   let colour: [number, number, number] | null = null;
@@ -398,8 +415,11 @@ function judgeClip(px: Float64Array, t: number, h: number, w: number, th: Thresh
   const accel = median(acc.map((x) => x.a));
   const worst = acc.reduce((m, x) => (x.a > m.a ? x : m), { a: -Infinity, f: -1 });
   const edge = median(regions.filter((r, i) => isFound[i] && Number.isFinite(r.edge)).map((r) => r.edge));
+  const seen = regions.filter((_, i) => isFound[i]);
+  const outline = { a3: median(seen.map((r) => r.outline.a3).filter(Number.isFinite)), a4: median(seen.map((r) => r.outline.a4).filter(Number.isFinite)) };
   const res: ClipConsistency = {
-    consistent: false, failed: null, reason: 'ok', found, frames: t, areaCv, accel, maxAccel: acc.length ? worst.a : NaN, speed, edge, area: mean, colour, areas, centroids,
+    consistent: false, failed: null, reason: 'ok', found, frames: t, areaCv, accel, maxAccel: acc.length ? worst.a : NaN, speed, edge, area: mean, colour,
+    outline, kind: classifyOutline(outline, SHAPE_KIND_DEFAULTS), areas, centroids,
   };
   const jumpLimit = 2 * speed + th.jumpSlack * scale;
   const fail = (test: ConsistencyTest, reason: string): void => {
@@ -463,12 +483,21 @@ export function summarizeConsistency(perClip: ClipConsistency[], opts: Consisten
   const failures = Object.fromEntries(CONSISTENCY_TESTS.map((k) => [k, 0])) as Record<ConsistencyTest, number>;
   for (const c of perClip) if (c.failed) failures[c.failed] += 1;
   const consistent = perClip.filter((c) => c.consistent).length;
+  const kinds = Object.fromEntries(SHAPE_KINDS.map((k) => [k, 0])) as Record<ShapeKind, number>;
+  const consistentKinds = { ...kinds };
+  for (const c of perClip) {
+    if (!c.kind) continue;
+    kinds[c.kind] += 1;
+    if (c.consistent) consistentKinds[c.kind] += 1;
+  }
   return {
     fraction: perClip.length ? consistent / perClip.length : NaN,
     consistent,
     clips: perClip.length,
     perClip,
     failures,
+    kinds,
+    consistentKinds,
     thresholds: { ...resolve(opts), range: opts.range, scale: Math.min(opts.height, opts.width) / 32 },
   };
 }

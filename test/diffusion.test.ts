@@ -20,6 +20,7 @@ import {
   sample,
   sampleTimesteps,
   makeBetas,
+  vLossWeights,
 } from '../lib/diffusion';
 
 interface Fixture {
@@ -142,6 +143,40 @@ test('diffusionLoss: L1 / MSE and the weighted mean over selected frames', async
   assert.deepEqual(sampleTimesteps(new Rng(5), 8, 1000), sampleTimesteps(new Rng(5), 8, 1000));
 });
 
+test('vLossWeights: the eps error times the weight is the v-prediction error (v = sqrt(abar) eps - sqrt(1 - abar) x0)', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const rng = new Rng(21);
+  const t = Int32Array.from([0, 250, 700, 999]);
+  const shape = [4, 2, 3, 3, 2];
+  const n = shape.reduce((a, b) => a * b, 1) / 4;
+  const x0 = rng.normalArray(4 * n);
+  const eps = rng.normalArray(4 * n);
+  const epsHat = rng.normalArray(4 * n);
+  const wl1 = (await vLossWeights(s, t, 'l1').data()) as Float32Array;
+  const wmse = (await vLossWeights(s, t, 'mse').data()) as Float32Array;
+  for (let i = 0; i < 4; i++) {
+    const ab = s.alphasCumprod[t[i]];
+    let l1v = 0;
+    let l1e = 0;
+    let l2v = 0;
+    let l2e = 0;
+    for (let k = i * n; k < (i + 1) * n; k++) {
+      // x_t from (x0, eps); the x0 implied by epsHat at x_t; v and v^ from their definitions.
+      const xt = Math.sqrt(ab) * x0[k] + Math.sqrt(1 - ab) * eps[k];
+      const x0Hat = (xt - Math.sqrt(1 - ab) * epsHat[k]) / Math.sqrt(ab);
+      const dv = Math.sqrt(ab) * epsHat[k] - Math.sqrt(1 - ab) * x0Hat - (Math.sqrt(ab) * eps[k] - Math.sqrt(1 - ab) * x0[k]);
+      l1v += Math.abs(dv);
+      l1e += Math.abs(epsHat[k] - eps[k]);
+      l2v += dv * dv;
+      l2e += (epsHat[k] - eps[k]) ** 2;
+    }
+    close(wl1[i] * l1e, l1v, 1e-4, `l1 at t = ${t[i]}`);
+    close(wmse[i] * l2e, l2v, 1e-4, `mse at t = ${t[i]}`);
+  }
+  assert.ok(wl1[3] > 30 && Math.abs(wl1[0] - 1) < 0.01, `weights ${Array.from(wl1)}`);
+});
+
 test('DDIM timesteps: trailing covers T-1 (and every step when S = T), leading is LDM uniform', () => {
   assert.deepEqual(ddimTimesteps(1000, 4), [249, 499, 749, 999]);
   assert.deepEqual(ddimTimesteps(10, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -195,6 +230,45 @@ test('optimal denoiser for a point mass: DDPM and DDIM (eta 0 and 1) return the 
     x.dispose();
     for (const e of v) assert.ok(Math.abs(e - 0.8) < 1e-3, `${spec.kind} eta ${'eta' in spec ? spec.eta : '-'}: ${e}`);
   }
+});
+
+test('optimal denoiser for a finite training set: DDIM lands on one of its clips, and different starts on different clips', async () => {
+  await ready;
+  // The exact E[x0 | x_t] of K equally likely clips: softmax weights over ||x_t - sqrt(abar) X_j||^2 / (2 (1 - abar)).
+  // A model that memorised its training clips should sample them back; the sampler must not stand in the way.
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const K = 6;
+  const shape = [2, 4, 4, 2];
+  const per = shape.reduce((a, b) => a * b, 1);
+  const clips = tf.tensor2d(new Rng(11).normalArray(K * per), [K, per]);
+  const model: EpsModel = (x, t) =>
+    tf.tidy(() => {
+      const b = x.shape[0];
+      const ab = s.alphasCumprod[(t as ArrayLike<number>)[0]];
+      const xf = tf.reshape(x, [b, per]);
+      const d2 = tf.sum(tf.square(tf.sub(tf.reshape(xf, [b, 1, per]), tf.reshape(tf.mul(clips, Math.sqrt(ab)), [1, K, per]))), 2);
+      const x0 = tf.matMul(tf.softmax(tf.div(d2, -2 * (1 - ab)), 1), clips);
+      return tf.reshape(tf.div(tf.sub(xf, tf.mul(x0, Math.sqrt(ab))), Math.sqrt(1 - ab)), x.shape) as tf.Tensor5D;
+    });
+  const n = 12;
+  const x = await sample(model, s, [n, ...shape], { kind: 'ddim', steps: 25, eta: 0, rng: new Rng(4) });
+  const got = (await x.data()) as Float32Array;
+  const ref = (await clips.data()) as Float32Array;
+  x.dispose();
+  clips.dispose();
+  const hit = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    let best = Infinity;
+    let at = -1;
+    for (let j = 0; j < K; j++) {
+      let e = 0;
+      for (let k = 0; k < per; k++) e = Math.max(e, Math.abs(got[i * per + k] - ref[j * per + k]));
+      if (e < best) [best, at] = [e, j];
+    }
+    assert.ok(best < 1e-3, `sample ${i}: max |x - nearest clip| = ${best}`);
+    hit.add(at);
+  }
+  assert.ok(hit.size >= 3, `12 starts landed on only ${hit.size} of ${K} clips`);
 });
 
 /**

@@ -117,6 +117,28 @@ test('latents.input_scale multiplies the normalised latents; the cache file keep
   assert.throws(() => made.withInputScale(Number.NaN), /input scale must be a positive number, got NaN/);
 });
 
+test("timestep_weighting 'v' reweights the loss per sample (same batch, different loss) and leaks no tensors", async () => {
+  await ready;
+  const base = config();
+  const diffusion = base.diffusion;
+  assert.ok(diffusion);
+  const weighted = config({ diffusion: { ...diffusion, timestep_weighting: 'v' } });
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  const plain = new LvdmTrainer({ config: base, latents: cache });
+  const v = new LvdmTrainer({ config: weighted, latents: cache });
+  const lp = (await plain.trainStep(0)).loss;
+  const count = tf.memory().numTensors;
+  const lv = (await v.trainStep(0)).loss;
+  await v.trainStep(1);
+  assert.equal(tf.memory().numTensors, count, 'the weighted steps leaked tensors');
+  assert.ok(Number.isFinite(lp) && Number.isFinite(lv) && Math.abs(lv - lp) > 1e-4 * lp, `same batch: uniform ${lp}, v-weighted ${lv}`);
+  assert.throws(() => config({ diffusion: { ...diffusion, timestep_weighting: 'snr' } }), /timestep_weighting/);
+  plain.dispose();
+  v.dispose();
+});
+
 test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tensors leak across steps', async () => {
   await ready;
   const cfg = config();

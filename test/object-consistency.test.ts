@@ -157,15 +157,16 @@ test('lvdm consistency reads the runner\'s videos.npz, run folders and windows; 
 
     const one = await runCli([a]);
     assert.equal(one.code, 0);
-    assert.match(one.out, /\|clip\|consistent\|found\|area\|area_cv\|speed\|accel\|max_accel\|edge\|reason\|/);
+    assert.match(one.out, /\|clip\|consistent\|found\|area\|area_cv\|speed\|accel\|max_accel\|edge\|kind\|a3\|a4\|reason\|/);
     assert.match(one.out, /\|videos\.npz\[4\]\|(yes|no)\|16\/16\|/);
     assert.ok(one.out.includes(`${a}: object consistency ${expected.fraction.toFixed(4)} (${expected.consistent}/5 clips consistent)`), one.out);
 
     const json = await runCli([path.join(dir, 'run', 'a'), '--json']);
-    const parsed = JSON.parse(json.out) as { fraction: number; clips: number; per_clip: { clip: string; consistent: boolean }[] };
+    const parsed = JSON.parse(json.out) as { fraction: number; clips: number; per_clip: { clip: string; consistent: boolean; kind: string }[] };
     assert.equal(parsed.fraction, expected.fraction);
     assert.equal(parsed.clips, 5);
     assert.deepEqual(parsed.per_clip.map((c) => c.consistent), expected.perClip.map((c) => c.consistent));
+    assert.deepEqual(parsed.per_clip.map((c) => c.kind), expected.perClip.map((c) => c.kind ?? ''));
 
     assert.deepEqual(findSampleSets(path.join(dir, 'run')), [a, b]);
     const both = await runCli([path.join(dir, 'run'), '--no-table', '--out', path.join(dir, 'c.json')]);

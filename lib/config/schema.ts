@@ -10,7 +10,7 @@ const nonNegInt = z.number().int().nonnegative();
 
 export const DataConfig = z
   .object({
-    /** `synthetic-shapes|synthetic-sky|synthetic-taichi|synthetic-ucf`, `shards` (prepared), or a real data set. */
+    /** `synthetic-shapes|synthetic-shapes-large|synthetic-sky|synthetic-taichi|synthetic-ucf`, `shards` (prepared), or a real data set. */
     source: z.string().min(1),
     /** Data root (real data sets / prepared shards). */
     root: z.string().optional(),
@@ -236,6 +236,15 @@ export const DiffusionConfig = z
     schedule: NoiseScheduleConfig.default({}),
     /** Epsilon-prediction loss: 'l1' (public LVDM code) or 'mse' (the paper's L_simple). */
     loss: z.enum(['l1', 'mse']).default('l1'),
+    /**
+     * Per-sample weight of the eps loss by timestep: unset = uniform (L_simple). 'v' weights each
+     * sample by the factor that turns its eps error into the v-prediction error
+     * (v = sqrt(abar) eps - sqrt(1 - abar) x0, so |v^ - v| = |eps^ - eps| / sqrt(abar); Salimans & Ho
+     * 2022): 1 / sqrt(abar_t) for 'l1', 1 / abar_t for 'mse', as a weighted mean over the batch. It
+     * moves the loss towards the high-noise steps where eps-prediction barely sees x0
+     * (experiments/RESULTS.md, "Larger shapes"). The network still predicts eps.
+     */
+    timestep_weighting: z.enum(['v']).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

@@ -4,7 +4,7 @@ export { LVDM_SCHEDULE, makeBetas, NoiseSchedule } from './schedule';
 export type { Posterior } from './process';
 export { extract, qSample, qMeanVariance, predictX0FromEps, predictEpsFromX0, qPosterior } from './process';
 export type { LossKind } from './loss';
-export { diffusionLoss, sampleTimesteps, gaussianNoise } from './loss';
+export { diffusionLoss, sampleTimesteps, gaussianNoise, vLossWeights, withTimestepWeights } from './loss';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';
 export type { SamplerOptions, DdpmOptions, DdimOptions, DdimSpacing, SamplerSpec } from './samplers';
 export { writeKnown, concatCond, combineGuidance, cfgGuidance, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
+import type { NoiseSchedule } from './schedule';
 
 export type LossKind = 'l1' | 'mse';
 
@@ -41,4 +42,26 @@ export function sampleTimesteps(rng: Rng, batch: number, T: number): Int32Array 
 export function gaussianNoise(rng: Rng, shape: number[]): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(rng.normalArray(n), shape, 'float32');
+}
+
+/**
+ * Per-sample weights that turn the eps loss into the v-prediction loss (Salimans & Ho 2022):
+ * v^ - v = (eps^ - eps) / sqrt(abar_t), so 1 / sqrt(abar_t) for 'l1' and 1 / abar_t for 'mse'.
+ * Returned as [B, 1, 1, 1, 1].
+ */
+export function vLossWeights(schedule: NoiseSchedule, t: ArrayLike<number>, kind: LossKind): tf.Tensor5D {
+  const w = new Float32Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const ab = schedule.alphasCumprod[t[i]];
+    w[i] = kind === 'l1' ? 1 / Math.sqrt(ab) : 1 / ab;
+  }
+  return tf.tensor5d(w, [t.length, 1, 1, 1, 1]);
+}
+
+/** `extra` multiplied into existing loss weights (disposing both inputs), or `extra` alone. */
+export function withTimestepWeights(weights: tf.Tensor | undefined, extra: tf.Tensor5D): tf.Tensor {
+  if (!weights) return extra;
+  const out = tf.mul(weights, extra);
+  tf.dispose([weights, extra]);
+  return out;
 }

@@ -63,7 +63,7 @@ function inputDir(plan: Plan, task: TaskSpec, role: string): string {
 
 /** Object consistency (metrics/object-consistency.ts) is defined for the synthetic shapes family. */
 function hasObjectConsistency(source: string): boolean {
-  return source === 'synthetic-shapes';
+  return source === 'synthetic-shapes' || source === 'synthetic-shapes-large';
 }
 
 /** The data a stage reads: its config's data, or the train / test shards of its 'prepare' input. */
@@ -197,7 +197,7 @@ export interface MetricSettings {
 }
 
 /** The clip protocol the runner scores a sweep point (or a floor) of `nFake` clips with. */
-export function protocolFor(m: MetricSettings, nFake: number): { name: string; frames: number; stride: number; numReal: number; numFake: number; realSelection: 'first'; seed: number } {
+export function protocolFor(m: Pick<MetricSettings, 'window' | 'n_real' | 'seed'>, nFake: number): { name: string; frames: number; stride: number; numReal: number; numFake: number; realSelection: 'first'; seed: number } {
   return { name: 'custom', frames: m.window, stride: 1, numReal: m.n_real, numFake: nFake, realSelection: 'first', seed: m.seed };
 }
 
@@ -223,7 +223,9 @@ async function runReal(plan: Plan, task: TaskSpec, out: string, log: (m: string)
     if (hasObjectConsistency(data.source)) {
       const real = await consistencyReadings(floorFile, { window: c.window });
       const rec = await consistencyReadings(recFile, { window: c.window });
-      floors.object_consistency = { real: real.object, reconstruction: rec.object, motion_real: real.motion, motion_reconstruction: rec.motion };
+      floors.object_consistency = {
+        real: real.object, reconstruction: rec.object, motion_real: real.motion, motion_reconstruction: rec.motion, polygons_real: real.polygons, polygons_reconstruction: rec.polygons,
+      };
     }
     writeJsonAtomic(path.join(out, FLOORS_FILE), { ...floors, metric: names.fvd, protocol: portableProtocol(floor.protocol, plan.runDir) });
     log(`floors (${names.fvd}): real vs real ${floors.real_vs_real.fvd.toFixed(1)}, autoencoder reconstructions ${floors.reconstruction.fvd.toFixed(1)}`);
@@ -384,6 +386,7 @@ async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, 
       const oc = await consistencyReadings(path.join(sampleDir, VIDEOS_FILE), { window: c.window });
       result.object_consistency = oc.object;
       result.motion_consistency = oc.motion;
+      result.polygons = oc.polygons;
       // Clips are listed video by video, each with its windows in order.
       const perWindow = fvdW.map((_, k) => oc.objectPerClip.filter((_c, i) => i % fvdW.length === k));
       if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter(Boolean).length / Math.max(1, w.length));

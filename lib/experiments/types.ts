@@ -99,6 +99,8 @@ export interface PointResult extends SweepValues {
   object_consistency_by_window?: number[];
   /** The same reading without the edge-sharpness test (blurry decoders): object found, constant area and velocity. */
   motion_consistency?: number;
+  /** Fraction of clips that are consistent and whose object reads as a square or triangle (metrics/shape-kind.ts). */
+  polygons?: number;
 }
 
 /** The floors a metric is read against (same protocol as the points). */
@@ -106,7 +108,7 @@ export interface MetricFloors {
   real_vs_real: { fvd: number; kvd: number };
   reconstruction: { fvd: number; kvd: number };
   /** Synthetic shapes only: object consistency of held-out real clips and of their reconstructions. */
-  object_consistency?: { real: number; reconstruction: number; motion_real: number; motion_reconstruction: number };
+  object_consistency?: { real: number; reconstruction: number; motion_real: number; motion_reconstruction: number; polygons_real?: number; polygons_reconstruction?: number };
 }
 
 /** A training stage's loss curve (metrics.jsonl of its run folder). */

@@ -21,7 +21,7 @@ import { Trainer } from '../train/loop';
 import { prefixed, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
-import { diffusionLoss, gaussianNoise, sampleTimesteps } from '../diffusion/loss';
+import { diffusionLoss, gaussianNoise, sampleTimesteps, vLossWeights, withTimestepWeights } from '../diffusion/loss';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
 import { TextConditioner } from '../text/conditioner';
@@ -168,6 +168,7 @@ export class LvdmTrainer implements Trainer {
     const all = this.opts.latents.captions;
     const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step, captions: all ? indices.map((i) => all[i]) : undefined });
     z0.dispose();
+    if (this.cfg.timestep_weighting === 'v') batch.weights = withTimestepWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const { value, grads } = tf.variableGrads(
       () => {

@@ -26,7 +26,11 @@ export function floorsHtml(floors: MetricFloors | undefined, metric: string, kvd
     `<tr><td>AE reconstruction</td><td>${formatNumber(floors.reconstruction.fvd)}</td><td>${formatNumber(floors.reconstruction.kvd)}</td><td>autoencoder reconstructions of real clips vs real clips: the best a latent model can reach</td></tr>` +
     '</tbody></table>' +
     (floors.object_consistency
-      ? `<p>Object consistency (fraction of clips whose object keeps its shape and velocity, metrics/OBJECT-CONSISTENCY.md): real clips ${formatNumber(floors.object_consistency.real)}, autoencoder reconstructions ${formatNumber(floors.object_consistency.reconstruction)}; without the edge-sharpness test (motion consistency): real ${formatNumber(floors.object_consistency.motion_real)}, reconstructions ${formatNumber(floors.object_consistency.motion_reconstruction)}.</p>`
+      ? `<p>Object consistency (fraction of clips whose object keeps its shape and velocity, metrics/OBJECT-CONSISTENCY.md): real clips ${formatNumber(floors.object_consistency.real)}, autoencoder reconstructions ${formatNumber(floors.object_consistency.reconstruction)}; without the edge-sharpness test (motion consistency): real ${formatNumber(floors.object_consistency.motion_real)}, reconstructions ${formatNumber(floors.object_consistency.motion_reconstruction)}.` +
+        (floors.object_consistency.polygons_real !== undefined
+          ? ` Consistent clips whose object reads as a square or triangle (polygons, metrics/shape-kind.ts): real ${formatNumber(floors.object_consistency.polygons_real)}, reconstructions ${formatNumber(floors.object_consistency.polygons_reconstruction ?? NaN)}.`
+          : '') +
+        '</p>'
       : '')
   );
 }

@@ -6,7 +6,7 @@ import { Row, tableFromRows, tableMarkdown } from '../../results/table';
 import { CONSISTENCY_DEFAULTS, CONSISTENCY_TESTS, ConsistencyOptions, ConsistencyThresholds, VALUE_RANGES, ValueRange } from '../../../metrics/object-consistency';
 import { VideoConsistency, consistencySheet, findSampleSets, videoConsistency } from '../../../metrics/object-consistency-io';
 import { writePng } from '../../io/image';
-import { calibrate } from '../../../metrics/object-consistency-calibration';
+import { calibrate, kindConfusion } from '../../../metrics/object-consistency-calibration';
 
 const DESCRIPTION = `
 PATH is a sample set: a .npz/.npy holding N x T x H x W x 3 videos (uint8, as 'lvdm run' and
@@ -58,13 +58,20 @@ function clipRows(r: VideoConsistency): Row[] {
     accel: fix(c.accel, 2),
     max_accel: fix(c.maxAccel, 2),
     edge: fix(c.edge, 2),
+    kind: c.kind ?? '',
+    a3: fix(c.outline.a3, 3),
+    a4: fix(c.outline.a4, 3),
     reason: c.reason,
   }));
 }
 
 function summaryLine(r: VideoConsistency): string {
   const fails = CONSISTENCY_TESTS.filter((k) => r.failures[k] > 0).map((k) => `${k} ${r.failures[k]}`);
-  return `${r.source}: object consistency ${r.fraction.toFixed(4)} (${r.consistent}/${r.clips} clips consistent)${fails.length ? `; failed first: ${fails.join(', ')}` : ''}`;
+  const kinds = (k: Record<string, number>): string => Object.entries(k).map(([n, c]) => `${n} ${c}`).join(', ');
+  return (
+    `${r.source}: object consistency ${r.fraction.toFixed(4)} (${r.consistent}/${r.clips} clips consistent)${fails.length ? `; failed first: ${fails.join(', ')}` : ''}` +
+    `; shape kinds: ${kinds(r.kinds)} (consistent clips: ${kinds(r.consistentKinds)})`
+  );
 }
 
 export const command: Command = {
@@ -82,7 +89,7 @@ export const command: Command = {
     'no-table': { type: 'boolean', help: 'summary lines only, no per-clip table' },
     sheet: { type: 'string', help: 'write a contact sheet PNG of the first --sheet-clips clips (green frame: consistent, red: not; black cross: tracked centroid)' },
     'sheet-clips': { type: 'string', help: 'clips on the contact sheet (default 16)' },
-    calibrate: { type: 'boolean', help: 'score real synthetic-shapes clips and corrupted copies (shuffled, spliced, blurred, noisy)' },
+    calibrate: { type: 'boolean', help: 'score real synthetic-shapes clips and corrupted copies (shuffled, spliced, blurred, noisy), and the shape-kind reading on single-shape clips' },
     n: { type: 'string', help: 'clips per set for --calibrate (default 200)' },
     seed: { type: 'string', help: 'seed for --calibrate (default 0)' },
     'blur-sigma': { type: 'string', help: "--calibrate: Gaussian blur sigma of the 'blurred' set, px at 32 x 32 (default 2.5)" },
@@ -96,10 +103,11 @@ export const command: Command = {
       if (n < 2) throw new Error(`--n: expected an integer >= 2, got ${n}`);
       const rows = calibrate(n, { seed: int(values, 'seed', 0), consistency: opts, blurSigma: num(values, 'blur-sigma'), noiseStd: num(values, 'noise-std') });
       const out = rows.map((r) => ({ set: r.set, clips: r.clips, fraction: r.fraction, ...r.failures }));
-      if (flag(values, 'json')) console.log(JSON.stringify(out));
-      else console.log(tableMarkdown(tableFromRows(out)));
+      const kinds = kindConfusion(Math.min(n, 150), { seed: int(values, 'seed', 0) }).map((r) => ({ family: r.family, truth: r.truth, clips: r.clips, ...r.read }));
+      if (flag(values, 'json')) console.log(JSON.stringify({ consistency: out, kinds }));
+      else console.log(`${tableMarkdown(tableFromRows(out))}\n\nshape kind read from single-shape real clips (rows: drawn kind; columns: read):\n${tableMarkdown(tableFromRows(kinds))}`);
       const file = str(values, 'out');
-      if (file) writeJsonAtomic(file, out);
+      if (file) writeJsonAtomic(file, { consistency: out, kinds });
       return 0;
     }
     if (positionals.length !== 1) throw new Error('usage: lvdm consistency PATH [--window W] [--json] (or lvdm consistency --calibrate)');
