@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   }
   console.log(`mean relative squared distance to the nearest training clip: ${(sum / n).toFixed(3)}`);
   gen.dispose();
-  const eps = model.unet.asEpsModel();
+  const eps = model.eps;
   const rng = new Rng(9);
   for (const t of [50, 200, 400, 600, 800, 950, 999]) {
     const ab = model.schedule.alphasCumprod[t];

@@ -25,7 +25,7 @@
  * on real and corrupted clips: metrics/OBJECT-CONSISTENCY.md.
  */
 
-import { classifyOutline, outlineHarmonics, SHAPE_KIND_DEFAULTS, SHAPE_KINDS, type OutlineHarmonics, type ShapeKind } from './shape-kind';
+import { classifyOutline, outlineHarmonics, SHAPE_KINDS, type OutlineHarmonics, type ShapeKind } from './shape-kind';
 
 /** Value range of float clips: the loaders' [-1, 1], [0, 1], or uint8-like [0, 255]. */
 export type ValueRange = '[-1, 1]' | '[0, 1]' | '[0, 255]';
@@ -312,8 +312,8 @@ function candidateColours(px: Float64Array, t: number, h: number, w: number, th:
 interface Tracked extends Region {
   /** Median colour step across the region's outline over the contrast with its surroundings (NaN when not measurable). */
   edge: number;
-  /** Angular harmonics of the coverage-weighted outline (shape-kind.ts). */
-  outline: OutlineHarmonics;
+  /** Coverage weight of every pixel of the frame (0 outside the region and its fringe); the outline's harmonics are read from it. */
+  cover: Float64Array;
 }
 
 /**
@@ -334,7 +334,7 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
     }
     const r = largestRegion(mask, h, w);
     if (r.area === 0) {
-      out.push({ area: 0, cx: NaN, cy: NaN, edge: NaN, outline: { a3: NaN, a4: NaN } });
+      out.push({ area: 0, cx: NaN, cy: NaN, edge: NaN, cover: new Float64Array(0) });
       continue;
     }
     const ring = distanceFrom(r.members, h, w, 3);
@@ -365,7 +365,7 @@ function track(px: Float64Array, t: number, h: number, w: number, colour: readon
     }
     const cx = sx / sa;
     const cy = sy / sa;
-    out.push({ area: sa, cx, cy, edge: far.length && steps.length ? median(steps) / contrast : NaN, outline: outlineHarmonics(cover, h, w, cx, cy) });
+    out.push({ area: sa, cx, cy, edge: far.length && steps.length ? median(steps) / contrast : NaN, cover });
   }
   return out;
 }
@@ -415,11 +415,12 @@ function judgeClip(px: Float64Array, t: number, h: number, w: number, th: Thresh
   const accel = median(acc.map((x) => x.a));
   const worst = acc.reduce((m, x) => (x.a > m.a ? x : m), { a: -Infinity, f: -1 });
   const edge = median(regions.filter((r, i) => isFound[i] && Number.isFinite(r.edge)).map((r) => r.edge));
-  const seen = regions.filter((_, i) => isFound[i]);
-  const outline = { a3: median(seen.map((r) => r.outline.a3).filter(Number.isFinite)), a4: median(seen.map((r) => r.outline.a4).filter(Number.isFinite)) };
+  // Shape kind from the accepted object's found frames only (shape-kind.ts).
+  const seen = regions.filter((_, i) => isFound[i]).map((r) => outlineHarmonics(r.cover, h, w, r.cx, r.cy));
+  const outline = { a3: median(seen.map((o) => o.a3).filter(Number.isFinite)), a4: median(seen.map((o) => o.a4).filter(Number.isFinite)) };
   const res: ClipConsistency = {
     consistent: false, failed: null, reason: 'ok', found, frames: t, areaCv, accel, maxAccel: acc.length ? worst.a : NaN, speed, edge, area: mean, colour,
-    outline, kind: classifyOutline(outline, SHAPE_KIND_DEFAULTS), areas, centroids,
+    outline, kind: classifyOutline(outline), areas, centroids,
   };
   const jumpLimit = 2 * speed + th.jumpSlack * scale;
   const fail = (test: ConsistencyTest, reason: string): void => {

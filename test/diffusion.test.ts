@@ -21,6 +21,10 @@ import {
   sampleTimesteps,
   makeBetas,
   vLossWeights,
+  vFromEps,
+  epsFromV,
+  epsModelFor,
+  predictionTarget,
 } from '../lib/diffusion';
 
 interface Fixture {
@@ -177,6 +181,40 @@ test('vLossWeights: the eps error times the weight is the v-prediction error (v 
   assert.ok(wl1[3] > 30 && Math.abs(wl1[0] - 1) < 0.01, `weights ${Array.from(wl1)}`);
 });
 
+test('v-prediction: v = sqrt(abar) eps - sqrt(1 - abar) x0, and eps (hence x0) is recovered from (x_t, v)', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const rng = new Rng(31);
+  const t = Int32Array.from([0, 300, 800, 999]);
+  const shape: [number, number, number, number, number] = [4, 2, 3, 3, 2];
+  const n = 2 * 3 * 3 * 2;
+  const x0 = tf.tensor5d(rng.normalArray(4 * n), shape);
+  const eps = tf.tensor5d(rng.normalArray(4 * n), shape);
+  const before = tf.memory().numTensors;
+  const xt = qSample(s, x0, t, eps);
+  const v = vFromEps(s, x0, t, eps);
+  const back = epsFromV(s, xt, t, v);
+  const target = predictionTarget(s, 'v', x0, t, eps);
+  const [x0h, epsh, vh, backh, th] = [x0, eps, v, back, target].map((a) => a.dataSync());
+  for (let i = 0; i < 4; i++) {
+    const ab = s.alphasCumprod[t[i]];
+    for (let k = i * n; k < (i + 1) * n; k++) {
+      const ref = Math.sqrt(ab) * epsh[k] - Math.sqrt(1 - ab) * x0h[k];
+      assert.ok(Math.abs(vh[k] - ref) < 1e-5 && th[k] === vh[k], `v at t = ${t[i]}: ${vh[k]} vs ${ref}`);
+      assert.ok(Math.abs(backh[k] - epsh[k]) < 1e-4, `eps from v at t = ${t[i]}: ${backh[k]} vs ${epsh[k]}`);
+    }
+  }
+  // At the noisiest step v is almost -x0 (an eps network carries x0 only in a correction of order sqrt(abar)).
+  const ab = s.alphasCumprod[999];
+  assert.ok(Math.sqrt(1 - ab) > 0.99 && Math.sqrt(ab) < 0.1);
+  const e = predictionTarget(s, 'eps', x0, t, eps);
+  assert.deepEqual(Array.from(e.dataSync()), Array.from(epsh));
+  assert.throws(() => predictionTarget(s, 'x0' as never, x0, t, eps), /unknown prediction 'x0'/);
+  tf.dispose([xt, v, back, target, e]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x0, eps]);
+});
+
 test('DDIM timesteps: trailing covers T-1 (and every step when S = T), leading is LDM uniform', () => {
   assert.deepEqual(ddimTimesteps(1000, 4), [249, 499, 749, 999]);
   assert.deepEqual(ddimTimesteps(10, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -241,34 +279,53 @@ test('optimal denoiser for a finite training set: DDIM lands on one of its clips
   const shape = [2, 4, 4, 2];
   const per = shape.reduce((a, b) => a * b, 1);
   const clips = tf.tensor2d(new Rng(11).normalArray(K * per), [K, per]);
-  const model: EpsModel = (x, t) =>
-    tf.tidy(() => {
-      const b = x.shape[0];
-      const ab = s.alphasCumprod[(t as ArrayLike<number>)[0]];
-      const xf = tf.reshape(x, [b, per]);
-      const d2 = tf.sum(tf.square(tf.sub(tf.reshape(xf, [b, 1, per]), tf.reshape(tf.mul(clips, Math.sqrt(ab)), [1, K, per]))), 2);
-      const x0 = tf.matMul(tf.softmax(tf.div(d2, -2 * (1 - ab)), 1), clips);
-      return tf.reshape(tf.div(tf.sub(xf, tf.mul(x0, Math.sqrt(ab))), Math.sqrt(1 - ab)), x.shape) as tf.Tensor5D;
-    });
-  const n = 12;
-  const x = await sample(model, s, [n, ...shape], { kind: 'ddim', steps: 25, eta: 0, rng: new Rng(4) });
-  const got = (await x.data()) as Float32Array;
+  // The same exact denoiser as an eps network and as a v network (v = sqrt(abar) eps - sqrt(1 - abar) x0).
+  const exact =
+    (prediction: 'eps' | 'v'): EpsModel =>
+    (x, t) =>
+      tf.tidy(() => {
+        const b = x.shape[0];
+        const ab = s.alphasCumprod[(t as ArrayLike<number>)[0]];
+        const xf = tf.reshape(x, [b, per]);
+        const d2 = tf.sum(tf.square(tf.sub(tf.reshape(xf, [b, 1, per]), tf.reshape(tf.mul(clips, Math.sqrt(ab)), [1, K, per]))), 2);
+        const x0 = tf.matMul(tf.softmax(tf.div(d2, -2 * (1 - ab)), 1), clips);
+        const eps = tf.div(tf.sub(xf, tf.mul(x0, Math.sqrt(ab))), Math.sqrt(1 - ab));
+        const out = prediction === 'eps' ? eps : tf.sub(tf.mul(eps, Math.sqrt(ab)), tf.mul(x0, Math.sqrt(1 - ab)));
+        return tf.reshape(out, x.shape) as tf.Tensor5D;
+      });
   const ref = (await clips.data()) as Float32Array;
-  x.dispose();
-  clips.dispose();
-  const hit = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    let best = Infinity;
-    let at = -1;
-    for (let j = 0; j < K; j++) {
-      let e = 0;
-      for (let k = 0; k < per; k++) e = Math.max(e, Math.abs(got[i * per + k] - ref[j * per + k]));
-      if (e < best) [best, at] = [e, j];
+  const n = 12;
+  for (const prediction of ['eps', 'v'] as const) {
+    const model = epsModelFor(exact(prediction), s, prediction);
+    const x = await sample(model, s, [n, ...shape], { kind: 'ddim', steps: 25, eta: 0, rng: new Rng(4) });
+    const got = (await x.data()) as Float32Array;
+    x.dispose();
+    const hit = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      let best = Infinity;
+      let at = -1;
+      for (let j = 0; j < K; j++) {
+        let e = 0;
+        for (let k = 0; k < per; k++) e = Math.max(e, Math.abs(got[i * per + k] - ref[j * per + k]));
+        if (e < best) [best, at] = [e, j];
+      }
+      assert.ok(best < 1e-3, `${prediction}: sample ${i}: max |x - nearest clip| = ${best}`);
+      hit.add(at);
     }
-    assert.ok(best < 1e-3, `sample ${i}: max |x - nearest clip| = ${best}`);
-    hit.add(at);
+    assert.ok(hit.size >= 3, `${prediction}: 12 starts landed on only ${hit.size} of ${K} clips`);
   }
-  assert.ok(hit.size >= 3, `12 starts landed on only ${hit.size} of ${K} clips`);
+  // A v network read as if it predicted eps does not land on the clips.
+  const wrong = await sample(exact('v'), s, [n, ...shape], { kind: 'ddim', steps: 25, eta: 0, rng: new Rng(4) });
+  const w = (await wrong.data()) as Float32Array;
+  wrong.dispose();
+  clips.dispose();
+  let far = Infinity;
+  for (let j = 0; j < K; j++) {
+    let e = 0;
+    for (let k = 0; k < per; k++) e = Math.max(e, Math.abs(w[k] - ref[j * per + k]));
+    far = Math.min(far, e);
+  }
+  assert.ok(far > 0.1, `the unconverted v network landed within ${far} of a clip`);
 });
 
 /**

@@ -110,6 +110,7 @@ test('training batch: perturbation reaches only condition positions and equals q
     assert.ok(d.conditional.includes(1) && d.conditional.includes(0), 'the draw has conditional and unconditional examples');
     const batch = buildConditionalBatch(z0, d, sp, schedule);
     const x = batch.x.dataSync();
+    const x0 = batch.x0.dataSync();
     const mask = batch.cond!.mask.dataSync();
     const rows = maskRows(sp, d.conditional);
     const ab = schedule.alphasCumprod;
@@ -122,6 +123,7 @@ test('training batch: perturbation reaches only condition positions and equals q
         for (let i = 0; i < per; i++) {
           const z = z0host[src + i];
           const k = (b * sp.window + j) * per + i;
+          assert.equal(x0[k], z, 'x0 holds the clean window (the v-prediction target needs it)');
           let ref: number;
           if (m === 1) {
             condPositions++;
@@ -151,15 +153,15 @@ test('training batch: perturbation reaches only condition positions and equals q
         if (m === 0) assert.equal(x2[k], x[k]);
       }
       assert.ok(x2.some((v, k) => mask[Math.floor(k / per)] === 1 && Math.abs(v - x[k]) > 1e-3));
-      tf.dispose([batch2.x, batch2.target, batch2.weights!, ...Object.values(batch2.cond!)]);
+      tf.dispose([batch2.x, batch2.target, batch2.x0, batch2.weights!, ...Object.values(batch2.cond!)]);
     }
-    tf.dispose([batch.x, batch.target, batch.weights!, ...Object.values(batch.cond!)]);
+    tf.dispose([batch.x, batch.target, batch.x0, batch.weights!, ...Object.values(batch.cond!)]);
     assert.equal(tf.memory().numTensors, before);
   }
   // loss_frames 'all' gives no weights; a window longer than the clip is an error naming the keys.
   const all = buildConditionalBatch(z0, drawConditional(new Rng(1), spec({ loss_frames: 'all' }), B, L, per, schedule.T), spec({ loss_frames: 'all' }), schedule);
   assert.equal(all.weights, undefined);
-  tf.dispose([all.x, all.target, ...Object.values(all.cond!)]);
+  tf.dispose([all.x, all.target, all.x0, ...Object.values(all.cond!)]);
   assert.throws(() => drawConditional(new Rng(1), spec({ window: 5, latent_stride: 2 }), B, L, per, schedule.T), /spans 9 latent frames but the cached clips have 7.*data.frames/);
   z0.dispose();
 });
@@ -338,7 +340,7 @@ test('the unconditional branch at sampling is what training saw (all-zero mask, 
   // s outside the trained range, or guidance for a model that never saw the unconditional case, are errors.
   const base = { model: net.asEpsModel(), schedule, shape, mask: frameMask('prediction', 3, 1), conditions: zc, rngs: [1, 2, 3, 4].map((i) => new Rng(i)) };
   await assert.rejects(sampleConditionalWindow({ ...base, spec: sp, sampling: { sampler: 'ddim', steps: 1, eta: 0, s: 251, w: 0 } }), /s must be an integer in \[0, 250\]/);
-  tf.dispose([out, z0, zc, tu.x, tu.target, tu.weights!, ...Object.values(tu.cond!), tc.x, tc.target, tc.weights!, ...Object.values(tc.cond!), ...Object.values(u)]);
+  tf.dispose([out, z0, zc, tu.x, tu.target, tu.x0, tu.weights!, ...Object.values(tu.cond!), tc.x, tc.target, tc.x0, tc.weights!, ...Object.values(tc.cond!), ...Object.values(u)]);
   store.dispose();
 });
 

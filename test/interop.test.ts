@@ -310,6 +310,12 @@ test('a model with the corrected switches is not exported silently as public', (
   assert.throws(() => exportPublic({ ckpt: shaw, out: path.join(dir, 'x.ckpt') }), /unet\.relative_key 'shaw'.*--allow-behaviour-change/);
   const r = exportPublic({ ckpt: shaw, out: path.join(dir, 'x.ckpt'), allowBehaviourChange: true });
   assert.ok(fs.existsSync(r.file));
+  // A v-prediction network cannot be read as the public code's eps network, even when allowed to differ.
+  const vMeta = JSON.parse(st.metadata.lvdm) as { config: { diffusion: Record<string, unknown> } };
+  vMeta.config.diffusion.prediction = 'v';
+  const vFile = path.join(dir, 'v.safetensors');
+  fs.writeFileSync(vFile, encodeSafetensors(st.tensors as Map<string, { shape: number[]; data: Float32Array }>, { ...st.metadata, lvdm: JSON.stringify(vMeta) }));
+  assert.throws(() => exportPublic({ ckpt: vFile, out: path.join(dir, 'v.ckpt'), allowBehaviourChange: true }), /predicts eps.*this model predicts v/);
 });
 
 test('lvdm import / export / sample on the command line', async () => {

@@ -7,11 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
 import { ExperimentConfig } from '../lib/config/schema';
-import { sample } from '../lib/diffusion';
+import { epsModelFor, sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
 import { upsampleNearest2x } from '../lib/models/unet3d';
-import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
 import { latentCacheFile } from '../lib/lvdm/pipeline';
 
 const ready = initBackend({ quiet: true });
@@ -139,6 +139,67 @@ test("timestep_weighting 'v' reweights the loss per sample (same batch, differen
   v.dispose();
 });
 
+test("prediction 'v': the trainer regresses on sqrt(abar) eps - sqrt(1 - abar) z0, and a loaded v model samples through eps = sqrt(abar) v + sqrt(1 - abar) x_t", async () => {
+  await ready;
+  const base = config();
+  const diffusion = base.diffusion;
+  assert.ok(diffusion);
+  const cfg = config({ diffusion: { ...diffusion, prediction: 'v' } });
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  // The preparer sees the batch before the update: compute the expected L1 loss on v from host arrays.
+  let expected = Number.NaN;
+  let eps: Float32Array | null = null;
+  const tr: LvdmTrainer = new LvdmTrainer({
+    config: cfg,
+    latents: cache,
+    prepareBatch: (z0, ctx) => {
+      const b = plainBatch(z0, ctx);
+      const out = tr.unet.apply(b.x, b.t);
+      const [o, e, z] = [out.dataSync(), b.target.dataSync(), b.x0.dataSync()];
+      out.dispose();
+      const m = o.length / b.t.length;
+      let sum = 0;
+      for (let k = 0; k < o.length; k++) {
+        const ab = ctx.schedule.alphasCumprod[b.t[Math.floor(k / m)]];
+        sum += Math.abs(o[k] - (Math.sqrt(ab) * e[k] - Math.sqrt(1 - ab) * z[k]));
+      }
+      expected = sum / o.length;
+      eps = Float32Array.from(e);
+      return b;
+    },
+  });
+  const count = tf.memory().numTensors;
+  const got = (await tr.trainStep(0)).loss;
+  assert.equal(tf.memory().numTensors, count, 'the v step leaked tensors');
+  assert.ok(eps && Math.abs(got - expected) < 1e-5 * Math.max(1, expected), `trainer loss ${got}, v loss from the batch ${expected}`);
+  // Weights saved and loaded: model.eps converts the network's v.
+  const dir = tmpDir('v-weights');
+  const file = path.join(dir, 'lvdm.safetensors');
+  saveLvdmWeights(file, tr.samplingWeights(), cfg, { autoencoder: '/nonexistent', latent: cache.norm, latent_shape: cache.shape, clip: { frames: 4, height: 8, width: 8 }, ema: true }, 1);
+  const model = loadLvdm(file);
+  const x = tf.tensor5d(new Rng(9).normalArray(2 * per), [2, 2, 4, 4, 3]);
+  const t = Int32Array.from([10, 900]);
+  const before = tf.memory().numTensors;
+  const e = model.eps(x, t);
+  const v = model.unet.apply(x, t);
+  const [eh, vh, xh] = [e.dataSync(), v.dataSync(), x.dataSync()];
+  for (let k = 0; k < eh.length; k++) {
+    const ab = model.schedule.alphasCumprod[t[Math.floor(k / per)]];
+    const ref = Math.sqrt(ab) * vh[k] + Math.sqrt(1 - ab) * xh[k];
+    assert.ok(Math.abs(eh[k] - ref) < 1e-5, `eps[${k}] = ${eh[k]}, expected ${ref}`);
+  }
+  tf.dispose([e, v]);
+  assert.equal(tf.memory().numTensors, before);
+  // Both options at once double-count the v weighting: a clear error.
+  assert.throws(() => new LvdmTrainer({ config: config({ diffusion: { ...diffusion, prediction: 'v', timestep_weighting: 'v' } }), latents: cache }), /timestep_weighting 'v'.*prediction 'v'.*not both/);
+  assert.throws(() => config({ diffusion: { ...diffusion, prediction: 'x0' } }), /prediction/);
+  tf.dispose([x]);
+  model.dispose();
+  tr.dispose();
+});
+
 test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tensors leak across steps', async () => {
   await ready;
   const cfg = config();
@@ -169,11 +230,12 @@ test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tens
   b.dispose();
 });
 
-test('a small UNet overfits one latent clip: loss falls and samples reproduce the clip', async () => {
+for (const prediction of ['eps', 'v'] as const)
+test(`a small UNet overfits one latent clip (${prediction}-prediction): loss falls and samples reproduce the clip`, async () => {
   await ready;
   const cfg = config({
     unet: { in_channels: 2, out_channels: 2, model_channels: 16, channel_mult: [1, 2], num_res_blocks: 1, attention_resolutions: [2], head_channels: 8, temporal_length: 2, norm_groups: 8 },
-    diffusion: { loss: 'mse', optim: { kind: 'adam', lr: 3e-3, warmup_steps: 10 }, train: { steps: 150, batch_size: 8, ema_decay: 0 } },
+    diffusion: { loss: 'mse', prediction, optim: { kind: 'adam', lr: 3e-3, warmup_steps: 10 }, train: { steps: 150, batch_size: 8, ema_decay: 0 } },
   });
   const per = 2 * 4 * 4 * 2;
   const clip = new Rng(5).normalArray(per);
@@ -187,12 +249,12 @@ test('a small UNet overfits one latent clip: loss falls and samples reproduce th
   assert.ok(last < 0.15 * first, `loss ${first} -> ${last}`);
   const ref = tf.tensor5d(clip, [1, 2, 4, 4, 2]);
   const varRef = tf.moments(ref).variance.dataSync()[0];
-  const x = await sample(tr.unet.asEpsModel(), tr.schedule, [4, 2, 4, 4, 2], { kind: 'ddim', steps: 50, eta: 1, rng: new Rng(19) });
+  const x = await sample(epsModelFor(tr.unet.asEpsModel(), tr.schedule, prediction), tr.schedule, [4, 2, 4, 4, 2], { kind: 'ddim', steps: 50, eta: 1, rng: new Rng(19) });
   const mse = tf.tidy(() => tf.mean(tf.square(tf.sub(x, ref))).dataSync()[0]);
   assert.ok(mse < 0.15 * varRef, `sample MSE to the clip ${mse} (clip variance ${varRef})`);
   // An untrained network does not (the check can fail).
   const fresh = new LvdmTrainer({ config: cfg, latents: cache });
-  const y = await sample(fresh.unet.asEpsModel(), fresh.schedule, [4, 2, 4, 4, 2], { kind: 'ddim', steps: 50, eta: 1, rng: new Rng(19) });
+  const y = await sample(epsModelFor(fresh.unet.asEpsModel(), fresh.schedule, prediction), fresh.schedule, [4, 2, 4, 4, 2], { kind: 'ddim', steps: 50, eta: 1, rng: new Rng(19) });
   assert.ok(tf.tidy(() => tf.mean(tf.square(tf.sub(y, ref))).dataSync()[0]) > varRef);
   tf.dispose([ref, x, y]);
   tr.dispose();

@@ -285,7 +285,7 @@ test('empty-prompt rate: captions are dropped with probability p_uncond, and dro
   }
   assert.ok(nEmpty > 0 && nEmpty < 16, `${nEmpty} of 16 dropped at p = 0.5`);
   assert.throws(() => prep(z0, { schedule: sched, rng: new Rng(1), step: 0 }), /needs captions/);
-  tf.dispose([z0, batch.x, batch.target, ...Object.values(batch.cond!)]);
+  tf.dispose([z0, batch.x, batch.target, batch.x0, ...Object.values(batch.cond!)]);
   store.dispose();
   assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
 });

@@ -245,6 +245,14 @@ export const DiffusionConfig = z
      * (experiments/RESULTS.md, "Larger shapes"). The network still predicts eps.
      */
     timestep_weighting: z.enum(['v']).optional(),
+    /**
+     * What the network predicts: unset = 'eps' (LVDM). 'v' = sqrt(abar) eps - sqrt(1 - abar) x0
+     * (Salimans & Ho 2022): the loss is on v and samplers convert v to eps
+     * (lib/diffusion/prediction.ts). At the noisiest steps an eps network must carry x0 in a small
+     * correction to x_t; a v network outputs it directly (experiments/RESULTS.md, "Larger shapes").
+     * Not together with timestep_weighting 'v', which already equals the v loss.
+     */
+    prediction: z.enum(['eps', 'v']).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

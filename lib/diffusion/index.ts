@@ -2,9 +2,11 @@
 export type { BetaScheduleKind, ScheduleConfig } from './schedule';
 export { LVDM_SCHEDULE, makeBetas, NoiseSchedule } from './schedule';
 export type { Posterior } from './process';
-export { extract, qSample, qMeanVariance, predictX0FromEps, predictEpsFromX0, qPosterior } from './process';
+export { extract, qSample, qMeanVariance, predictX0FromEps, predictEpsFromX0, vFromEps, epsFromV, qPosterior } from './process';
 export type { LossKind } from './loss';
 export { diffusionLoss, sampleTimesteps, gaussianNoise, vLossWeights, withTimestepWeights } from './loss';
+export type { Prediction } from './prediction';
+export { epsModelFor, predictionTarget } from './prediction';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';
 export type { SamplerOptions, DdpmOptions, DdimOptions, DdimSpacing, SamplerSpec } from './samplers';
 export { writeKnown, concatCond, combineGuidance, cfgGuidance, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';

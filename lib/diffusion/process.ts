@@ -3,6 +3,8 @@
  *   q(x_t | x_0)          = N(sqrt(abar_t) x_0, (1 - abar_t) I)                     (eq. 4)
  *   q(x_{t-1} | x_t, x_0) = N(coef1_t x_0 + coef2_t x_t, beta~_t I)                 (eqs. 6-7)
  *   x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)                                 (from eq. 4)
+ *   v   = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0   (Salimans & Ho, 2022, "Progressive Distillation
+ *         for Fast Sampling of Diffusion Models", section 4), so eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t
  * `t` is one timestep per batch element; per-timestep constants come from the float64 tables of a
  * NoiseSchedule and are broadcast over the non-batch axes (tensors are [B, ...]).
  */
@@ -56,6 +58,27 @@ export function predictEpsFromX0<T extends tf.Tensor>(s: NoiseSchedule, xt: T, t
   return tf.tidy(() => {
     const r = xt.rank;
     return tf.div(tf.sub(tf.mul(xt, extract(s.sqrtRecipAlphasCumprod, t, r)), x0), extract(s.sqrtRecipm1AlphasCumprod, t, r)) as T;
+  });
+}
+
+/** The v-prediction target (Salimans & Ho 2022): sqrt(abar_t) eps - sqrt(1 - abar_t) x_0. */
+export function vFromEps<T extends tf.Tensor>(s: NoiseSchedule, x0: T, t: ArrayLike<number>, eps: T): T {
+  checkBatch(x0, t, 'vFromEps');
+  return tf.tidy(() => {
+    const r = x0.rank;
+    return tf.sub(tf.mul(eps, extract(s.sqrtAlphasCumprod, t, r)), tf.mul(x0, extract(s.sqrtOneMinusAlphasCumprod, t, r))) as T;
+  });
+}
+
+/**
+ * eps implied by x_t and a v prediction: sqrt(abar_t) v + sqrt(1 - abar_t) x_t (substitute
+ * x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps into the definition of v).
+ */
+export function epsFromV<T extends tf.Tensor>(s: NoiseSchedule, xt: T, t: ArrayLike<number>, v: T): T {
+  checkBatch(xt, t, 'epsFromV');
+  return tf.tidy(() => {
+    const r = xt.rank;
+    return tf.add(tf.mul(v, extract(s.sqrtAlphasCumprod, t, r)), tf.mul(xt, extract(s.sqrtOneMinusAlphasCumprod, t, r))) as T;
   });
 }
 

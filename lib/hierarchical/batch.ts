@@ -6,7 +6,7 @@
  *   mask     the role's conditional mask with probability p_cond, else all zero (unconditional);
  *   t        ~ U{0..T-1}, eps ~ N(0, I): x_gen = q(z_0, t);
  *   s        ~ U{0..s_max} (conditional examples of perturbation models): z_s = q(z_0, s);
- *   input    x = x_gen * (1 - m) + z_s * m, target eps, cond { mask, s level };
+ *   input    x = x_gen * (1 - m) + z_s * m, target eps (x0 = the window, for v-prediction), cond { mask, s level };
  *   loss     over the generated latents (weights 1 - m) or over all of them.
  * The random draws (`ConditionalDraws`) are separate from the tensor work so tests can rebuild a
  * batch independently from the same numbers.
@@ -83,7 +83,7 @@ export function selectWindows(z0: tf.Tensor5D, offsets: ArrayLike<number>, spec:
 export function buildConditionalBatch(z0: tf.Tensor5D, draws: ConditionalDraws, spec: LongVideoConfig, schedule: NoiseSchedule): PreparedBatch {
   const rows = maskRows(spec, draws.conditional);
   const cond = condFor(spec, rows, draws.s);
-  const { x, target, weights } = tf.tidy(() => {
+  const { x, target, x0, weights } = tf.tidy(() => {
     const z = selectWindows(z0, draws.offsets, spec); // [B, W, h, w, c]
     const shape = z.shape;
     const eps = tf.tensor(draws.noise, shape) as tf.Tensor5D;
@@ -93,9 +93,9 @@ export function buildConditionalBatch(z0: tf.Tensor5D, draws: ConditionalDraws, 
     const zs = perturbLatents(schedule, z, sT, sT ? (tf.tensor(draws.sNoise, shape) as tf.Tensor5D) : null); // q(z_0, s)
     const xIn = composeInput(xGen, zs, cond.mask);
     const w = spec.loss_frames === 'generated' ? (tf.sub(1, frameMask5d(cond.mask)) as tf.Tensor5D) : undefined; // [B, W, 1, 1, 1]
-    return { x: xIn, target: eps, weights: w };
+    return { x: xIn, target: eps, x0: z, weights: w };
   });
-  const out: PreparedBatch = { x, t: draws.t, target, cond };
+  const out: PreparedBatch = { x, t: draws.t, target, x0, cond };
   if (weights) out.weights = weights;
   return out;
 }

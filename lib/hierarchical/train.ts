@@ -47,7 +47,7 @@ export async function trainLongModel(opts: TrainLongOptions): Promise<TrainLongR
 export function longModelOf(m: LoadedLvdm): LongModel {
   const { long } = longSections(m.config, `${m.source} (stored config)`);
   const [, h, w, c] = m.state.latent_shape;
-  return { eps: m.unet.asEpsModel(), schedule: m.schedule, spec: long, latent: [h, w, c], source: m.source };
+  return { eps: m.eps, schedule: m.schedule, spec: long, latent: [h, w, c], source: m.source };
 }
 
 /** Loads `lvdm.safetensors` of a prediction / interpolation model. */

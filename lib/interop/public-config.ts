@@ -451,6 +451,7 @@ export function publicYaml(config: ExperimentConfig, latent: LatentNormValues | 
   const u = config.unet;
   const d = config.diffusion;
   if (d.schedule.kind !== 'linear') throw new Error("export: the public code's configs use the linear schedule");
+  if ((d.prediction ?? 'eps') !== 'eps') throw new Error("export: the public LVDM code predicts eps (its DDPM takes parameterization eps or x0); this model predicts v");
   const unet = unetToPublic(u, config.data.size / a.spatial_factor);
   const long = u.mask_channel || u.s_embed !== 'none';
   const params: Obj = {

@@ -96,7 +96,7 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
   try {
     const spec =
       opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond, guidance } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, spacing: opts.spacing, finalAlpha: opts.finalAlpha, xT, rng, cond, guidance };
-    return await sample(model.unet.asEpsModel(), model.schedule, shape, spec);
+    return await sample(model.eps, model.schedule, shape, spec);
   } finally {
     tf.dispose([xT, ...Object.values(cond ?? {}), ...Object.values(guidance?.uncond ?? {})]);
   }

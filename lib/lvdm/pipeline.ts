@@ -100,7 +100,7 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   const { cache, file: cacheFile } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
   const trainer = new LvdmTrainer({ config: cfg, latents: cache });
   try {
-    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss`);
+    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}`);
     const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, 'train-lvdm');
     return { ...r, latentCache: cacheFile };
   } finally {

@@ -1,7 +1,8 @@
 /**
  * LvdmTrainer: epsilon-prediction training of the UNet3D on cached, normalised latents
  * (lvdm-facts.md section 2): z_0 from the cache, t ~ U{0..T-1}, eps ~ N(0, I),
- * x_t = q(z_0, t, eps), loss = |eps - eps_theta(x_t, t)| (L1) or squared (MSE); AdamW; EMA of the
+ * x_t = q(z_0, t, eps), loss = |eps - eps_theta(x_t, t)| (L1) or squared (MSE), or the same on
+ * v = sqrt(abar_t) eps - sqrt(1 - abar_t) z_0 when diffusion.prediction is 'v'; AdamW; EMA of the
  * weights for sampling. Implements the shared `Trainer` (run folders, resume, logs: lib/train/loop).
  *
  * The batch construction is a hook (`prepareBatch`), so conditional training (masks, perturbed
@@ -22,6 +23,7 @@ import { prefixed, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
 import { diffusionLoss, gaussianNoise, sampleTimesteps, vLossWeights, withTimestepWeights } from '../diffusion/loss';
+import { predictionTarget } from '../diffusion/prediction';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
 import { TextConditioner } from '../text/conditioner';
@@ -31,7 +33,10 @@ import { LatentCache } from './latents';
 export interface PreparedBatch {
   x: tf.Tensor5D;
   t: Int32Array;
+  /** The noise eps that made the generated positions of x from x0 (the target of eps-prediction). */
   target: tf.Tensor5D;
+  /** The clean latents z_0 that eps noised (v-prediction needs them for its target). */
+  x0: tf.Tensor5D;
   cond?: Cond;
   /** Loss weights broadcastable to target (e.g. [B, T, 1, 1, 1]: only generated frames count). */
   weights?: tf.Tensor;
@@ -52,7 +57,7 @@ export type BatchPreparer = (z0: tf.Tensor5D, ctx: BatchContext) => PreparedBatc
 export const plainBatch: BatchPreparer = (z0, { schedule, rng }) => {
   const t = sampleTimesteps(rng, z0.shape[0], schedule.T);
   const noise = gaussianNoise(rng, z0.shape) as tf.Tensor5D;
-  return { x: qSample(schedule, z0, t, noise), t, target: noise };
+  return { x: qSample(schedule, z0, t, noise), t, target: noise, x0: z0.clone() };
 };
 
 /** Each caption replaced by the empty prompt with probability p (one uniform draw per caption). */
@@ -131,6 +136,10 @@ export class LvdmTrainer implements Trainer {
     this.unet = new UNet3D(this.store, unet);
     this.text = textConditionerFor(opts.config, this.store);
     this.text?.loadPretrained(this.store);
+    if (diffusion.prediction === 'v' && diffusion.timestep_weighting === 'v')
+      throw new Error(
+        `config '${opts.config.name}': diffusion.timestep_weighting 'v' weights the eps loss to equal the v loss, and diffusion.prediction 'v' already regresses on v; set one of them, not both`,
+      );
     this.schedule = scheduleFromConfig(diffusion);
     this.params = this.store.trainable();
     const o = diffusion.optim;
@@ -168,12 +177,13 @@ export class LvdmTrainer implements Trainer {
     const all = this.opts.latents.captions;
     const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step, captions: all ? indices.map((i) => all[i]) : undefined });
     z0.dispose();
+    const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
     if (this.cfg.timestep_weighting === 'v') batch.weights = withTimestepWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const { value, grads } = tf.variableGrads(
       () => {
         const cond = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
-        return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), batch.target, this.cfg.loss, batch.weights);
+        return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), target, this.cfg.loss, batch.weights);
       },
       this.params.map(([, v]) => v),
     );
@@ -188,7 +198,7 @@ export class LvdmTrainer implements Trainer {
     if (this.cfg.optim.grad_clip > 0) logs.grad_norm = clipGradNorm(named, this.cfg.optim.grad_clip);
     this.opt.apply(named, lr);
     this.ema?.update();
-    tf.dispose([value, ...named.values(), batch.x, batch.target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {})]);
+    tf.dispose([value, ...named.values(), batch.x, batch.target, batch.x0, target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {})]);
     return logs;
   }
 

@@ -12,6 +12,8 @@ import { NamedArray, ParamStore } from '../nn/params';
 import { Rng } from '../nn/rng';
 import { loadCheckpoint, prefixed, saveCheckpoint, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
+import { epsModelFor } from '../diffusion/prediction';
+import { EpsModel } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
 import { LatentNorm } from './latents';
 import { lvdmSections, scheduleFromConfig, textConditionerFor } from './trainer';
@@ -41,6 +43,8 @@ export interface LoadedLvdm {
   store: ParamStore;
   config: ExperimentConfig;
   schedule: NoiseSchedule;
+  /** The network as the samplers' EpsModel (a v-prediction network converted to eps). */
+  eps: EpsModel;
   state: LvdmWeightsState;
   step: number;
   source: string;
@@ -77,12 +81,14 @@ export function loadLvdm(file: string): LoadedLvdm {
     clip: st.clip ?? { frames: config.data.frames, height: config.data.size, width: config.data.size },
     ema,
   };
+  const schedule = scheduleFromConfig(config.diffusion!);
   return {
     unet: net,
     text,
     store,
     config,
-    schedule: scheduleFromConfig(config.diffusion!),
+    schedule,
+    eps: epsModelFor(net.asEpsModel(), schedule, config.diffusion!.prediction),
     state,
     step: meta.step,
     source: file,
