@@ -249,7 +249,7 @@ export const DiffusionConfig = z
      * What the network predicts: unset = 'eps' (LVDM). 'v' = sqrt(abar) eps - sqrt(1 - abar) x0
      * (Salimans & Ho 2022): the loss is on v and samplers convert v to eps
      * (lib/diffusion/prediction.ts). At the noisiest steps an eps network must carry x0 in a small
-     * correction to x_t; a v network outputs it directly (experiments/RESULTS.md, "Larger shapes").
+     * correction to x_t; a v network outputs it directly (experiments/RESULTS.md, "v-prediction").
      * Not together with timestep_weighting 'v', which already equals the v loss.
      */
     prediction: z.enum(['eps', 'v']).optional(),
