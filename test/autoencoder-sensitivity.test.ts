@@ -2,7 +2,9 @@
  * lib/autoencoder/sensitivity.ts against a reference written out step by step on a tiny untrained
  * autoencoder: noise is added in the normalised latent space (z = mean + sigma * eps / scale), and
  * no tensors are left behind. lib/autoencoder/noise-finetune.ts: only the decoder moves, the noise
- * reaches it, no leaks, and an interrupted run resumes to the uninterrupted run's numbers.
+ * reaches it, no leaks, and an interrupted run resumes to the uninterrupted run's numbers; with
+ * train_encoder the encoder moves against noise relative to the latents' spread and the saved
+ * latent statistics are those of the trained encoder.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,9 +17,9 @@ import { ParamStore } from '../lib/nn/params';
 import { Rng } from '../lib/nn/rng';
 import { DecoderFinetuneConfig, ExperimentConfig } from '../lib/config/schema';
 import { VideoAutoencoder } from '../lib/autoencoder/model';
-import { clipsToTensor, loadAutoencoder, saveAutoencoderWeights } from '../lib/autoencoder/io';
+import { clipsToTensor, computeLatentStats, loadAutoencoder, saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { latentNoisePsnr } from '../lib/autoencoder/sensitivity';
-import { DecoderNoiseTrainer, isDecoderParam } from '../lib/autoencoder/noise-finetune';
+import { DecoderNoiseTrainer, finetuneDecoder, isDecoderParam, relativeLatentNoise } from '../lib/autoencoder/noise-finetune';
 import { LAST_CHECKPOINT, runTraining, trainLoopOptions } from '../lib/train/loop';
 import { loadCheckpoint } from '../lib/train/checkpoint';
 import { datasetFromConfig } from '../data/from-config';
@@ -146,5 +148,62 @@ test('DecoderNoiseTrainer: a run interrupted after a checkpoint and resumed ends
   assert.ok([...ca.tensors.keys()].some((k) => k.startsWith('optim.')), 'the optimiser moments are checkpointed');
   for (const [name, t] of ca.tensors) assert.deepEqual(Buffer.from(cb.tensors.get(name)!.data.buffer), Buffer.from(t.data.buffer), `tensor ${name} differs after resume`);
   assert.deepEqual(cb.meta.state, ca.meta.state, 'noise RNG, loader and optimiser step match');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('relativeLatentNoise: z + sigma_i * std(z) * eps against a float64 reference; scaling z scales the result; no leaks', async () => {
+  await initBackend({ quiet: true });
+  const rng = new Rng(11);
+  const shape: [number, number, number, number, number] = [2, 2, 3, 3, 2];
+  const n = shape.reduce((a, c) => a * c, 1);
+  const zv = Float32Array.from(rng.normalArray(n), (v, i) => 3 * v + (i % 5) - 1);
+  const ev = Float32Array.from(rng.normalArray(n));
+  const sigma = [0.25, 0.9];
+  const mean = zv.reduce((a, v) => a + v, 0) / n;
+  const std = Math.sqrt(zv.reduce((a, v) => a + (v - mean) ** 2, 0) / n);
+  const per = n / 2;
+  const expected = Array.from(zv, (v, i) => v + sigma[Math.floor(i / per)] * std * ev[i]);
+  const tensors = tf.memory().numTensors;
+  const z = tf.tensor5d(zv, shape);
+  const eps = tf.tensor5d(ev, shape);
+  const zs = tf.mul(z, 7) as tf.Tensor5D;
+  const out = relativeLatentNoise(z, sigma, eps);
+  const scaled = relativeLatentNoise(zs, sigma, eps);
+  const got = out.dataSync();
+  const gotScaled = scaled.dataSync();
+  expected.forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-4 * (1 + Math.abs(v)), `element ${i}: ${got[i]} vs ${v}`));
+  got.forEach((v, i) => assert.ok(Math.abs(gotScaled[i] - 7 * v) < 1e-4 * (1 + Math.abs(7 * v)), `scaled element ${i}`));
+  tf.dispose([z, eps, zs, out, scaled]);
+  assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+});
+
+test('finetuneDecoder with train_encoder: the encoder moves, the latent statistics are measured again and saved; no leaks', async () => {
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnj-'));
+  const { file, cfg } = tinyAutoencoder(dir);
+  const dataset = datasetFromConfig(cfg.data!, 'train', 0);
+  const joint = { ...FINETUNE, sigma_max: 0.5, train_encoder: true };
+  // The trainer alone: every parameter trains, nothing is left behind.
+  const loaded = loadAutoencoder(file);
+  const before = new Map(loaded.store.entries().map(([n, v]) => [n, v.dataSync().slice()]));
+  const tensors = tf.memory().numTensors;
+  const trainer = new DecoderNoiseTrainer(loaded, dataset, joint, 4);
+  for (let step = 0; step < 2; step++) assert.ok(Number.isFinite((await trainer.trainStep(step)).loss));
+  trainer.dispose();
+  const moved = loaded.store.entries().filter(([n, v]) => v.dataSync().some((x, i) => x !== before.get(n)![i])).map(([n]) => n);
+  assert.ok(moved.some((n) => n.startsWith('encoder.')), `encoder parameters did not move (moved: ${moved.join(', ')})`);
+  assert.ok(moved.some(isDecoderParam), 'decoder parameters did not move');
+  assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+  loaded.dispose();
+  // The stage end to end: the saved statistics are those of the trained encoder, not the original ones.
+  const out = path.join(dir, 'dec');
+  const ev = await finetuneDecoder({ autoencoder: file, data: cfg.data!, seed: 2, finetune: joint, outDir: out, progress: false, log: () => {} }, 'autoencoder.safetensors');
+  const tuned = loadAutoencoder(path.join(out, 'autoencoder.safetensors'));
+  const again = await computeLatentStats(tuned.ae, datasetFromConfig(cfg.data!, 'train', 2), cfg.autoencoder!.latent_stats_clips, 2);
+  assert.ok(tuned.latent && Math.abs(tuned.latent.scale - again.scale) < 1e-9 * again.scale && Math.abs(tuned.latent.shift - again.shift) < 1e-9, 'saved stats differ from the trained encoder\'s');
+  assert.notEqual(tuned.latent.scale, SCALE, 'the original statistics were kept');
+  assert.deepEqual(ev.latent, tuned.latent);
+  assert.equal(ev.held_out.psnr.length, 3);
+  tuned.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -270,6 +270,27 @@ test('optimal denoiser for a point mass: DDPM and DDIM (eta 0 and 1) return the 
   }
 });
 
+test('DDIM from startT (SDEdit): steps at startT then the grid below it; the exact denoiser of one clip returns it; errors', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const model = deltaDenoiser(s, -0.4);
+  const shape: [number, number, number, number, number] = [1, 2, 3, 3, 1];
+  const x0 = tf.fill(shape, -0.4) as tf.Tensor5D;
+  const noise = tf.tensor5d(new Rng(5).normalArray(18), shape);
+  const xt = qSample(s, x0, [130], noise);
+  const seen: number[] = [];
+  const out = await sample(model, s, shape, { kind: 'ddim', steps: 25, eta: 0, xT: xt, startT: 130 }, (st) => void seen.push(st.t));
+  assert.deepEqual(seen, [130, 119, 79, 39], 'startT, then the 25-step trailing grid below it');
+  for (const v of await out.data()) assert.ok(Math.abs(v + 0.4) < 1e-4, `landed at ${v}`);
+  // startT = T - 1 on the trailing grid is plain DDIM from x_T.
+  const a = await sample(gaussianDenoiser(s, 0.3, 0.5), s, shape, { kind: 'ddim', steps: 10, xT: noise, startT: 999 });
+  const b = await sample(gaussianDenoiser(s, 0.3, 0.5), s, shape, { kind: 'ddim', steps: 10, xT: noise });
+  assert.deepEqual(await a.data(), await b.data());
+  await assert.rejects(sample(model, s, shape, { kind: 'ddim', steps: 5, startT: 50 }), /startT needs xT/);
+  await assert.rejects(sample(model, s, shape, { kind: 'ddim', steps: 5, xT: xt, startT: 1000 }), /startT must be an integer in \[0, 999\], got 1000/);
+  tf.dispose([x0, noise, xt, out, a, b]);
+});
+
 test('optimal denoiser for a finite training set: DDIM lands on one of its clips, and different starts on different clips', async () => {
   await ready;
   // The exact E[x0 | x_t] of K equally likely clips: softmax weights over ||x_t - sqrt(abar) X_j||^2 / (2 (1 - abar)).

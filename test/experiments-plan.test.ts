@@ -166,7 +166,17 @@ test("a 'decoder' stage fine-tunes an autoencoder's decoder; sweep.decoder decod
   // Cross-references: the decoder must decode the latents the sampled models learned.
   assert.throws(() => planExperiment(smokeWith(dir, 'sweep:\n  decoder: lvdm\n')), /key 'sweep\.decoder': stage 'lvdm' is a short stage, expected decoder or autoencoder/);
   const other = 'stages:\n  ae2:\n    from: ae\n  dec:\n    kind: decoder\n    autoencoder: ae2\n    finetune: { sigma_max: 0.6, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\nsweep:\n  decoder: dec\n';
-  assert.throws(() => planExperiment(smokeWith(dir, other)), /key 'sweep\.decoder': stage 'dec' decodes the latents of autoencoder 'ae2', but model stage '\w+' learned those of 'ae'/);
+  assert.throws(() => planExperiment(smokeWith(dir, other)), /key 'sweep\.decoder': stage 'dec' decodes the latents of the encoder of 'ae2', but model stage '\w+' learned those of 'ae' \(its autoencoder: 'ae'\)/);
+  // A decoder stage that trains the encoder makes latents of its own: every model must learn them (autoencoder: dec).
+  const jointDec = 'stages:\n  dec:\n    kind: decoder\n    autoencoder: ae\n    finetune: { sigma_max: 0.6, train_encoder: true, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n';
+  const onDec = (who: string[]) => who.map((st) => `  ${st}:\n    autoencoder: dec\n`).join('');
+  const joint = planExperiment(smokeWith(dir, jointDec + onDec(['lvdm', 'pred', 'interp', 'ar'])));
+  for (const id of ['lvdm', 'pred', 'interp', 'ar', 'real']) {
+    const t = joint.tasks.find((x) => x.id === id)!;
+    assert.equal((t.config.inputs as Record<string, string>).autoencoder, 'dec', id);
+    assert.ok(t.deps.includes('dec'), `${id} waits for dec`);
+  }
+  assert.throws(() => planExperiment(smokeWith(dir, `${jointDec}${onDec(['lvdm', 'pred', 'interp', 'ar'])}sweep:\n  decoder: ae\n`)), /key 'sweep\.decoder': stage 'ae' decodes the latents of the encoder of 'ae', but model stage '\w+' learned those of 'dec' \(its autoencoder: 'dec'\)/);
   assert.throws(() => planExperiment(smokeWith(dir, 'stages:\n  dec:\n    kind: decoder\n    autoencoder: lvdm\n    finetune: { sigma_max: 0.6, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n')), /key 'stages\.dec\.autoencoder': stage 'lvdm' is a short stage, expected autoencoder/);
   assert.throws(() => planExperiment(smokeWith(dir, 'stages:\n  dec:\n    kind: decoder\n    autoencoder: ae\n    finetune: { sigma_max: -1, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n')), /stages\.dec\.finetune\.sigma_max/);
   fs.rmSync(dir, { recursive: true, force: true });

@@ -94,9 +94,14 @@ export function loadAutoencoder(file: string): LoadedAutoencoder {
   const params = subTensors(tensors, 'model.');
   params.delete('loss.logvar');
   store.load(params, { source: file });
-  const latent = (meta.state.latent as LatentStats | null | undefined) ?? null;
+  return withLatentStats({ ae, store, config }, (meta.state.latent as LatentStats | null | undefined) ?? null);
+}
+
+/** An autoencoder with the normalisation of `latent` (identity without stats); shares `base`'s weights. */
+export function withLatentStats(base: Pick<LoadedAutoencoder, 'ae' | 'store' | 'config'>, latent: LatentStats | null): LoadedAutoencoder {
   const shift = latent?.shift ?? 0;
   const scale = latent?.scale ?? 1;
+  const { ae, store, config } = base;
   return {
     ae,
     store,

@@ -7,6 +7,12 @@
  * that the shapes autoencoders train with. Noise augmentation of the decoder's input is the remedy
  * for a decoder that reconstructs well but does not tolerate latent error (sensitivity.ts).
  *
+ * With `train_encoder` the encoder trains too, against noise of sigma times the batch's latent std
+ * (`relativeLatentNoise`): a channel of fixed signal-to-noise ratio, so what the decoder needs
+ * (e.g. a shape's corners) must be carried by latent features larger than the noise, which a
+ * diffusion model's low-noise steps then keep (experiments/RESULTS.md, "Robust latents"). The
+ * latent statistics are measured again at the end, since the latents changed.
+ *
  * `DecoderNoiseTrainer` is the training step (resumable through lib/train/loop.ts);
  * `finetuneDecoder` is the runner's 'decoder' stage end to end.
  */
@@ -23,12 +29,24 @@ import { Adam, clipGradNorm, lrAt } from '../train/optim';
 import { Trainer, runTraining, trainLoopOptions } from '../train/loop';
 import { prefixed, subTensors } from '../train/checkpoint';
 import { gradientDifference } from './gdl';
-import { loadAutoencoder, saveAutoencoderWeights, type LoadedAutoencoder } from './io';
+import { computeLatentStats, loadAutoencoder, saveAutoencoderWeights, withLatentStats, type LatentStats, type LoadedAutoencoder } from './io';
 import { gradsByName } from './train';
 import { latentNoisePsnr } from './sensitivity';
 
 /** Parameters the fine-tuning trains: the decoder and the conv in front of it. */
 export const isDecoderParam = (name: string): boolean => name.startsWith('decoder.') || name.startsWith('post_quant_conv.');
+
+/**
+ * z + sigma * std(z) * eps, std over the whole batch: noise relative to the latents' spread, so
+ * scaling z scales the result (an encoder in training cannot outgrow the noise). `sigma` is [b].
+ */
+export function relativeLatentNoise(z: tf.Tensor5D, sigma: number[], eps: tf.Tensor5D): tf.Tensor5D {
+  return tf.tidy(() => {
+    const { variance } = tf.moments(z);
+    const s = tf.mul(tf.tensor(sigma, [sigma.length, 1, 1, 1, 1]), tf.sqrt(variance));
+    return tf.add(z, tf.mul(eps, s)) as tf.Tensor5D;
+  });
+}
 
 /** The decoded-PSNR noise levels the stage's eval.json reports (sensitivity.ts). */
 export const EVAL_SIGMAS = [0, 0.4, 0.8];
@@ -43,8 +61,8 @@ export class DecoderNoiseTrainer implements Trainer {
   /** Trains `loaded`'s decoder in place. */
   constructor(readonly loaded: LoadedAutoencoder, dataset: ClipDataset, readonly cfg: DecoderFinetuneConfig, seed: number) {
     if (!(cfg.sigma_max >= 0)) throw new Error(`decoder fine-tuning: sigma_max must be >= 0, got ${cfg.sigma_max}`);
-    if (!loaded.latent) throw new Error('decoder fine-tuning: the autoencoder has no latent statistics (shift/scale); the noise is defined in the normalised latent space');
-    this.params = loaded.store.entries().filter(([n]) => isDecoderParam(n));
+    if (!loaded.latent && !cfg.train_encoder) throw new Error('decoder fine-tuning: the autoencoder has no latent statistics (shift/scale); the noise is defined in the normalised latent space');
+    this.params = loaded.store.entries().filter(([n]) => cfg.train_encoder || isDecoderParam(n));
     if (this.params.length === 0) throw new Error('decoder fine-tuning: the autoencoder has no decoder parameters');
     const o = cfg.optim;
     this.opt = new Adam(this.params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, kind: o.kind });
@@ -63,13 +81,28 @@ export class DecoderNoiseTrainer implements Trainer {
     const b = batch.batchSize;
     const x = tf.tensor5d(batch.video, [b, batch.frames, batch.height, batch.width, 3]);
     const sigma = Array.from({ length: b }, () => this.rng.uniform() * cfg.sigma_max);
+    if (cfg.train_encoder) return this.jointStep(step, x, sigma);
     const z = tf.tidy(() => {
       const zn = loaded.normalize(loaded.ae.encode(x).mean);
       const noise = tf.mul(tf.tensor(this.rng.normalArray(zn.size), zn.shape), tf.tensor(sigma, [b, 1, 1, 1, 1]));
       return loaded.denormalize(tf.add(zn, noise) as tf.Tensor5D);
     });
+    return this.descend(step, x, () => loaded.ae.decode(z), [z]);
+  }
+
+  /** Encoder and decoder together, the noise relative to the batch's latent spread. */
+  private jointStep(step: number, x: tf.Tensor5D, sigma: number[]): Promise<Record<string, number>> {
+    const { ae } = this.loaded;
+    const shape: [number, number, number, number, number] = [x.shape[0], ...ae.latentShape(x.shape[1], x.shape[2], x.shape[3])];
+    const eps = tf.tensor5d(this.rng.normalArray(shape.reduce((a, c) => a * c, 1)), shape);
+    return this.descend(step, x, () => ae.decode(relativeLatentNoise(ae.encode(x).mean, sigma, eps)), [eps]);
+  }
+
+  /** One optimiser step on L1 + edge_weight * GDL of `reconstruct()` against x; disposes x and `extra`. */
+  private async descend(step: number, x: tf.Tensor5D, reconstruct: () => tf.Tensor5D, extra: tf.Tensor[]): Promise<Record<string, number>> {
+    const { cfg } = this;
     const { value, grads } = tf.variableGrads(() => {
-      const xr = loaded.ae.decode(z);
+      const xr = reconstruct();
       const rec = cfg.edge_weight > 0 ? tf.add(tf.abs(tf.sub(x, xr)), tf.mul(gradientDifference(x, xr), cfg.edge_weight)) : tf.abs(tf.sub(x, xr));
       return tf.mean(rec) as tf.Scalar;
     }, this.params.map(([, v]) => v));
@@ -77,7 +110,7 @@ export class DecoderNoiseTrainer implements Trainer {
     if (cfg.optim.grad_clip > 0) clipGradNorm(named, cfg.optim.grad_clip);
     const lr = this.lr(step);
     this.opt.apply(named, lr);
-    tf.dispose([...named.values(), x, z]);
+    tf.dispose([...named.values(), x, ...extra]);
     const loss = value.dataSync()[0];
     value.dispose();
     return { loss, lr };
@@ -120,14 +153,17 @@ export interface FinetuneDecoderOptions {
 export interface DecoderEval {
   steps: number;
   train_seconds: number;
-  /** Held-out clips decoded from latents with sigma * N(0, I) added, before and after fine-tuning. */
+  /** Held-out clips decoded from latents with sigma * N(0, I) added, before and after fine-tuning (each in its own normalised units). */
   held_out: { clips: number; sigmas: number[]; psnr_before: number[]; psnr: number[] };
+  /** With train_encoder: the latent statistics measured again after training (else those of the autoencoder). */
+  latent?: LatentStats;
 }
 
 /**
  * The 'decoder' stage: loads the autoencoder, fine-tunes its decoder (resumable), writes
- * `<outDir>/<weightsName>` with the same encoder and latent statistics, and eval.json with the
- * held-out decoded PSNR at EVAL_SIGMAS before and after.
+ * `<outDir>/<weightsName>` with the same encoder and latent statistics (with train_encoder: the
+ * trained encoder and statistics measured again), and eval.json with the held-out decoded PSNR at
+ * EVAL_SIGMAS before and after.
  */
 export async function finetuneDecoder(opts: FinetuneDecoderOptions, weightsName: string): Promise<DecoderEval> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
@@ -141,15 +177,20 @@ export async function finetuneDecoder(opts: FinetuneDecoderOptions, weightsName:
   const trainer = new DecoderNoiseTrainer(loaded, dataset, opts.finetune, opts.seed);
   try {
     const psnrBefore = videos.length ? await latentNoisePsnr(loaded, videos, shape, EVAL_SIGMAS, opts.seed) : [];
-    log(`decoder fine-tuning: ${opts.finetune.train.steps} steps, sigma ~ U(0, ${opts.finetune.sigma_max}), encoder frozen`);
+    const joint = opts.finetune.train_encoder === true;
+    const noise = joint ? 'times the batch latent std, encoder trained' : 'encoder frozen';
+    log(`decoder fine-tuning: ${opts.finetune.train.steps} steps, sigma ~ U(0, ${opts.finetune.sigma_max}), ${noise}`);
     const t0 = Date.now();
     const r = await runTraining(trainer, trainLoopOptions(opts.finetune.train, { ...opts, config: { data: opts.data, seed: opts.seed, finetune: opts.finetune } }, 'finetune-decoder'));
     const trainSeconds = (Date.now() - t0) / 1000;
-    saveAutoencoderWeights(path.join(opts.outDir, weightsName), loaded.store, loaded.config, loaded.latent, r.step);
-    const psnr = videos.length ? await latentNoisePsnr(loaded, videos, shape, EVAL_SIGMAS, opts.seed) : [];
+    const statsClips = loaded.config.autoencoder!.latent_stats_clips;
+    const tuned = joint ? withLatentStats(loaded, await computeLatentStats(loaded.ae, dataset, statsClips, opts.seed)) : loaded;
+    if (joint) log(`latent statistics measured again on ${statsClips} clips: shift ${tuned.latent!.shift.toFixed(4)}, scale ${tuned.latent!.scale.toFixed(4)}`);
+    saveAutoencoderWeights(path.join(opts.outDir, weightsName), tuned.store, tuned.config, tuned.latent, r.step);
+    const psnr = videos.length ? await latentNoisePsnr(tuned, videos, shape, EVAL_SIGMAS, opts.seed) : [];
     const fmt = (v: number[]) => v.map((x) => x.toFixed(1)).join(' / ');
     log(`held-out decoded PSNR at sigma ${EVAL_SIGMAS.join(' / ')}: ${fmt(psnrBefore)} dB before, ${fmt(psnr)} dB after`);
-    const ev: DecoderEval = { steps: r.step, train_seconds: trainSeconds, held_out: { clips: videos.length, sigmas: EVAL_SIGMAS, psnr_before: psnrBefore, psnr } };
+    const ev: DecoderEval = { steps: r.step, train_seconds: trainSeconds, held_out: { clips: videos.length, sigmas: EVAL_SIGMAS, psnr_before: psnrBefore, psnr }, latent: joint ? tuned.latent! : undefined };
     writeJsonAtomic(path.join(opts.outDir, 'eval.json'), ev);
     return ev;
   } finally {

@@ -394,6 +394,14 @@ export const DecoderFinetuneConfig = z
     /** Largest latent noise, in units of the normalised latents the diffusion models work in. */
     sigma_max: z.number().nonnegative(),
     edge_weight: z.number().nonnegative().default(1),
+    /**
+     * Train the encoder too (optional; absent = false, the encoder frozen). The noise is then
+     * sigma times the batch's own latent std, so the encoder cannot beat it by growing its latents,
+     * and must carry what the decoder needs in features larger than the noise; the latent
+     * statistics are measured again afterwards. The latents change: latent models must learn this
+     * stage's latents (`autoencoder: <this stage>`).
+     */
+    train_encoder: z.boolean().optional(),
     optim: OptimConfig,
     train: TrainConfig,
   })
@@ -405,7 +413,7 @@ export const DecoderStage = z
     seed: z.number().int().optional(),
     data: DataConfig,
     shards: StageRef.optional(),
-    /** The 'autoencoder' stage whose decoder is fine-tuned (its encoder, hence its latents, unchanged). */
+    /** The 'autoencoder' stage whose decoder is fine-tuned (its encoder, hence its latents, unchanged unless finetune.train_encoder). */
     autoencoder: StageRef,
     finetune: DecoderFinetuneConfig,
   })
@@ -415,7 +423,7 @@ const latentStageFields = {
   seed: z.number().int().optional(),
   data: DataConfig,
   shards: StageRef.optional(),
-  /** The 'autoencoder' stage whose latents this model learns. */
+  /** The 'autoencoder' stage whose latents this model learns (or a 'decoder' stage over one). */
   autoencoder: StageRef,
   unet: UNetConfig,
   /** Text-to-video conditioning (short models; see TextConfig). */

@@ -54,6 +54,12 @@ export interface DdimOptions extends SamplerOptions {
    * 'alpha0' = abar at t = 0, as LDM/LVDM's DDIMSampler (make_ddim_sampling_parameters) has it.
    */
   finalAlpha?: 'one' | 'alpha0';
+  /**
+   * Start from x_{startT} = `xT` instead of pure noise at T - 1 (SDEdit, Meng et al. 2022: noise a
+   * given latent to startT with q_sample and denoise it): the first step is at startT, then the
+   * grid's timesteps below it. Needs `xT`.
+   */
+  startT?: number;
 }
 
 export type SamplerSpec = ({ kind: 'ddpm' } & DdpmOptions) | ({ kind: 'ddim' } & DdimOptions);
@@ -170,6 +176,15 @@ export function ddimTimesteps(T: number, steps: number, spacing: DdimSpacing = '
   throw new Error(`DDIM: unknown spacing '${String(spacing)}' (expected 'trailing' or 'leading')`);
 }
 
+/** The grid `ts` (increasing) cut to start at opts.startT, if given: [grid below startT..., startT]. */
+function ddimStartingAt(ts: number[], opts: DdimOptions, T: number): number[] {
+  const start = opts.startT;
+  if (start === undefined) return ts;
+  if (!Number.isInteger(start) || start < 0 || start >= T) throw new Error(`DDIM: startT must be an integer in [0, ${T - 1}], got ${start}`);
+  if (!opts.xT) throw new Error('DDIM: startT needs xT, the latent noised to startT (q_sample)');
+  return [...ts.filter((t) => t < start), start];
+}
+
 /** Shared driver: owns x/x0 between yields and disposes them when the consumer moves on. */
 async function* drive(
   shape: number[],
@@ -236,7 +251,7 @@ export function ddpmSteps(model: EpsModel, schedule: NoiseSchedule, shape: numbe
 export function ddimSteps(model: EpsModel, schedule: NoiseSchedule, shape: number[], opts: DdimOptions): AsyncGenerator<SamplerStep> {
   const eta = opts.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new Error(`DDIM: eta must be in [0, 1], got ${eta}`);
-  const ts = ddimTimesteps(schedule.T, opts.steps, opts.spacing ?? 'trailing');
+  const ts = ddimStartingAt(ddimTimesteps(schedule.T, opts.steps, opts.spacing ?? 'trailing'), opts, schedule.T);
   return drive(shape, opts, ts, (x, i, noise) => {
     const t = ts[i];
     const ab = schedule.alphasCumprod[t];

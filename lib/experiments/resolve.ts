@@ -78,18 +78,29 @@ function stageOf(e: ExperimentFile, file: string, at: string, name: string, kind
 }
 
 /**
+ * The stage whose encoder made the latents of autoencoder-like stage `name`: a 'decoder' stage with
+ * a frozen encoder has its autoencoder's latents; one that trains the encoder (finetune.train_encoder) has its own.
+ */
+function latentSource(e: ExperimentFile, name: string): string {
+  const st = e.stages[name];
+  return st?.kind === 'decoder' && !st.finetune.train_encoder ? st.autoencoder : name;
+}
+
+/**
  * sweep.decoder must decode the latents the sampled models learned: an autoencoder stage or a
- * 'decoder' stage over the same autoencoder as every model the sweep samples with.
+ * 'decoder' stage with the same latents as every model the sweep samples with.
  */
 function checkSweepDecoder(e: ExperimentFile, file: string, name: string): void {
-  const dec = stageOf(e, file, 'sweep.decoder', name, ['decoder', 'autoencoder']);
-  const encoder = dec.kind === 'decoder' ? dec.autoencoder : name;
+  stageOf(e, file, 'sweep.decoder', name, ['decoder', 'autoencoder']);
+  const encoder = latentSource(e, name);
   const m = e.sweep!.models;
   const models = [m.short?.model, m.autoregressive?.pred, m.hierarchical?.pred, m.hierarchical?.interp].filter((x): x is string => x !== undefined);
   for (const model of models) {
-    const ae = (e.stages[model] as { autoencoder?: string }).autoencoder;
-    if (ae !== encoder)
-      throw new ConfigError(`${file}: key 'sweep.decoder': stage '${name}' decodes the latents of autoencoder '${encoder}', but model stage '${model}' learned those of '${ae}'`);
+    const ae = (e.stages[model] as { autoencoder?: string }).autoencoder!;
+    if (latentSource(e, ae) !== encoder)
+      throw new ConfigError(
+        `${file}: key 'sweep.decoder': stage '${name}' decodes the latents of the encoder of '${encoder}', but model stage '${model}' learned those of '${latentSource(e, ae)}' (its autoencoder: '${ae}')`,
+      );
   }
 }
 
@@ -99,8 +110,8 @@ function checkExperiment(e: ExperimentFile, file: string): void {
   for (const [name, st] of Object.entries(e.stages)) {
     const at = `stages.${name}`;
     if (st.kind !== 'prepare' && st.shards !== undefined) stageOf(e, file, `${at}.shards`, st.shards, ['prepare']);
-    if (st.kind === 'short' || st.kind === 'prediction' || st.kind === 'interpolation' || st.kind === 'decoder')
-      stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder']);
+    if (st.kind === 'decoder') stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder']);
+    if (st.kind === 'short' || st.kind === 'prediction' || st.kind === 'interpolation') stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder', 'decoder']);
     if ((st.kind === 'prediction' || st.kind === 'interpolation') && st.long.role !== st.kind)
       throw new ConfigError(`${file}: key '${at}.long.role': expected '${st.kind}' for a ${st.kind} stage, got '${st.long.role}'`);
     if (st.kind === 'prepare' && syntheticFamilyFromSource(st.data.source) === null && st.data.source === 'shards')
