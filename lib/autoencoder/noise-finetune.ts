@@ -10,7 +10,7 @@
  * With `train_encoder` the encoder trains too, against noise of sigma times the batch's latent std
  * (`relativeLatentNoise`): a channel of fixed signal-to-noise ratio, so what the decoder needs
  * (e.g. a shape's corners) must be carried by latent features larger than the noise, which a
- * diffusion model's low-noise steps then keep (experiments/RESULTS.md, "Robust latents"). The
+ * diffusion model's low-noise steps then keep (experiments/RESULTS.md, "Where the corners are lost"). The
  * latent statistics are measured again at the end, since the latents changed.
  *
  * `DecoderNoiseTrainer` is the training step (resumable through lib/train/loop.ts);
