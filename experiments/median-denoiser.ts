@@ -1,6 +1,6 @@
 /**
- * Why an L1-trained diffusion model draws discs (issue 12, experiments/RESULTS.md, "The L1 loss
- * draws the per-pixel majority"). A toy with exact denoisers, no network: K binary 8x8 images
+ * Does the L1 loss make a diffusion model draw discs? (issue 12, experiments/RESULTS.md, "The loss on
+ * robust latents"). A toy with exact denoisers, no network: K binary 8x8 images
  * (a disc, a square and a triangle of similar area, each at a few positions), equally likely.
  * Given x_t, the posterior over the K images has weights softmax(-||x_t - sqrt(abar) X_j||^2 /
  * (2 (1 - abar))). The denoiser that minimises the MSE loss returns the posterior mean of x0
@@ -17,6 +17,7 @@ import { initBackend } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
 import { LVDM_SCHEDULE, NoiseSchedule } from '../lib/diffusion/schedule';
 import { sample } from '../lib/diffusion/samplers';
+import { predictEpsFromX0 } from '../lib/diffusion/process';
 import type { EpsModel } from '../lib/diffusion/types';
 
 const SIZE = 8;
@@ -80,12 +81,9 @@ function estimate(kind: 'mean' | 'median', w: Float64Array, n: number, images: F
 function exactEps(kind: 'mean' | 'median', s: NoiseSchedule, images: Float32Array[]): EpsModel {
   return (x, t) => {
     const n = x.shape[0];
-    const abar = s.alphasCumprod[(t as ArrayLike<number>)[0]];
-    const xt = x.dataSync() as Float32Array;
-    const x0 = estimate(kind, posterior(xt, n, images, abar), n, images);
-    const eps = new Float32Array(xt.length);
-    for (let k = 0; k < xt.length; k++) eps[k] = (xt[k] - Math.sqrt(abar) * x0[k]) / Math.sqrt(1 - abar);
-    return tf.tensor5d(eps, x.shape);
+    const steps = t as ArrayLike<number>;
+    const x0 = estimate(kind, posterior(x.dataSync() as Float32Array, n, images, s.alphasCumprod[steps[0]]), n, images);
+    return tf.tidy(() => predictEpsFromX0(s, x, steps, tf.tensor5d(x0, x.shape)));
   };
 }
 
