@@ -14,10 +14,11 @@
  * Training time = the short model's wall time at that step (from its metrics.jsonl), and "from
  * scratch": that plus the autoencoder's and the decoder stage's wall times.
  *
- *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--set key=value ...] [--n 32] [--steps 25] [--seed 1]
+ *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--set key=value ...] [--n 32] [--steps 25] [--eta 0] [--seed 1] [--plot-only]
  * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.)
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
- * Writes <run>/quality-curve/{results.json, curve.html, curve.png, step-<k>.gif}; prints a markdown table.
+ * Writes <run>/quality-curve/{results.json, <reading>.html/.png, step-<k>/}; prints a markdown table.
+ * --plot-only redraws the figures and the table from an earlier results.json, sampling nothing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -56,6 +57,18 @@ interface CurvePoint {
   sample_seconds: number;
 }
 
+interface CurveResult {
+  experiment: string;
+  n: number;
+  ddim_steps: number;
+  eta: number;
+  seed: number;
+  autoencoder_minutes: number;
+  decoder: string;
+  floors: Record<'fvd_proxy_real_vs_real' | 'fvd_proxy_reconstruction' | 'consistency_real' | 'consistency_reconstruction' | 'motion_consistency_real' | 'motion_consistency_reconstruction' | 'polygons_real' | 'polygons_reconstruction', number>;
+  points: CurvePoint[];
+}
+
 /** Wall seconds of the short model's training at `step` (metrics.jsonl's last line at or before it). */
 function wallAt(metricsFile: string, step: number): number {
   let wall = 0;
@@ -67,11 +80,13 @@ function wallAt(metricsFile: string, step: number): number {
   return wall;
 }
 
-function curveFigure(points: readonly CurvePoint[], key: 'consistency' | 'motion_consistency' | 'fvd_proxy', floors: { label: string; value: number }[]): Figure {
-  const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
+type CurveKey = 'consistency' | 'motion_consistency' | 'polygons' | 'fvd_proxy';
+
+function curveFigure(points: readonly CurvePoint[], key: CurveKey, floors: { label: string; value: number }[]): Figure {
+  const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', polygons: 'Polygons (consistent squares and triangles)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
   const fig: Figure = {
     data: [{ type: 'scatter', mode: 'lines+markers', name: 'generated (short model snapshots)', x: points.map((p) => p.train_minutes), y: points.map((p) => p[key]), line: { color: color(0) } }],
-    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : 'fraction of consistent clips'),
+    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : key === 'polygons' ? 'fraction of clips' : 'fraction of consistent clips'),
   };
   const x = points.map((p) => p.train_minutes);
   const [x0, x1] = [Math.min(...x), Math.max(...x)];
@@ -87,15 +102,23 @@ async function main(): Promise<void> {
       run: { type: 'string', default: 'runs/shapes' },
       n: { type: 'string', default: '32' },
       steps: { type: 'string', default: '25' },
+      eta: { type: 'string', default: '0' },
+      'plot-only': { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       batch: { type: 'string', default: '16' },
       set: { type: 'string', multiple: true, default: [] },
     },
   });
   const n = Number(values.n);
-  await initBackend({ quiet: false });
   const experiment = values.experiment!;
   const plan = planExperiment(experiment, { out: values.run, set: values.set });
+  if (values['plot-only']) {
+    const file = path.join(plan.runDir, 'quality-curve', 'results.json');
+    if (!fs.existsSync(file)) throw new Error(`--plot-only: ${file} does not exist (run the curve without --plot-only first)`);
+    await writeOutputs(path.dirname(file), JSON.parse(fs.readFileSync(file, 'utf8')) as CurveResult);
+    return;
+  }
+  await initBackend({ quiet: false });
   const dirOf = (stage: string): string => {
     const dir = taskDir(plan, findTask(plan, stage));
     if (!readDone(dir)) throw new Error(`${dir}: stage '${stage}' is not finished (lvdm run ${path.relative(process.cwd(), experiment)} --out ${values.run}${values.set!.map((x) => ` --set ${x}`).join('')} --only ${stage})`);
@@ -124,7 +147,7 @@ async function main(): Promise<void> {
   try {
     for (const s of snapshots) {
       const model = loadLvdm(path.join(lvdmDir, SNAPSHOT_DIR, s.f));
-      const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: 0, seed: Number(values.seed) });
+      const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: Number(values.eta), seed: Number(values.seed) });
       model.dispose();
       const { frames: t, height: h, width: w } = gen;
       const all = new Uint8Array(n * t * h * w * 3);
@@ -164,10 +187,11 @@ async function main(): Promise<void> {
     extractor.dispose();
     ae.dispose();
   }
-  const result = {
+  const result: CurveResult = {
     experiment: path.relative(path.join(__dirname, '..'), path.resolve(experiment)),
     n,
     ddim_steps: Number(values.steps),
+    eta: Number(values.eta),
     seed: Number(values.seed),
     autoencoder_minutes: aeMinutes,
     decoder: decoderStage ?? 'ae',
@@ -175,21 +199,30 @@ async function main(): Promise<void> {
     points,
   };
   writeJsonAtomic(path.join(out, 'results.json'), result);
-  for (const [key, fl] of [
-    ['consistency', [{ label: 'real clips', value: realConsistency }, { label: 'autoencoder reconstructions', value: reconConsistency }]],
-    ['motion_consistency', [{ label: 'real clips', value: realMotion }, { label: 'autoencoder reconstructions', value: reconMotion }]],
-    ['fvd_proxy', [{ label: 'real vs real', value: floors.real_vs_real.fvd }, { label: 'autoencoder reconstructions', value: floors.reconstruction.fvd }]],
-  ] as const) {
+  await writeOutputs(out, result);
+}
+
+/** The figures (HTML and PNG per reading, with their floors) and the markdown table of a curve. */
+async function writeOutputs(out: string, r: CurveResult): Promise<void> {
+  const f = r.floors;
+  const floorLines = (realValue: number, reconValue: number, realLabel = 'real clips') => [{ label: realLabel, value: realValue }, { label: 'autoencoder reconstructions', value: reconValue }];
+  const figures: [CurveKey, { label: string; value: number }[]][] = [
+    ['consistency', floorLines(f.consistency_real, f.consistency_reconstruction)],
+    ['motion_consistency', floorLines(f.motion_consistency_real, f.motion_consistency_reconstruction)],
+    ['polygons', floorLines(f.polygons_real, f.polygons_reconstruction)],
+    ['fvd_proxy', floorLines(f.fvd_proxy_real_vs_real, f.fvd_proxy_reconstruction, 'real vs real')],
+  ];
+  for (const [key, fl] of figures) {
     const html = path.join(out, `${key}.html`);
-    writeFileAtomic(html, figureHtml(curveFigure(points, key, [...fl]), `shapes: ${key} vs training time`));
+    writeFileAtomic(html, figureHtml(curveFigure(r.points, key, fl), `shapes: ${key} vs training time`));
     const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
   console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | FVD_proxy | KVD_proxy |`);
   console.log(`|---|---|---|---|---|---|---|---|`);
-  console.log(`| real clips | | | ${realConsistency.toFixed(3)} | ${realMotion.toFixed(3)} | ${real.polygons.toFixed(3)} | ${floors.real_vs_real.fvd.toFixed(1)} (real vs real) | |`);
-  console.log(`| autoencoder reconstructions | | | ${reconConsistency.toFixed(3)} | ${reconMotion.toFixed(3)} | ${recon.polygons.toFixed(3)} | ${floors.reconstruction.fvd.toFixed(1)} | |`);
-  for (const p of points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.polygons.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
+  console.log(`| real clips | | | ${f.consistency_real.toFixed(3)} | ${f.motion_consistency_real.toFixed(3)} | ${f.polygons_real.toFixed(3)} | ${f.fvd_proxy_real_vs_real.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | | ${f.consistency_reconstruction.toFixed(3)} | ${f.motion_consistency_reconstruction.toFixed(3)} | ${f.polygons_reconstruction.toFixed(3)} | ${f.fvd_proxy_reconstruction.toFixed(1)} | |`);
+  for (const p of r.points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.polygons.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
 }
 
 main().catch((e: unknown) => {

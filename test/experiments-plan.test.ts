@@ -98,6 +98,22 @@ test('includes deep-merge, from: copies a stage, sweeps expand to the union of t
   assert.ok(p.tasks.every((t) => t.outDir === path.join('store', t.kind, t.key.slice(0, 16))));
 });
 
+test('a grid may set eta: it names its points and their sampling; grids without it keep their ids and keys', () => {
+  const base = planExperiment(SMOKE);
+  const withEta = planExperiment(SMOKE, { set: ['sweep.grids.short.eta=[0, 1]'] });
+  const ids = (p: typeof base): string[] => p.tasks.filter((t) => t.kind === 'sample').map((t) => t.id);
+  assert.deepEqual(ids(withEta), [...ids(base).filter((id) => !id.includes('short')), 'sample/short-w0-f16-st2-eta0-seed1', 'sample/short-w0-f16-st2-eta1-seed1']);
+  const eta = (p: typeof base, id: string): unknown => p.tasks.find((t) => t.id === id)!.config.eta;
+  assert.equal(eta(withEta, 'sample/short-w0-f16-st2-eta1-seed1'), 1);
+  assert.equal(eta(withEta, 'sample/short-w0-f16-st2-eta0-seed1'), 0);
+  // The other grids take sweep.eta and keep the keys they had.
+  const long = base.tasks.filter((t) => !t.id.includes('short'));
+  for (const t of long) assert.equal(withEta.tasks.find((x) => x.id === t.id)?.key, t.key, t.id);
+  // eta 0 set in the grid is the same sampling as the default, but a different (named) point.
+  assert.notEqual(withEta.tasks.find((t) => t.id === 'sample/short-w0-f16-st2-eta0-seed1')!.key, base.tasks.find((t) => t.id === 'sample/short-w0-f16-st2-seed1')!.key);
+  assert.throws(() => planExperiment(SMOKE, { set: ['sweep.grids.short.eta=2'] }), /sweep\.grids\.short\.eta/);
+});
+
 test('content keys change exactly when a task or one of its inputs changes', () => {
   const base = planExperiment(SMOKE);
   // Identical inputs, identical keys; a different run folder or description does not matter.

@@ -312,6 +312,30 @@ test('a changed config never picks up a shipped model; shipping it replaces the 
   assert.equal(m.total_bytes, m.tasks.reduce((a, e) => a + e.bytes, 0));
 });
 
+test('--drop retires another experiment\'s stages in the same write: manifest, folders and total', async () => {
+  const dropModels = path.join(tmp, 'models-drop');
+  fs.cpSync(models, dropModels, { recursive: true });
+  const exp2 = path.join(tmp, 'tiny2.yaml');
+  fs.writeFileSync(exp2, TINY); // the same stages under another file: the same keys, so the run reuses them
+  const runF = path.join(tmp, 'runF');
+  const r = await runLvdm(['run', exp2, '--out', runF, '--models', dropModels, '--only', 'ae', '--workers', '1', '--quiet', '--no-report'], { env: { LVDM_BACKEND: 'wasm' } });
+  assert.equal(r.code, 0, r.stderr);
+  const before = manifest(dropModels);
+  const gone = before.tasks.filter((e) => e.stage !== 'ae');
+  assert.ok(gone.length >= 2);
+  const bad = await lvdm(['ship', runF, '--to', dropModels, '--stages', 'ae', '--drop', path.join(tmp, 'nope.yaml')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--drop: .*nope\.yaml has no shipped stages in .*models-drop \(shipped: .*tiny\.yaml\)/);
+  const ok = await lvdm(['ship', runF, '--to', dropModels, '--stages', 'ae', '--drop', exp]);
+  assert.equal(ok.code, 0, ok.err);
+  for (const e of gone) assert.match(ok.out, new RegExp(`drops .*tiny\\.yaml ${e.stage} \\(${e.dir}`));
+  const m = manifest(dropModels);
+  assert.deepEqual(m.tasks.map((e) => [e.experiment, e.stage]), [[exp2, 'ae']]);
+  for (const e of gone) assert.ok(!fs.existsSync(path.join(dropModels, e.dir)), `${e.dir} is still there`);
+  assert.ok(fs.existsSync(path.join(dropModels, m.tasks[0].dir, 'autoencoder.safetensors')));
+  assert.equal(m.total_bytes, m.tasks[0].bytes);
+});
+
 test('the size limit refuses, naming the size and the limit; nothing is written', async () => {
   const small = path.join(tmp, 'models-small');
   const r = await lvdm(['ship', runA, '--to', small, '--max-mb', '0.05']);

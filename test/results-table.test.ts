@@ -16,6 +16,8 @@ import {
   groupBySetting,
   pairedComparisons,
   resultsTable,
+  settingLabel,
+  varyingFields,
   tableHtml,
   tableMarkdown,
   tInterval,
@@ -42,6 +44,20 @@ test('results table: a row per point, sweep columns, metric-named columns, windo
   assert.throws(() => resultsTable([...syntheticPoints({ metric: 'fvd' }), ...syntheticPoints({ metric: 'fvd_proxy' })]), /points use different metrics \(fvd, fvd_proxy\)/);
   const dup = syntheticPoints({ s: [0], w: [0], seeds: [1] });
   assert.throws(() => groupBySetting([...dup, ...dup]), /have the same seed 1/);
+});
+
+test('points of grids that set eta: an eta column (null where the sweep default applied), separate settings', () => {
+  const pts = syntheticPoints({ modes: ['short'], s: [null], w: [0], seeds: [1], windows: 0 });
+  const withEta = [...pts, ...pts.map((p) => ({ ...p, eta: 1 }))];
+  const t = resultsTable(withEta);
+  assert.deepEqual(t.columnNames().slice(6, 9), ['steps', 'eta', 'seed']);
+  assert.deepEqual(t.array('eta'), [null, 1]);
+  const groups = groupBySetting(withEta);
+  assert.equal(groups.length, 2);
+  assert.deepEqual(groups.map((g) => g.setting.eta), [null, 1]);
+  assert.deepEqual(varyingFields(groups.map((g) => g.setting)), ['eta']);
+  assert.deepEqual(groups.map((g) => settingLabel(g.setting, ['mode', 'eta'])), ['short', 'short eta=1']);
+  assert.ok(!resultsTable(pts).columnNames().includes('eta'), 'no grid set eta: no column');
 });
 
 test('writers: CSV and JSON parse back to the same rows; markdown and HTML are formatted', () => {

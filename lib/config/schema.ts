@@ -452,6 +452,11 @@ export const SweepGrid = z
     frames: oneOrMany(posInt),
     /** Sampler steps (DDIM) per window. */
     steps: oneOrMany(posInt).default([50]),
+    /**
+     * DDIM eta of this grid's points (default: sweep.eta). Set, it is a swept coordinate: it names
+     * the point ('-eta1') and its setting; unset, the point's key and id are those of before.
+     */
+    eta: oneOrMany(z.number().min(0).max(1)).optional(),
     seed: oneOrMany(z.number().int()).default([1]),
   })
   .strict();

@@ -58,7 +58,7 @@ export function taskKey(kind: TaskKind, config: Record<string, unknown>, inputKe
 
 /** Readable id of a sweep point, e.g. 'hierarchical-s100-w0.1-f512-st20-seed1'. */
 export function pointId(p: SweepValues): string {
-  return `${p.mode}${p.s === null ? '' : `-s${p.s}`}-w${p.w}-f${p.frames}-st${p.steps}-seed${p.seed}`;
+  return `${p.mode}${p.s === null ? '' : `-s${p.s}`}-w${p.w}-f${p.frames}-st${p.steps}${p.eta === undefined ? '' : `-eta${p.eta}`}-seed${p.seed}`;
 }
 
 /** Every point of the sweep: the union of its grids (first occurrence order, duplicates once). */
@@ -71,10 +71,11 @@ export function expandSweep(sweep: SweepConfig): SweepValues[] {
         for (const w of grid.w)
           for (const frames of grid.frames)
             for (const steps of grid.steps)
-              for (const seed of grid.seed) {
-                const p: SweepValues = { mode: mode as SweepMode, s, w, frames, steps, seed };
-                if (!out.has(pointId(p))) out.set(pointId(p), p);
-              }
+              for (const eta of grid.eta ?? [undefined])
+                for (const seed of grid.seed) {
+                  const p: SweepValues = { mode: mode as SweepMode, s, w, frames, steps, ...(eta === undefined ? {} : { eta }), seed };
+                  if (!out.has(pointId(p))) out.set(pointId(p), p);
+                }
   }
   return [...out.values()];
 }
@@ -162,7 +163,7 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
       if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text))
         throw new ConfigError(`${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model); use w: 0`);
       inputs.autoencoder = sw.decoder ?? st.autoencoder;
-      const sampling = { sampler: sw.sampler, eta: sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
+      const sampling = { sampler: sw.sampler, eta: p.eta ?? sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
       add(`sample/${pid}`, 'sample', { point: p, ...sampling }, inputs, p);
       add(`evaluate/${pid}`, 'evaluate', { point: p, dataset: realData.source, ...metric }, { sample: `sample/${pid}`, real: 'real' }, p);
     }

@@ -30,6 +30,8 @@ export interface ShipOptions {
   maxMb?: number;
   /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes; 'int8': kernels in int8, about a quarter). */
   precision?: ShipPrecision;
+  /** Experiment files whose shipped stages are removed in the same write (a family retired for another). */
+  drop?: string[];
   /** Print the sizes, write nothing. */
   dryRun?: boolean;
   log?: (m: string) => void;
@@ -38,7 +40,7 @@ export interface ShipOptions {
 export interface ShipResult {
   models: string;
   shipped: ShippedEntry[];
-  /** Entries of the same experiment and stage under another key, removed. */
+  /** Entries of the same experiment and stage under another key, or of a dropped experiment, removed. */
   replaced: ShippedEntry[];
   totalBytes: number;
   manifest: Manifest;
@@ -191,7 +193,10 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const shipped: ShippedEntry[] = withBytes.map(({ converted: _, ...e }) => e);
   const old = readManifest(models);
   const experiment = repoPath(plan.file);
-  const isReplaced = (e: ShippedEntry): boolean => shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
+  const dropped = new Set((opts.drop ?? []).map((f) => repoPath(path.resolve(f))));
+  for (const d of dropped)
+    if (!old.tasks.some((e) => e.experiment === d)) throw new Error(`--drop: ${d} has no shipped stages in ${models} (shipped: ${[...new Set(old.tasks.map((e) => e.experiment))].join(', ') || 'none'})`);
+  const isReplaced = (e: ShippedEntry): boolean => dropped.has(e.experiment) || shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
   const replaced = old.tasks.filter((e) => isReplaced(e) && !shipped.some((n) => n.dir === e.dir));
   const kept = old.tasks.filter((e) => !isReplaced(e));
   const all = [...kept, ...shipped];
@@ -201,7 +206,7 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const dw = Math.max(...shipped.map((e) => e.dir.length));
   log(`${plan.name} (${experiment}) -> ${models}`);
   for (const e of shipped) log(`  ${e.stage.padEnd(w)}  ${e.kind.padEnd(13)}  ${e.dir.padEnd(dw)}  ${fmtMb(e.bytes).padStart(9)}  ${precision}  trained in ${e.wall_s.toFixed(0)} s${e.backend ? ` on ${e.backend}` : ''}  (${e.files.map((f) => f.name).join(', ')})`);
-  for (const e of replaced) log(`  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
+  for (const e of replaced) log(dropped.has(e.experiment) ? `  drops ${e.experiment} ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})` : `  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
   log(`shipped models in all: ${fmtMb(totalBytes)} (${fmtMb(shipped.reduce((a, e) => a + e.bytes, 0))} from this run, ${fmtMb(kept.reduce((a, e) => a + e.bytes, 0))} already shipped), limit ${maxMb} MB`);
   if (totalBytes > maxMb * MB)
     throw new Error(`refusing to ship: the shipped models would take ${fmtMb(totalBytes)} in all, above the limit of ${maxMb} MB (--max-mb ${maxMb}); ship fewer stages (--stages) or raise --max-mb`);

@@ -34,6 +34,8 @@ export interface SweepValues {
   frames: number;
   /** Sampler steps. */
   steps: number;
+  /** DDIM eta, where the grid sets it (else sweep.eta applies and the point has none). */
+  eta?: number;
   seed: number;
 }
 

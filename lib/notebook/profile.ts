@@ -83,7 +83,7 @@ const T2V: Record<ProfileName, Entry> = {
  * clips only, mini runs the file's sweep (the demo), paper the ablation protocol.
  */
 const SHAPES: Record<ProfileName, Entry> = {
-  smoke: { config: 'experiments/shapes.yaml', set: ['sweep.grids.ablation=null', 'sweep.grids.baseline=null', 'sweep.defaults.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
+  smoke: { config: 'experiments/shapes.yaml', set: ['sweep.grids.ablation=null', 'sweep.grids.baseline=null', 'sweep.grids.short.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
   mini: { config: 'experiments/shapes.yaml', set: [], params: {} },
   paper: { config: 'experiments/shapes-ablation.yaml', set: [], params: {} },
 };

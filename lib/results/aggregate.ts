@@ -62,8 +62,10 @@ export function aggregateSettings(points: readonly PointResult[], level = 0.95):
  */
 export function aggregatesTable(aggs: readonly SettingAggregate[], points: readonly PointResult[]): Table {
   const names = metricNames(points);
+  const anyEta = aggs.some((a) => a.setting.eta !== null);
   const rows: Row[] = aggs.map((a) => {
-    const r: Row = { ...a.setting, n_seeds: a.seeds.length, seeds: a.seeds.join(' ') };
+    const { eta, ...fields } = a.setting; // eta only where a grid set it (as in the results table)
+    const r: Row = { ...fields, ...(anyEta ? { eta } : {}), n_seeds: a.seeds.length, seeds: a.seeds.join(' ') };
     putNumbers(r, names.fvd, { mean: a.metric.mean, std: a.metric.std, ci_lo: a.metric.lo, ci_hi: a.metric.hi });
     putNumbers(r, names.kvd, { mean: a.kvd.mean, std: a.kvd.std, ci_lo: a.kvd.lo, ci_hi: a.kvd.hi });
     a.byWindow.forEach((s, i) => putNumbers(r, `${names.fvd}_win${i}`, { mean: s.mean }));

@@ -12,14 +12,16 @@ export interface Setting {
   w: number;
   frames: number;
   steps: number;
+  /** DDIM eta where the sweep grid set it; null: the sweep's default. */
+  eta: number | null;
 }
 
 export type SettingField = keyof Setting;
 
-export const SETTING_FIELDS: readonly SettingField[] = ['dataset', 'mode', 's', 'w', 'frames', 'steps'];
+export const SETTING_FIELDS: readonly SettingField[] = ['dataset', 'mode', 's', 'w', 'frames', 'steps', 'eta'];
 
 export function settingOf(p: PointResult | Setting): Setting {
-  return { dataset: p.dataset, mode: p.mode, s: p.s, w: p.w, frames: p.frames, steps: p.steps };
+  return { dataset: p.dataset, mode: p.mode, s: p.s, w: p.w, frames: p.frames, steps: p.steps, eta: p.eta ?? null };
 }
 
 /** A stable string key of a setting (the JSON of its fields in a fixed order). */
@@ -36,6 +38,7 @@ export function varyingFields(settings: readonly Setting[]): SettingField[] {
 function fieldText(f: SettingField, v: Setting[SettingField]): string {
   if (f === 'dataset' || f === 'mode') return String(v);
   if (f === 's' && v === null) return 's=none';
+  if (f === 'eta' && v === null) return ''; // the sweep's default eta: not named
   return `${f}=${v}`;
 }
 
@@ -45,7 +48,10 @@ function fieldText(f: SettingField, v: Setting[SettingField]): string {
  */
 export function settingLabel(s: Setting, fields: readonly SettingField[]): string {
   const use = fields.length > 0 ? fields : (['mode', 's', 'w'] as const);
-  return use.map((f) => fieldText(f, s[f])).join(' ');
+  return use
+    .map((f) => fieldText(f, s[f]))
+    .filter((t) => t !== '')
+    .join(' ');
 }
 
 /** True when the point/setting matches every field given in `partial` (e.g. a baseline). */

@@ -43,9 +43,10 @@ export function windowCount(points: readonly PointResult[]): number {
 export function resultRows(points: readonly PointResult[]): Row[] {
   const names = metricNames(points);
   const nw = windowCount(points);
+  const anyEta = points.some((p) => p.eta !== undefined); // an eta column where some grid set eta (null: sweep.eta)
   const sorted = [...points].sort(
     (a, b) =>
-      a.dataset.localeCompare(b.dataset) || a.mode.localeCompare(b.mode) || (a.s ?? -Infinity) - (b.s ?? -Infinity) || a.w - b.w || a.frames - b.frames || a.steps - b.steps || a.seed - b.seed,
+      a.dataset.localeCompare(b.dataset) || a.mode.localeCompare(b.mode) || (a.s ?? -Infinity) - (b.s ?? -Infinity) || a.w - b.w || a.frames - b.frames || a.steps - b.steps || (a.eta ?? -1) - (b.eta ?? -1) || a.seed - b.seed,
   );
   return sorted.map((p) => {
     const row: Row = {
@@ -56,6 +57,7 @@ export function resultRows(points: readonly PointResult[]): Row[] {
       w: p.w,
       frames: p.frames,
       steps: p.steps,
+      ...(anyEta ? { eta: p.eta ?? null } : {}),
       seed: p.seed,
       [names.fvd]: finiteOrNull(p.fvd),
       [names.kvd]: finiteOrNull(p.kvd),

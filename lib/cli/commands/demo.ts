@@ -23,11 +23,12 @@ export const command: Command = {
   name: 'demo',
   summary: 'short clips and a mini ablation of perturbation s and guidance w on synthetic moving shapes, end to end (no flags needed)',
   description: `Runs experiments/shapes.yaml through the experiment runner (as 'lvdm run' does) on synthetic
-moving shapes (32x32): the autoencoder, its decoder fine-tuned on noised latents, the short-video
-model and the long-video models come from the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
-points elsewhere); then 16-frame clips from the short model, and 128-frame videos generated
+moving shapes (32x32): the autoencoder, its robust-latent decoder stage (encoder and decoder trained
+further against latent noise), the short-video model and the long-video models (v-prediction, MSE)
+come from the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
+points elsewhere); then 16-frame clips from the short model (DDIM 100, eta 1), and 128-frame videos generated
 hierarchically for s in {0, 100} and w in {0, 0.1} plus the autoregressive baseline, FVD_proxy per
-16-frame window, object consistency of the clips, the results table, the plots and the HTML
+16-frame window, object consistency and polygons (squares and triangles) of the clips, the results table, the plots and the HTML
 report. Finished stages in the run folder (default runs/demo) are reused, so a second demo only
 redoes what changed. Prints the report's path and the results table.`,
   options: {

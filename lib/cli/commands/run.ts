@@ -30,7 +30,7 @@ function listing(plan: Plan, only: string[], models: string | null): string {
   const samples = plan.tasks.filter((t) => t.kind === 'sample');
   if (samples.length) {
     out.push(`sweep points (${samples.length}):`);
-    const cols: (keyof SweepValues)[] = ['mode', 's', 'w', 'frames', 'steps', 'seed'];
+    const cols: (keyof SweepValues)[] = ['mode', 's', 'w', 'frames', 'steps', ...(samples.some((t) => t.point!.eta !== undefined) ? (['eta'] as const) : []), 'seed'];
     const rows = samples.map((t) => {
       const ev = plan.tasks.find((e) => e.kind === 'evaluate' && e.id === `evaluate/${t.id.slice('sample/'.length)}`)!;
       return [...cols.map((c) => String(t.point![c] ?? '-')), state(t), state(ev)];

@@ -20,17 +20,20 @@ nearest, half the bytes, widened back to float32 on load; the manifest records t
 --precision int8 stores the kernels (rank >= 2, >= 1024 values) as int8 with one float32 scale per
 output channel and the rest in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
 --precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
-exceed --max-mb in all.
+exceed --max-mb in all. --drop FILE removes every shipped stage of that experiment file in the same
+write (a family retired for another; the limit counts without them).
 
 Examples:
   lvdm ship runs/shapes
-  lvdm ship runs/shapes --stages ae,lvdm --max-mb 20 --dry-run`,
+  lvdm ship runs/shapes --stages ae,lvdm --max-mb 20 --dry-run
+  lvdm ship runs/shapes-large-robust-vmse --drop experiments/shapes.yaml`,
   positionals: true,
   options: {
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
     to: { type: 'string', help: 'models folder (default the repository models/)' },
     'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
     precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes), 'int8' (kernels in int8, about a quarter) or 'fp32' (unchanged)" },
+    drop: { type: 'string', multiple: true, help: 'remove the shipped stages of this experiment file (repeatable)' },
     'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
   },
   async run(values, positionals) {
@@ -41,7 +44,7 @@ Examples:
     const stages = list(values, 'stages').flatMap((s) => s.split(',')).filter((s) => s !== '');
     const precision = str(values, 'precision') ?? 'fp16';
     if (precision !== 'fp16' && precision !== 'int8' && precision !== 'fp32') throw new Error(`--precision: expected 'fp16', 'int8' or 'fp32', got '${precision}'`);
-    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision, dryRun: flag(values, 'dry-run') });
+    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision, drop: list(values, 'drop'), dryRun: flag(values, 'dry-run') });
     return 0;
   },
 };
