@@ -26,7 +26,7 @@ write (a family retired for another; the limit counts without them).
 Examples:
   lvdm ship runs/shapes
   lvdm ship runs/shapes --stages ae,lvdm --max-mb 20 --dry-run
-  lvdm ship runs/shapes-large-robust-vmse --drop experiments/shapes.yaml`,
+  lvdm ship runs/taichi-synthetic-long --drop experiments/sky-synthetic-long.yaml   # retire sky to make room`,
   positionals: true,
   options: {
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
