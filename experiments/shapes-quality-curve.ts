@@ -15,7 +15,10 @@
  * scratch": that plus the autoencoder's and the decoder stage's wall times.
  *
  *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--set key=value ...] [--n 32] [--steps 25] [--eta 0] [--seed 1] [--plot-only]
- * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.)
+ *     [--label LEGEND] [--compare RUN=LABEL ...] [--budget MINUTES]
+ * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.
+ * --compare draws other runs' curves (their quality-curve/results.json) in the same figures, with
+ * this run's floors; --budget marks a time budget with a vertical line.)
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
  * Writes <run>/quality-curve/{results.json, <reading>.html/.png, step-<k>/}; prints a markdown table.
  * --plot-only redraws the figures and the table from an earlier results.json, sampling nothing.
@@ -82,16 +85,28 @@ function wallAt(metricsFile: string, step: number): number {
 
 type CurveKey = 'consistency' | 'motion_consistency' | 'polygons' | 'fvd_proxy';
 
-function curveFigure(points: readonly CurvePoint[], key: CurveKey, floors: { label: string; value: number }[]): Figure {
+/** One curve of a figure: a run's snapshots under a legend label. */
+interface Series {
+  label: string;
+  points: readonly CurvePoint[];
+}
+
+function curveFigure(series: readonly Series[], key: CurveKey, floors: { label: string; value: number }[], budgetMinutes: number | null): Figure {
   const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', polygons: 'Polygons (consistent squares and triangles)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
   const fig: Figure = {
-    data: [{ type: 'scatter', mode: 'lines+markers', name: 'generated (short model snapshots)', x: points.map((p) => p.train_minutes), y: points.map((p) => p[key]), line: { color: color(0) } }],
+    data: series.map((s, i) => ({ type: 'scatter', mode: 'lines+markers', name: s.label, x: s.points.map((p) => p.train_minutes), y: s.points.map((p) => p[key]), line: { color: color(i) } })),
     layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : key === 'polygons' ? 'fraction of clips' : 'fraction of consistent clips'),
   };
-  const x = points.map((p) => p.train_minutes);
+  const x = series.flatMap((s) => s.points.map((p) => p.train_minutes));
   const [x0, x1] = [Math.min(...x), Math.max(...x)];
-  floors.forEach((f, i) => fig.data.push({ type: 'scatter', mode: 'lines', name: f.label, x: [x0, x1], y: [f.value, f.value], line: { color: color(i + 1), dash: 'dash' } }));
+  // Floors of the first series' run (a compared run on other latents has its own reconstruction floor).
+  floors.forEach((f, i) => fig.data.push({ type: 'scatter', mode: 'lines', name: f.label, x: [x0, x1], y: [f.value, f.value], line: { color: color(series.length + i), dash: 'dash' } }));
+  if (budgetMinutes !== null) {
+    const y = series.flatMap((s) => s.points.map((p) => p[key])).concat(floors.map((f) => f.value));
+    fig.data.push({ type: 'scatter', mode: 'lines', name: `${budgetMinutes}-minute budget`, x: [budgetMinutes, budgetMinutes], y: [Math.min(...y), Math.max(...y)], line: { color: 'black', dash: 'dot' } });
+  }
   if (key === 'fvd_proxy') fig.layout.yaxis.type = 'log';
+  if (series.length > 1) fig.layout.legend = { orientation: 'h', x: 0, y: -0.25, yanchor: 'top' }; // long labels: below the plot
   return fig;
 }
 
@@ -107,15 +122,23 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
       batch: { type: 'string', default: '16' },
       set: { type: 'string', multiple: true, default: [] },
+      label: { type: 'string' },
+      compare: { type: 'string', multiple: true, default: [] },
+      budget: { type: 'string' },
     },
   });
+  const label = values.label ?? `${path.basename(values.experiment!, '.yaml')} (short model snapshots)`;
+  const compare = values.compare!.map(parseCompare);
+  const budget = values.budget === undefined ? null : Number(values.budget);
+  if (budget !== null && !(budget > 0)) throw new Error(`--budget: expected minutes > 0, got '${values.budget}'`);
+  const figureOptions = { label, compare, budget };
   const n = Number(values.n);
   const experiment = values.experiment!;
   const plan = planExperiment(experiment, { out: values.run, set: values.set });
   if (values['plot-only']) {
     const file = path.join(plan.runDir, 'quality-curve', 'results.json');
     if (!fs.existsSync(file)) throw new Error(`--plot-only: ${file} does not exist (run the curve without --plot-only first)`);
-    await writeOutputs(path.dirname(file), JSON.parse(fs.readFileSync(file, 'utf8')) as CurveResult);
+    await writeOutputs(path.dirname(file), readCurve(file), figureOptions);
     return;
   }
   await initBackend({ quiet: false });
@@ -199,11 +222,23 @@ async function main(): Promise<void> {
     points,
   };
   writeJsonAtomic(path.join(out, 'results.json'), result);
-  await writeOutputs(out, result);
+  await writeOutputs(out, result, figureOptions);
+}
+
+function readCurve(file: string): CurveResult {
+  if (!fs.existsSync(file)) throw new Error(`${file} does not exist (run the curve on that run folder first)`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as CurveResult;
+}
+
+/** `--compare RUN=LABEL`: another run's curve (RUN/quality-curve/results.json) drawn beside this one. */
+function parseCompare(arg: string): Series {
+  const eq = arg.indexOf('=');
+  if (eq <= 0 || eq === arg.length - 1) throw new Error(`--compare: expected RUN_FOLDER=LABEL, got '${arg}'`);
+  return { label: arg.slice(eq + 1), points: readCurve(path.join(arg.slice(0, eq), 'quality-curve', 'results.json')).points };
 }
 
 /** The figures (HTML and PNG per reading, with their floors) and the markdown table of a curve. */
-async function writeOutputs(out: string, r: CurveResult): Promise<void> {
+async function writeOutputs(out: string, r: CurveResult, opts: { label: string; compare: Series[]; budget: number | null }): Promise<void> {
   const f = r.floors;
   const floorLines = (realValue: number, reconValue: number, realLabel = 'real clips') => [{ label: realLabel, value: realValue }, { label: 'autoencoder reconstructions', value: reconValue }];
   const figures: [CurveKey, { label: string; value: number }[]][] = [
@@ -214,8 +249,8 @@ async function writeOutputs(out: string, r: CurveResult): Promise<void> {
   ];
   for (const [key, fl] of figures) {
     const html = path.join(out, `${key}.html`);
-    writeFileAtomic(html, figureHtml(curveFigure(r.points, key, fl), `shapes: ${key} vs training time`));
-    const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 480 });
+    writeFileAtomic(html, figureHtml(curveFigure([{ label: opts.label, points: r.points }, ...opts.compare], key, fl, opts.budget), `shapes: ${key} vs training time`, { width: 900, height: 540, modeBar: false }));
+    const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 540 });
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
   console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | FVD_proxy | KVD_proxy |`);
