@@ -13,6 +13,12 @@ test('pipe tables are read with their heading, columns in order, cells trimmed',
   assert.deepEqual(t[1].rows, [{ a: '1', b: '2' }]);
 });
 
+test('a column name used twice in a header keeps both columns (the second as "name (2)")', () => {
+  const [t] = markdownTables(['| setting | diff | 95% interval | kvd | 95% interval |', '|---|---|---|---|---|', '| s = 50 | -1 | -2 to 0 | -5 | -9 to -1 |'].join('\n'));
+  assert.deepEqual(t.columns, ['setting', 'diff', '95% interval', 'kvd', '95% interval (2)']);
+  assert.deepEqual(t.rows[0], { setting: 's = 50', diff: '-1', '95% interval': '-2 to 0', kvd: '-5', '95% interval (2)': '-9 to -1' });
+});
+
 test('the prompt-following tables of lib/t2v/RESULTS.md; a missing heading is an error naming the file', () => {
   const file = path.join(ROOT, 'lib', 't2v', 'RESULTS.md');
   const [accuracy, probe] = readMarkdownTables(file, 'Result');

@@ -8,13 +8,24 @@ export interface MarkdownTable {
   /** Text of the nearest heading above the table ('' before any heading). */
   heading: string;
   columns: string[];
-  /** One record per body row, keyed by column name (cells as written, trimmed). */
+  /** One record per body row, keyed by column name (cells as written, trimmed). A name repeated in
+   *  the header gets ' (2)', ' (3)', ... from its second use on, so no cell is lost. */
   rows: Record<string, string>[];
 }
 
 const cells = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
 const isRow = (line: string | undefined): line is string => line !== undefined && line.trim().startsWith('|');
 const isSeparator = (line: string | undefined): boolean => isRow(line) && cells(line).every((c) => /^:?-+:?$/.test(c));
+
+/** Header names made unique: a repeated name gets ' (k)' from its k-th use on. */
+function uniqueNames(names: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return names.map((n) => {
+    const k = (seen.get(n) ?? 0) + 1;
+    seen.set(n, k);
+    return k === 1 ? n : `${n} (${k})`.trim();
+  });
+}
 
 /** Every pipe table of `text` (header row, separator row, body rows). */
 export function markdownTables(text: string): MarkdownTable[] {
@@ -25,7 +36,7 @@ export function markdownTables(text: string): MarkdownTable[] {
     const h = /^#{1,6}\s+(.*)$/.exec(lines[i]);
     if (h) heading = h[1].trim();
     if (!isRow(lines[i]) || !isSeparator(lines[i + 1])) continue;
-    const columns = cells(lines[i]);
+    const columns = uniqueNames(cells(lines[i]));
     const rows: Record<string, string>[] = [];
     for (i += 2; isRow(lines[i]); i++) {
       const c = cells(lines[i]);
