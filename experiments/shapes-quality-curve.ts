@@ -83,6 +83,9 @@ function wallAt(metricsFile: string, step: number): number {
   return wall;
 }
 
+/** The figures' size, for the page and its PNG alike (room for a legend below the plot). */
+const PNG_SIZE = { width: 900, height: 540 };
+
 type CurveKey = 'consistency' | 'motion_consistency' | 'polygons' | 'fvd_proxy';
 
 /** One curve of a figure: a run's snapshots under a legend label. */
@@ -137,8 +140,7 @@ async function main(): Promise<void> {
   const plan = planExperiment(experiment, { out: values.run, set: values.set });
   if (values['plot-only']) {
     const file = path.join(plan.runDir, 'quality-curve', 'results.json');
-    if (!fs.existsSync(file)) throw new Error(`--plot-only: ${file} does not exist (run the curve without --plot-only first)`);
-    await writeOutputs(path.dirname(file), readCurve(file), figureOptions);
+    await writeOutputs(path.dirname(file), readCurve(file, '--plot-only: ', 'run the curve without --plot-only first'), figureOptions);
     return;
   }
   await initBackend({ quiet: false });
@@ -225,8 +227,8 @@ async function main(): Promise<void> {
   await writeOutputs(out, result, figureOptions);
 }
 
-function readCurve(file: string): CurveResult {
-  if (!fs.existsSync(file)) throw new Error(`${file} does not exist (run the curve on that run folder first)`);
+function readCurve(file: string, context = '', hint = 'run the curve on that run folder first'): CurveResult {
+  if (!fs.existsSync(file)) throw new Error(`${context}${file} does not exist (${hint})`);
   return JSON.parse(fs.readFileSync(file, 'utf8')) as CurveResult;
 }
 
@@ -249,8 +251,8 @@ async function writeOutputs(out: string, r: CurveResult, opts: { label: string; 
   ];
   for (const [key, fl] of figures) {
     const html = path.join(out, `${key}.html`);
-    writeFileAtomic(html, figureHtml(curveFigure([{ label: opts.label, points: r.points }, ...opts.compare], key, fl, opts.budget), `shapes: ${key} vs training time`, { width: 900, height: 540, modeBar: false }));
-    const png = await renderPng(html, path.join(out, `${key}.png`), { width: 900, height: 540 });
+    writeFileAtomic(html, figureHtml(curveFigure([{ label: opts.label, points: r.points }, ...opts.compare], key, fl, opts.budget), `shapes: ${key} vs training time`, { ...PNG_SIZE, modeBar: false }));
+    const png = await renderPng(html, path.join(out, `${key}.png`), PNG_SIZE);
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
   console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | FVD_proxy | KVD_proxy |`);
