@@ -885,8 +885,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Keep freed tensor memory in the heap for reuse: by default glibc returns every large block to
   // the kernel and the next tensor of that size page-faults its memory in again (measured: a third
-  // of a training step's CPU time went to the kernel). 32 MiB is glibc's largest mmap threshold.
+  // of a training step's CPU time went to the kernel). 32 MiB is glibc's largest mmap threshold,
+  // so blocks above it (e.g. one 32-channel activation of 16 clips of 16x32x32) were still mmapped
+  // and faulted in on every use: encoding 160 such clips took 6.7 s, 0.8 s with mmap off (measured
+  // 2026-12-03). M_MMAP_MAX 0 serves them from the heap too; a worker thread's arena still falls
+  // back to mmap for blocks larger than its 64 MiB heaps.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   // One tensor table per environment (worker threads load the addon again); freed with it.
   env.SetInstanceData<State>(new State());
