@@ -13,6 +13,7 @@ import { run as data } from './data';
 import { run as unet } from './unet';
 import { run as metrics } from './metrics';
 import { run as long } from './long';
+import { run as shapes } from './shapes';
 
 const MODULES: [string, BenchModule][] = [
   ['kernels', kernels],
@@ -21,6 +22,7 @@ const MODULES: [string, BenchModule][] = [
   ['unet', unet],
   ['metrics', metrics],
   ['long', long],
+  ['shapes', shapes],
 ];
 
 function fmt(v: number | string | undefined): string {

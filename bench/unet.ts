@@ -16,7 +16,7 @@ import { LatentCache, LvdmTrainer } from '../lib/lvdm';
 import { sample } from '../lib/diffusion';
 
 /** Median and best wall ms and median CPU ms of `fn`. */
-async function timeWallCpu(fn: () => unknown | Promise<unknown>, reps: number, warmup: number): Promise<{ wall: number; best: number; cpu: number }> {
+export async function timeWallCpu(fn: () => unknown | Promise<unknown>, reps: number, warmup: number): Promise<{ wall: number; best: number; cpu: number }> {
   for (let i = 0; i < warmup; i++) await fn();
   const wall: number[] = [];
   const cpu: number[] = [];

@@ -2,7 +2,7 @@
  * `lvdm run` end to end on the smoke experiment: an uninterrupted run (one in-process worker)
  * against a run killed with SIGKILL during training and again during the sweep, then continued
  * with --resume on two worker processes: the same results. `--list` / `--dry-run` report the
- * states done / stale / todo.
+ * states done / stale / todo. A run whose main process alone is killed leaves no worker running.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -23,9 +23,9 @@ const setArgs = SET.flatMap((s) => ['--set', s]);
 
 const children = new Set<ChildProcess>();
 
-function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+function start(args: string[], backend = 'wasm'): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
   // Its own process group, so a SIGKILL reaches the worker processes too (as a killed terminal would).
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lvdm.js'), ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LVDM_BACKEND: 'wasm' } });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lvdm.js'), ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LVDM_BACKEND: backend } });
   children.add(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -128,6 +128,56 @@ test('SIGKILL during training and during the sweep, then --resume: the results o
     assert.match(dry.out, /would run 2 task\(s\): sample\/hierarchical-s50-w0-f32-st2-seed1, evaluate\/hierarchical-s50-w0-f32-st2-seed1/);
   } finally {
     for (const c of children) killGroup(c);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Pids of the live (not zombie) processes whose parent is `ppid`, from /proc. */
+function childPids(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // stat: pid (comm) state ppid ...; comm may hold spaces, so split after its closing paren.
+      const [state, parent] = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(parent) === ppid && state !== 'Z') out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('a run killed alone (not its process group) in the middle of sampling leaves no worker running', async (t) => {
+  if (!fs.existsSync('/proc/self/stat')) return t.skip('needs /proc');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-orphan-'));
+  // Two autoregressive videos far longer than the test waits, one per worker, on the native backend
+  // (where a sampling loop never lets a worker's event loop see its IPC channel close).
+  let workers: number[] = [];
+  const set = ['sweep.grids.ablation=null', 'sweep.grids.short=null', 'sweep.grids.baseline.frames=65536', 'sweep.grids.baseline.seed=[1,2]'];
+  try {
+    const r = start(['run', SMOKE, ...set.flatMap((x) => ['--set', x]), '--out', dir, '--workers', '2', '--no-report'], 'native');
+    let out = '';
+    for (const stream of [r.child.stdout!, r.child.stderr!]) stream.on('data', (d: Buffer) => (out += d.toString()));
+    await until(() => /seed1 ar window [2-9]/.test(out) && /seed2 ar window [2-9]/.test(out), 'both workers were sampling', r.child);
+    workers = childPids(r.child.pid!);
+    assert.equal(workers.length, 2, `two worker processes, found ${workers.join(', ')}`);
+    r.child.kill('SIGKILL');
+    await r.done;
+    const t0 = Date.now();
+    while (workers.some(alive) && Date.now() - t0 < 30_000) await new Promise((res) => setTimeout(res, 50));
+    assert.deepEqual(workers.filter(alive), [], 'workers still running 30 s after their parent was killed');
+  } finally {
+    for (const c of children) killGroup(c);
+    for (const w of workers.filter(alive)) process.kill(w, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

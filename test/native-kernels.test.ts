@@ -275,6 +275,8 @@ test('matMul (batched, transposed, broadcast) and fused matMul match cpu with gr
     { name: 'many small matMuls n 32 transposeB', shapes: [[16, 8, 8], [16, 32, 8]], f: (a, b) => tf.matMul(a, b, false, true), grad: true },
     { name: 'many small matMuls n 5 transposeA/B', shapes: [[24, 3, 6], [24, 5, 3]], f: (a, b) => tf.matMul(a, b, true, true), grad: true },
     { name: 'fused matMul bias relu', shapes: [[5, 6], [6, 7], [7]], f: (a, b, c) => tf.fused.matMul({ a, b, bias: c, activation: 'relu' }), grad: true },
+    // rank 3 with a batch of one: the bias is added by addmm on the 2D product.
+    { name: 'fused matMul rank 3 batch of one, bias', shapes: [[1, 5, 6], [1, 6, 7], [7]], f: (a, b, c) => tf.fused.matMul({ a, b, bias: c }), grad: true },
     { name: 'fused matMul linear transposeB', shapes: [[5, 6], [7, 6], [7]], f: (a, b, c) => tf.fused.matMul({ a, b, bias: c, transposeB: true }), grad: true },
     {
       name: 'fused matMul prelu / leakyrelu / sigmoid / relu6 / elu',
@@ -413,6 +415,8 @@ test('fused self-attention kernels and their gradients match the composite ops o
     { name: 'self-attention (spatial: no relative terms)', shapes: [[3 * 9, 3 * 8]], f: attn(3, 9, 2), grad: true, tol: 1e-4 },
     { name: 'self-attention relative (shaw), distances clipped', shapes: [[4 * 6, 3 * 8], [5, 4], [5, 4]], f: attn(4, 6, 2, 2, 'shaw'), grad: true, tol: 1e-4 },
     { name: 'self-attention relative (transposed, key scale)', shapes: [[2 * 5, 3 * 6], [9, 2], [9, 2]], f: attn(2, 5, 3, 4, 'transposed', 1.7), grad: true, tol: 1e-4 },
+    // 21 positions: softmax rows of two 8-lane blocks and a tail of 5 (the vectorised reductions).
+    { name: 'self-attention long rows (vector blocks and a tail)', shapes: [[2 * 21, 3 * 8]], f: attn(2, 21, 1), grad: true, tol: 1e-4 },
     { name: 'self-attention one position', shapes: [[5, 3 * 4], [3, 4], [3, 4]], f: attn(5, 1, 1, 1), grad: true, tol: 1e-4 },
   ]);
   for (const k of ['LvdmSelfAttention', 'LvdmSelfAttentionGrad']) assert.ok(seen.has(k), `${k} did not run`);

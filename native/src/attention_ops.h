@@ -56,6 +56,51 @@ inline void transposeInto(const float* src, int64_t ld, int64_t rows, int64_t co
     for (int64_t c = 0; c < cols; c++) dst[c * rows + r] = src[r * ld + c];
 }
 
+// Row reductions of the softmax in eight vector lanes, then the lanes and the tail in index order:
+// a float reduction in one scalar accumulator does not vectorise without reassociating (which the
+// build does not allow), and it kept the whole exp loop scalar (attention at 256 tokens spent about
+// half its time there). The order is fixed by S alone, so results do not depend on the threads.
+
+/** max_j a[j] (S >= 1). */
+__attribute__((always_inline)) inline float rowMax(const float* a, int64_t n) {
+  float mx = a[0];
+  int64_t j = 0;
+  if (n >= 8) {
+    V8 m = load8(a);
+    for (j = 8; j + 8 <= n; j += 8) {
+      const V8 v = load8(a + j);
+      m = m > v ? m : v;
+    }
+    for (int l = 0; l < 8; l++) mx = std::max(mx, m[l]);
+  }
+  for (; j < n; j++) mx = std::max(mx, a[j]);
+  return mx;
+}
+
+/** Sum of the eight lanes, then of the tail a[j0..n) times b (or alone when b is null). */
+__attribute__((always_inline)) inline float finishSum(V8 acc, const float* a, const float* b, int64_t j0, int64_t n) {
+  float s = 0.0f;
+  for (int l = 0; l < 8; l++) s += acc[l];
+  for (int64_t j = j0; j < n; j++) s += b ? a[j] * b[j] : a[j];
+  return s;
+}
+
+/** sum_j a[j]. */
+__attribute__((always_inline)) inline float rowSum(const float* a, int64_t n) {
+  V8 acc = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) acc += load8(a + j);
+  return finishSum(acc, a, nullptr, j, n);
+}
+
+/** sum_j a[j] b[j]. */
+__attribute__((always_inline)) inline float rowDot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  V8 acc = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) acc += load8(a + j) * load8(b + j);
+  return finishSum(acc, a, b, j, n);
+}
+
 /** Scratch of one thread: every per-task buffer, sized for the largest use. */
 struct AttnScratch {
   std::vector<float> kt, vt, tab, rel, pooled, at, dA;
@@ -82,14 +127,9 @@ LVDM_SIMD_CLONES void attnForwardOne(const AttnGeom& q, const float* __restrict 
   }
   for (int64_t i = 0; i < S; i++) {
     float* a = A + i * S;
-    float mx = a[0];
-    for (int64_t j = 1; j < S; j++) mx = std::max(mx, a[j]);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < S; j++) {
-      a[j] = expApprox(a[j] - mx);
-      sum += a[j];
-    }
-    const float inv = 1.0f / sum;
+    const float mx = rowMax(a, S);
+    for (int64_t j = 0; j < S; j++) a[j] = expApprox(a[j] - mx);  // no reduction here: vectorises
+    const float inv = 1.0f / rowSum(a, S);
     for (int64_t j = 0; j < S; j++) a[j] *= inv;
   }
   gemmBlocked(A, S, V, C3, out, q.c, S, d, S, false);  // sum_j a_ij v_j
@@ -157,8 +197,7 @@ LVDM_SIMD_CLONES void attnBackwardOne(const AttnGeom& q, const float* __restrict
   for (int64_t i = 0; i < S; i++) {
     const float* a = A + i * S;
     float* g = dA + i * S;
-    float dot = 0.0f;
-    for (int64_t j = 0; j < S; j++) dot += a[j] * g[j];
+    const float dot = rowDot(a, g, S);
     for (int64_t j = 0; j < S; j++) g[j] = a[j] * (g[j] - dot);
   }
   const float* dE = dA;

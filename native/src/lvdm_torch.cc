@@ -631,8 +631,15 @@ std::unordered_map<std::string, Op> makeOps() {
     double alpha = a.f();
     at::Tensor x = ta ? in.at(0).transpose(-1, -2) : in.at(0);
     at::Tensor y = tb ? in.at(1).transpose(-1, -2) : in.at(1);
-    at::Tensor out = hasBias && x.dim() == 2 ? at::addmm(in.at(2), x, y) : at::matmul(x, y);
-    if (hasBias && x.dim() != 2) out = out + in.at(2);
+    // A batch of one (tfjs's rank-3 matMul of [1, N, C] projections) goes to addmm as 2D: the bias
+    // is added while the product is written instead of in a second pass.
+    const bool single = x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1 && (!hasBias || in.at(2).dim() <= 2);
+    at::Tensor out;
+    if (hasBias && single)
+      out = at::addmm(in.at(2), x[0], y[0]).unsqueeze(0);
+    else
+      out = hasBias && x.dim() == 2 ? at::addmm(in.at(2), x, y) : at::matmul(x, y);
+    if (hasBias && x.dim() != 2 && !single) out = out + in.at(2);
     if (act == 1) out = at::relu(out);
     if (act == 2) out = at::clamp(out, 0, 6);
     if (act == 3) out = at::sigmoid(out);
