@@ -132,32 +132,34 @@ test('SIGKILL during training and during the sweep, then --resume: the results o
   }
 });
 
-/** Pids of the live (not zombie) processes whose parent is `ppid`, from /proc. */
-function childPids(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // stat: pid (comm) state ppid ...; comm may hold spaces, so split after its closing paren.
-      const [state, parent] = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (Number(parent) === ppid && state !== 'Z') out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-function alive(pid: number): boolean {
+/** State letter and parent pid of process `pid` from /proc/PID/stat, or null when it is gone. */
+function procStat(pid: number | string): { state: string; ppid: number } | null {
   try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z';
+    // stat: pid (comm) state ppid ...; comm may hold spaces, so split after its closing paren.
+    const [state, ppid] = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return { state, ppid: Number(ppid) };
   } catch {
-    return false;
+    return null;
   }
 }
 
-test('a run killed alone (not its process group) in the middle of sampling leaves no worker running', async (t) => {
-  if (!fs.existsSync('/proc/self/stat')) return t.skip('needs /proc');
+/** Whether `pid` runs (exists and is not a zombie). */
+function alive(pid: number): boolean {
+  const st = procStat(pid);
+  return st !== null && st.state !== 'Z';
+}
+
+/** Pids of the running processes whose parent is `ppid`. */
+function childPids(ppid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && procStat(d)?.ppid === ppid)
+    .map(Number)
+    .filter(alive);
+}
+
+// Reads /proc (Linux, like the rest of the project's set-up).
+test('a run killed alone (not its process group) in the middle of sampling leaves no worker running', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-orphan-'));
   // Two autoregressive videos far longer than the test waits, one per worker, on the native backend
   // (where a sampling loop never lets a worker's event loop see its IPC channel close).
