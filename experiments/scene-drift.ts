@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readNpz } from '../lib/io/npy';
 import { writeJsonAtomic } from '../lib/io/atomic';
-import { baseLayout, color, type Figure } from '../lib/plots/figure';
+import { baseLayout, color, dash, type Figure } from '../lib/plots/figure';
 import { writeFigureFiles } from '../lib/plots/files';
 import { findTask, planExperiment, readPlan, taskDir, taskState } from '../lib/experiments/plan';
 import { VIDEOS_FILE } from '../lib/experiments/execute';
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       x: ok.map((d) => d.lag),
       y: ok.map((d) => d.mean),
       error_y: { type: 'data', array: ok.map((d) => d.sd), visible: true },
-      line: { color: real ? '#000000' : color(i), width: real ? 2.5 : 1.5, dash: real ? 'dash' : 'solid' },
+      line: { color: real ? '#000000' : color(i), width: real ? 2.5 : 1.5, dash: real ? 'dash' : dash(i) }, // past ten settings the colours repeat: the dash tells them apart
     };
   });
   const layout = baseLayout(`scene drift of ${frames}-frame videos: mean colour change between frames a lag apart`, 'lag (frames)', 'colour drift (0-255 levels)');
