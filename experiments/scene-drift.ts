@@ -1,12 +1,18 @@
 /**
- * Scene drift of a run's long videos against real long clips (issue 12; metrics/scene-drift.ts):
- * for every finished sample point of the run, the mean colour drift of its clips at frame lags of
- * 16, 64 and 256 (those shorter than the videos), averaged per setting over seeds; and the same
- * for held-out real clips of the videos' length (content seed 3, which the run does not use).
+ * Scene drift, colourfulness and moving foreground of a run's videos against real clips (issue 12;
+ * metrics/scene-drift.ts, metrics/colourfulness.ts, metrics/moving-foreground.ts): for every
+ * finished sample point of the run, the mean colour drift of its clips at frame lags of 16, 64 and
+ * 256 (those shorter than the videos), the colourfulness of the first and the last 64 frames with
+ * the number of clips whose last 64 frames are more colourful than the most colourful real clip
+ * (runaway latents end as saturated colour fields), and the share of moving pixels per 16-frame
+ * window (does a clip show an actor?), averaged per setting over seeds; the same for held-out real clips of the videos' length
+ * (content seed 3, which the run does not use) and, for the moving foreground, for the run's
+ * reconstruction floor (its real stage's clips through the decoder) next to the same real clips.
  *
  *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR (its plan.json, --set overrides included)] [--real 16]
  * Writes <run>/scene-drift.json and <run>/plots/scene-drift.{html,png} (drift against the lag, one
  * line per setting, error bars: sd over seeds; real: sd over clips); prints a markdown table.
+ * Short-clip points (16 frames) have no drift reading, only the moving foreground.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,17 +28,25 @@ import { writeRealClips } from '../lib/experiments/real';
 import type { DataConfig } from '../lib/config/schema';
 import { mean, std } from '../lib/results/stats';
 import { sceneDrift } from '../metrics/scene-drift';
+import { movingForeground } from '../metrics/moving-foreground';
+import { colourfulness } from '../metrics/colourfulness';
 
 const LAGS = [16, 64, 256];
+const FOREGROUND_WINDOW = 16;
+const COLOUR_FRAMES = 64;
 
-/** Mean drift over the clips of an npz of videos, per lag (lags >= the length are NaN). */
-function driftOf(file: string): { frames: number; clips: number; perLag: number[][] } {
+/** Drift per lag (lags >= the length are NaN) and moving foreground of each clip of an npz of videos. */
+function readingsOf(file: string): { frames: number; clips: number; perLag: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[] } {
   const a = readNpz(file).get('videos');
   if (!a || a.shape.length !== 5) throw new Error(`${file}: expected 'videos' [n, T, H, W, 3]`);
   const [n, T, H, W] = a.shape;
   const lags = LAGS.filter((l) => l < T);
   const d = sceneDrift(a.data as Uint8Array, n, T, H, W, lags);
-  return { frames: T, clips: n, perLag: LAGS.map((l) => (l < T ? d[lags.indexOf(l)] : [NaN])) };
+  const foreground = movingForeground(a.data as Uint8Array, n, T, H, W, { window: FOREGROUND_WINDOW });
+  const span = Math.min(COLOUR_FRAMES, T);
+  const colourFirst = colourfulness(a.data as Uint8Array, n, T, H, W, 0, span);
+  const colourLast = colourfulness(a.data as Uint8Array, n, T, H, W, T - span, T);
+  return { frames: T, clips: n, perLag: LAGS.map((l) => (l < T ? d[lags.indexOf(l)] : [NaN])), foreground, colourFirst, colourLast };
 }
 
 async function main(): Promise<void> {
@@ -40,36 +54,64 @@ async function main(): Promise<void> {
   const file = values.experiment ?? path.join(__dirname, 'sky-synthetic-long.yaml');
   // A run folder's own plan (with the --set overrides it ran with), else the file's default run folder.
   const plan = values.run ? readPlan(values.run) : planExperiment(file, {});
-  const settings = new Map<string, { label: string; frames: number; seeds: number[][] }>();
+  const settings = new Map<string, { label: string; frames: number; seeds: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[][] }>();
   for (const t of plan.tasks) {
-    if (t.kind !== 'sample' || !t.point || t.point.mode === 'short' || taskState(plan, t) !== 'done') continue;
+    if (t.kind !== 'sample' || !t.point || taskState(plan, t) !== 'done') continue;
     const p = t.point;
-    const label = `${p.mode} s=${p.s} w=${p.w}`;
-    const d = driftOf(path.join(taskDir(plan, t), VIDEOS_FILE));
-    const s = settings.get(label) ?? { label, frames: d.frames, seeds: [] };
+    const label = p.mode === 'short' ? 'short' : `${p.mode} s=${p.s} w=${p.w}`;
+    const d = readingsOf(path.join(taskDir(plan, t), VIDEOS_FILE));
+    const s = settings.get(label) ?? { label, frames: d.frames, seeds: [], foreground: [], colourFirst: [], colourLast: [] };
     s.seeds.push(d.perLag.map((clips) => mean(clips)));
+    s.foreground.push(mean(d.foreground));
+    s.colourFirst.push(mean(d.colourFirst));
+    s.colourLast.push(d.colourLast);
     settings.set(label, s);
   }
-  if (!settings.size) throw new Error(`${plan.runDir}: no finished long-video sample points`);
+  if (!settings.size) throw new Error(`${plan.runDir}: no finished sample points`);
   const frames = Math.max(...[...settings.values()].map((s) => s.frames));
-  const c = findTask(plan, 'real').config as unknown as { data: DataConfig; seed: number };
+  const realTask = findTask(plan, 'real');
+  const c = realTask.config as unknown as { data: DataConfig; seed: number };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-drift-'));
-  let real: ReturnType<typeof driftOf>;
+  let real: ReturnType<typeof readingsOf>;
   try {
     const realFile = path.join(tmp, 'real.npz');
     // Real videos as long as the generated ones (synthetic families render any length).
     await writeRealClips({ ...c.data, video_length: Math.max(frames, c.data.video_length ?? 0) }, c.seed, realFile, Number(values.real ?? 16), frames, 3);
-    real = driftOf(realFile);
+    real = readingsOf(realFile);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  const realColourMax = Math.max(...real.colourLast);
   const rows = [...settings.values()].map((s) => ({
     setting: s.label,
     seeds: s.seeds.length,
     drift: LAGS.map((_, i) => ({ mean: mean(s.seeds.map((x) => x[i])), sd: std(s.seeds.map((x) => x[i])) })),
+    foreground: { mean: 100 * mean(s.foreground), sd: 100 * std(s.foreground) },
+    colourfulness: {
+      first: { mean: mean(s.colourFirst), sd: std(s.colourFirst) },
+      last: { mean: mean(s.colourLast.map(mean)), sd: std(s.colourLast.map(mean)) },
+      // Clips whose last frames are more colourful than every real clip's last frames.
+      above_real: s.colourLast.flat().filter((c) => c > realColourMax).length,
+      clips: s.colourLast.flat().length,
+    },
   }));
-  const realRow = { setting: `real (${real.clips} held-out clips)`, clips: real.clips, drift: real.perLag.map((x) => ({ mean: mean(x), sd: std(x) })) };
-  writeJsonAtomic(path.join(plan.runDir, 'scene-drift.json'), { experiment: path.relative(process.cwd(), plan.file), frames, lags: LAGS, rows, real: realRow });
+  const overClips = (x: number[]): { mean: number; sd: number } => ({ mean: 100 * mean(x), sd: 100 * std(x) });
+  const realRow = {
+    setting: `real (${real.clips} held-out clips)`,
+    clips: real.clips,
+    drift: real.perLag.map((x) => ({ mean: mean(x), sd: std(x) })),
+    foreground: overClips(real.foreground),
+    colourfulness: { first: { mean: mean(real.colourFirst), sd: std(real.colourFirst) }, last: { mean: mean(real.colourLast), sd: std(real.colourLast) }, max: realColourMax },
+  };
+  // The reconstruction floor's clips (the run's real stage) and the real clips they reconstruct.
+  const floors: { setting: string; foreground: { mean: number; sd: number } }[] = [];
+  const floorDir = taskDir(plan, realTask);
+  for (const [file, setting] of [['floor.npz', 'real clips of the floors'], ['floor-reconstructed.npz', 'their reconstructions (the floor)']]) {
+    if (taskState(plan, realTask) !== 'done' || !fs.existsSync(path.join(floorDir, file))) continue;
+    const r = readingsOf(path.join(floorDir, file));
+    if (r.frames >= FOREGROUND_WINDOW) floors.push({ setting: `${setting}, ${r.clips} clips`, foreground: overClips(r.foreground) });
+  }
+  writeJsonAtomic(path.join(plan.runDir, 'scene-drift.json'), { experiment: path.relative(process.cwd(), plan.file), frames, lags: LAGS, foreground_window: FOREGROUND_WINDOW, rows, real: realRow, floors });
   const lines = [...rows, realRow].map((r, i): Figure['data'][number] => {
     const ok = r.drift.map((d, k) => ({ lag: LAGS[k], ...d })).filter((d) => Number.isFinite(d.mean));
     const real = r === realRow;
@@ -87,13 +129,21 @@ async function main(): Promise<void> {
   layout.xaxis.type = 'log';
   layout.xaxis.tickvals = LAGS;
   layout.xaxis.ticktext = LAGS.map(String);
-  const written = await writeFigureFiles({ data: lines, layout }, 'scene drift', path.join(plan.runDir, 'plots'), 'scene-drift');
-  if (written.message) console.error(written.message);
-  const cell = (d: { mean: number; sd: number }): string => (Number.isFinite(d.mean) ? `${d.mean.toFixed(1)} ± ${d.sd.toFixed(1)}` : '–');
-  console.log(`| setting | ${LAGS.map((l) => `drift at ${l} frames`).join(' | ')} |`);
-  console.log(`|---|${LAGS.map(() => '---').join('|')}|`);
-  for (const r of rows) console.log(`| ${r.setting} (${r.seeds} seeds) | ${r.drift.map(cell).join(' | ')} |`);
-  console.log(`| ${realRow.setting} | ${realRow.drift.map(cell).join(' | ')} |`);
+  if (rows.some((r) => r.drift.some((d) => Number.isFinite(d.mean)))) {
+    const written = await writeFigureFiles({ data: lines, layout }, 'scene drift', path.join(plan.runDir, 'plots'), 'scene-drift');
+    if (written.message) console.error(written.message);
+  }
+  const cell = (d: { mean: number; sd: number }, digits = 1): string => (!Number.isFinite(d.mean) ? '–' : Number.isFinite(d.sd) ? `${d.mean.toFixed(digits)} ± ${d.sd.toFixed(digits)}` : d.mean.toFixed(digits));
+  const span = Math.min(COLOUR_FRAMES, frames);
+  console.log(`| setting | ${LAGS.map((l) => `drift at ${l} frames`).join(' | ')} | colourfulness, first ${span} frames | colourfulness, last ${span} frames | clips above the most colourful real clip | moving foreground (% of pixels) |`);
+  console.log(`|---|${LAGS.map(() => '---').join('|')}|---|---|---|---|`);
+  for (const r of rows) {
+    const c = r.colourfulness;
+    console.log(`| ${r.setting} (${r.seeds} seeds) | ${r.drift.map((d) => cell(d)).join(' | ')} | ${cell(c.first)} | ${cell(c.last)} | ${c.above_real} of ${c.clips} | ${cell(r.foreground, 2)} |`);
+  }
+  const rc = realRow.colourfulness;
+  console.log(`| ${realRow.setting} | ${realRow.drift.map((d) => cell(d)).join(' | ')} | ${cell(rc.first)} | ${cell(rc.last)} (max ${rc.max.toFixed(1)}) | | ${cell(realRow.foreground, 2)} |`);
+  for (const f of floors) console.log(`| ${f.setting} | ${LAGS.map(() => '–').join(' | ')} | | | | ${cell(f.foreground, 2)} |`);
 }
 
 main().catch((e) => {
