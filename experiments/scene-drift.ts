@@ -5,14 +5,15 @@
  * 256 (those shorter than the videos), the colourfulness of the first and the last 64 frames with
  * the number of clips whose last 64 frames are more colourful than the most colourful real clip
  * (runaway latents end as saturated colour fields), and the share of moving pixels per 16-frame
- * window (does a clip show an actor?), averaged per setting over seeds; the same for held-out real clips of the videos' length
- * (content seed 3, which the run does not use) and, for the moving foreground, for the run's
- * reconstruction floor (its real stage's clips through the decoder) next to the same real clips.
+ * window (does a clip show an actor?), averaged per setting over seeds; the same for held-out real
+ * clips of the videos' length (content seed 3, which the run does not use) and, for the moving
+ * foreground, for the run's reconstruction floor (its real stage's clips through the decoder)
+ * next to the real clips they reconstruct.
  *
  *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR (its plan.json, --set overrides included)] [--real 16]
  * Writes <run>/scene-drift.json and <run>/plots/scene-drift.{html,png} (drift against the lag, one
  * line per setting, error bars: sd over seeds; real: sd over clips); prints a markdown table.
- * Short-clip points (16 frames) have no drift reading, only the moving foreground.
+ * Short-clip points (16 frames) have no drift reading, only colourfulness and the moving foreground.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,7 +36,7 @@ const LAGS = [16, 64, 256];
 const FOREGROUND_WINDOW = 16;
 const COLOUR_FRAMES = 64;
 
-/** Drift per lag (lags >= the length are NaN) and moving foreground of each clip of an npz of videos. */
+/** Drift per lag (lags >= the length are NaN), moving foreground and colourfulness of the first and last 64 frames of each clip of an npz of videos. */
 function readingsOf(file: string): { frames: number; clips: number; perLag: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[] } {
   const a = readNpz(file).get('videos');
   if (!a || a.shape.length !== 5) throw new Error(`${file}: expected 'videos' [n, T, H, W, 3]`);
