@@ -11,8 +11,10 @@
  * next to the real clips they reconstruct.
  *
  *   node --import tsx experiments/scene-drift.ts [--experiment experiments/sky-synthetic-long.yaml] [--run DIR (its plan.json, --set overrides included)] [--real 16]
- * Writes <run>/scene-drift.json and <run>/plots/scene-drift.{html,png} (drift against the lag, one
- * line per setting, error bars: sd over seeds; real: sd over clips); prints a markdown table.
+ * Writes <run>/scene-drift.json, <run>/plots/scene-drift.{html,png} (drift against the lag, one
+ * line per setting, error bars: sd over seeds; real: sd over clips) and, for videos of 128 frames or
+ * more, <run>/plots/colourfulness-by-window.{html,png} (colourfulness per 64-frame window, one line
+ * per setting, with the real clips' mean and most colourful clip); prints a markdown table.
  * Short-clip points (16 frames) have no drift reading, only colourfulness and the moving foreground.
  */
 import * as fs from 'node:fs';
@@ -36,8 +38,12 @@ const LAGS = [16, 64, 256];
 const FOREGROUND_WINDOW = 16;
 const COLOUR_FRAMES = 64;
 
-/** Drift per lag (lags >= the length are NaN), moving foreground and colourfulness of the first and last 64 frames of each clip of an npz of videos. */
-function readingsOf(file: string): { frames: number; clips: number; perLag: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[] } {
+/**
+ * Drift per lag (lags >= the length are NaN), moving foreground and colourfulness of the first and
+ * last 64 frames of each clip of an npz of videos, and the clips' mean colourfulness per 64-frame
+ * window (the windows FVD_proxy is read over).
+ */
+function readingsOf(file: string): { frames: number; clips: number; perLag: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[]; colourByWindow: number[] } {
   const a = readNpz(file).get('videos');
   if (!a || a.shape.length !== 5) throw new Error(`${file}: expected 'videos' [n, T, H, W, 3]`);
   const [n, T, H, W] = a.shape;
@@ -47,7 +53,8 @@ function readingsOf(file: string): { frames: number; clips: number; perLag: numb
   const span = Math.min(COLOUR_FRAMES, T);
   const colourFirst = colourfulness(a.data as Uint8Array, n, T, H, W, 0, span);
   const colourLast = colourfulness(a.data as Uint8Array, n, T, H, W, T - span, T);
-  return { frames: T, clips: n, perLag: LAGS.map((l) => (l < T ? d[lags.indexOf(l)] : [NaN])), foreground, colourFirst, colourLast };
+  const colourByWindow = Array.from({ length: Math.floor(T / span) }, (_, k) => mean(colourfulness(a.data as Uint8Array, n, T, H, W, k * span, (k + 1) * span)));
+  return { frames: T, clips: n, perLag: LAGS.map((l) => (l < T ? d[lags.indexOf(l)] : [NaN])), foreground, colourFirst, colourLast, colourByWindow };
 }
 
 async function main(): Promise<void> {
@@ -55,17 +62,18 @@ async function main(): Promise<void> {
   const file = values.experiment ?? path.join(__dirname, 'sky-synthetic-long.yaml');
   // A run folder's own plan (with the --set overrides it ran with), else the file's default run folder.
   const plan = values.run ? readPlan(values.run) : planExperiment(file, {});
-  const settings = new Map<string, { label: string; frames: number; seeds: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[][] }>();
+  const settings = new Map<string, { label: string; frames: number; seeds: number[][]; foreground: number[]; colourFirst: number[]; colourLast: number[][]; colourByWindow: number[][] }>();
   for (const t of plan.tasks) {
     if (t.kind !== 'sample' || !t.point || taskState(plan, t) !== 'done') continue;
     const p = t.point;
     const label = p.mode === 'short' ? 'short' : `${p.mode} s=${p.s} w=${p.w}`;
     const d = readingsOf(path.join(taskDir(plan, t), VIDEOS_FILE));
-    const s = settings.get(label) ?? { label, frames: d.frames, seeds: [], foreground: [], colourFirst: [], colourLast: [] };
+    const s = settings.get(label) ?? { label, frames: d.frames, seeds: [], foreground: [], colourFirst: [], colourLast: [], colourByWindow: [] };
     s.seeds.push(d.perLag.map((clips) => mean(clips)));
     s.foreground.push(mean(d.foreground));
     s.colourFirst.push(mean(d.colourFirst));
     s.colourLast.push(d.colourLast);
+    s.colourByWindow.push(d.colourByWindow);
     settings.set(label, s);
   }
   if (!settings.size) throw new Error(`${plan.runDir}: no finished sample points`);
@@ -94,6 +102,8 @@ async function main(): Promise<void> {
       // Clips whose last frames are more colourful than every real clip's last frames.
       above_real: s.colourLast.flat().filter((c) => c > realColourMax).length,
       clips: s.colourLast.flat().length,
+      // Per 64-frame window: mean over clips, then mean and sd over seeds.
+      by_window: s.colourByWindow[0].map((_, k) => ({ mean: mean(s.colourByWindow.map((x) => x[k])), sd: std(s.colourByWindow.map((x) => x[k])) })),
     },
   }));
   const overClips = (x: number[]): { mean: number; sd: number } => ({ mean: 100 * mean(x), sd: 100 * std(x) });
@@ -102,7 +112,7 @@ async function main(): Promise<void> {
     clips: real.clips,
     drift: real.perLag.map((x) => ({ mean: mean(x), sd: std(x) })),
     foreground: overClips(real.foreground),
-    colourfulness: { first: { mean: mean(real.colourFirst), sd: std(real.colourFirst) }, last: { mean: mean(real.colourLast), sd: std(real.colourLast) }, max: realColourMax },
+    colourfulness: { first: { mean: mean(real.colourFirst), sd: std(real.colourFirst) }, last: { mean: mean(real.colourLast), sd: std(real.colourLast) }, max: realColourMax, by_window: real.colourByWindow.map((m) => ({ mean: m, sd: NaN })) },
   };
   // The reconstruction floor's clips (the run's real stage) and the real clips they reconstruct.
   const floors: { setting: string; foreground: { mean: number; sd: number } }[] = [];
@@ -134,8 +144,32 @@ async function main(): Promise<void> {
     const written = await writeFigureFiles({ data: lines, layout }, 'scene drift', path.join(plan.runDir, 'plots'), 'scene-drift');
     if (written.message) console.error(written.message);
   }
-  const cell = (d: { mean: number; sd: number }, digits = 1): string => (!Number.isFinite(d.mean) ? '–' : Number.isFinite(d.sd) ? `${d.mean.toFixed(digits)} ± ${d.sd.toFixed(digits)}` : d.mean.toFixed(digits));
+  // Colourfulness per 64-frame window: does a setting run away with length, and when?
   const span = Math.min(COLOUR_FRAMES, frames);
+  if (frames >= 2 * span) {
+    const byWindow = [...rows, realRow].map((r, i): Figure['data'][number] => {
+      const real = r === realRow;
+      const w = r.colourfulness.by_window;
+      return {
+        type: 'scatter',
+        mode: 'lines+markers',
+        name: r.setting,
+        x: w.map((_, k) => k * span),
+        y: w.map((d) => d.mean),
+        error_y: { type: 'data', array: w.map((d) => (Number.isFinite(d.sd) ? d.sd : 0)), visible: !real },
+        line: { color: real ? '#000000' : color(i), width: real ? 2.5 : 1.5, dash: real ? 'dash' : dash(i) },
+      };
+    });
+    byWindow.push({ type: 'scatter', mode: 'lines', name: `most colourful real clip (${realColourMax.toFixed(0)})`, x: [0, frames - span], y: [realColourMax, realColourMax], line: { color: '#777777', width: 1, dash: 'dot' } });
+    const written = await writeFigureFiles(
+      { data: byWindow, layout: baseLayout(`colourfulness per ${span}-frame window of ${frames}-frame videos (Hasler and Suesstrunk; error bars: sd over seeds)`, 'window start (frame)', 'colourfulness') },
+      'colourfulness by window',
+      path.join(plan.runDir, 'plots'),
+      'colourfulness-by-window',
+    );
+    if (written.message) console.error(written.message);
+  }
+  const cell = (d: { mean: number; sd: number }, digits = 1): string => (!Number.isFinite(d.mean) ? '–' : Number.isFinite(d.sd) ? `${d.mean.toFixed(digits)} ± ${d.sd.toFixed(digits)}` : d.mean.toFixed(digits));
   console.log(`| setting | ${LAGS.map((l) => `drift at ${l} frames`).join(' | ')} | colourfulness, first ${span} frames | colourfulness, last ${span} frames | clips above the most colourful real clip | moving foreground (% of pixels) |`);
   console.log(`|---|${LAGS.map(() => '---').join('|')}|---|---|---|---|`);
   for (const r of rows) {

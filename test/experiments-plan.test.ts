@@ -98,6 +98,25 @@ test('includes deep-merge, from: copies a stage, sweeps expand to the union of t
   assert.ok(p.tasks.every((t) => t.outDir === path.join('store', t.kind, t.key.slice(0, 16))));
 });
 
+test('null removes an included stage or sweep mode; the rest keep their keys; a stage still needed is an error naming it', () => {
+  const dir = tmpDir();
+  try {
+    const full = planExperiment(SMOKE, { out: dir });
+    const shortOnly = smokeWith(dir, 'stages: { pred: null, ar: null, interp: null }\nsweep:\n  models: { autoregressive: null, hierarchical: null }\n  grids: { baseline: null, ablation: null }\n');
+    const p = planExperiment(shortOnly, { out: dir });
+    assert.deepEqual(p.tasks.filter((t) => t.kind === 'prediction' || t.kind === 'interpolation'), []);
+    assert.deepEqual(p.tasks.filter((t) => t.kind === 'sample').map((t) => pointId(t.point!)), ['short-w0-f16-st2-seed1']);
+    const before = keys(full);
+    for (const t of p.tasks) assert.equal(t.key, before.get(t.id), `${t.id} kept its key`);
+    // interp and ar start from pred: removing pred alone leaves them pointing at nothing.
+    assert.throws(() => planExperiment(smokeWith(dir, 'stages: { pred: null }\n'), { out: dir }), /x\.yaml: key 'stages\.interp\.from': expected the name of another stage \(stages: ae, interp, ar, lvdm\), got 'pred'/);
+    // A mode left in the sweep whose stage is removed names the key.
+    assert.throws(() => planExperiment(smokeWith(dir, 'stages: { interp: null }\n'), { out: dir }), /x\.yaml: key 'sweep\.models\.hierarchical\.interp'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a grid may set eta: it names its points and their sampling; grids without it keep their ids and keys', () => {
   const base = planExperiment(SMOKE);
   const withEta = planExperiment(SMOKE, { set: ['sweep.grids.short.eta=[0, 1]'] });

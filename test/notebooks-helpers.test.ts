@@ -10,7 +10,7 @@ import { ROOT, tempDir } from './helpers';
 import { loadConfig } from '../lib/config/load';
 import { planExperiment } from '../lib/experiments/plan';
 import { ProgressBar } from '../lib/train/progress';
-import { NOTEBOOKS, PROFILES, notebookSettings, profileName } from '../lib/notebook/profile';
+import { NOTEBOOKS, PROFILES, notebookSettings, profileName, ucfShippedSettings } from '../lib/notebook/profile';
 import { inTslabKernel, LiveOutput, OutputSink, setOutputSink } from '../lib/notebook/output';
 import { gifFileHtml, videoGridHtml, videoHtml } from '../lib/notebook/video';
 import { tableHtml } from '../lib/notebook/table';
@@ -84,6 +84,27 @@ test('profile settings: smoke is tiny, families use their stand-in or the named 
   assert.equal(notebookSettings('long-video', 'smoke', {}).outDir, notebookSettings('ablation-sky', 'smoke', {}).outDir);
   assert.notEqual(notebookSettings('long-video', 'mini', {}).outDir, notebookSettings('ablation-sky', 'mini', {}).outDir);
   assert.equal(notebookSettings('metrics', 'smoke', { LVDM_NOTEBOOK_RUNS: '/tmp/x' }).outDir, path.join('/tmp/x', 'smoke', 'metrics'));
+});
+
+test("notebook 10's ucf section plans the shipped ucf short model's clips only: no long-video stage, smoke cut to 4 clips", () => {
+  const out = tempDir('lvdm-nb-ucf-');
+  const shipped = new Set((JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'manifest.json'), 'utf8')) as { tasks: { key: string }[] }).tasks.map((e) => e.key));
+  try {
+    for (const profile of PROFILES) {
+      const s = ucfShippedSettings(profile, { LVDM_NOTEBOOK_RUNS: out });
+      assert.equal(s.outDir, path.join(out, profile, 'shapes-ucf-shipped'));
+      const plan = planExperiment(path.join(ROOT, s.config), { set: s.set, out: s.outDir });
+      assert.deepEqual([...new Set(plan.tasks.map((t) => t.kind))].sort(), ['autoencoder', 'decoder', 'evaluate', 'real', 'sample', 'short']);
+      const points = plan.tasks.filter((t) => t.kind === 'sample').map((t) => t.point!);
+      assert.deepEqual(points.map((p) => [p.mode, p.frames, p.steps]), [['short', 16, profile === 'smoke' ? 4 : 20]]);
+      assert.equal((plan.resolved.sweep as { n: number }).n, profile === 'smoke' ? 4 : 32);
+      // Every model it samples with is shipped (else the notebook would train for an hour).
+      for (const t of plan.tasks.filter((x) => ['autoencoder', 'decoder', 'short'].includes(x.kind)))
+        assert.ok(shipped.has(t.key), `${s.config} stage '${t.id}' (key ${t.key.slice(0, 16)}) is not in models/manifest.json`);
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 });
 
 test('videos become animated GIFs in <img> data URIs, scaled up with nearest-neighbour rendering', () => {

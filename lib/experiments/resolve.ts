@@ -192,10 +192,24 @@ function applyGridDefaults(tree: Tree): void {
   for (const [name, grid] of Object.entries(sweep.grids)) if (isTree(grid)) sweep.grids[name] = deepMerge(defaults, grid);
 }
 
-/** Loads an experiment file: includes, `--set` overrides, stage data merged over `data`, validation, cross-checks. */
+/**
+ * `null` removes an included stage (`stages.<name>: null`) or sweep mode (`sweep.models.<mode>:
+ * null`), as it removes a grid: a file that samples short clips only drops the long-video stages
+ * of the file it includes, so nothing trains them.
+ */
+function dropRemoved(tree: Tree): void {
+  const drop = (t: unknown): void => {
+    if (isTree(t)) for (const [k, v] of Object.entries(t)) if (v === null) delete t[k];
+  };
+  drop(tree.stages);
+  if (isTree(tree.sweep)) drop(tree.sweep.models);
+}
+
+/** Loads an experiment file: includes, `--set` overrides, removals, stage data merged over `data`, validation, cross-checks. */
 export function loadExperiment(file: string, set: string[] = []): LoadedExperiment {
   if (!fs.existsSync(file)) throw new ConfigError(`${file}: experiment file not found (expected a YAML file, e.g. experiments/smoke.yaml)`);
   const merged = applyOverrides(readWithIncludes(file, []), set) as Tree;
+  dropRemoved(merged);
   const raw = JSON.parse(JSON.stringify(merged)) as Tree;
   resolveStages(file, merged);
   applyGridDefaults(merged);

@@ -88,6 +88,19 @@ const SHAPES: Record<ProfileName, Entry> = {
   paper: { config: 'experiments/shapes-ablation.yaml', set: [], params: {} },
 };
 
+/**
+ * Ucf's shipped short model (10, after shapes): experiments/ucf-synthetic-fs2-short-4k.yaml, whose
+ * autoencoder, robust-latent decoder and short model are shipped in models/; every profile samples
+ * its 16-frame clips and scores them against the floors (smoke: 4 clips, 4 sampler steps, 16 real
+ * clips; mini and paper: the file's 32 clips, DDIM 20).
+ */
+const UCF_SHIPPED_FILE = 'experiments/ucf-synthetic-fs2-short-4k.yaml';
+const UCF_SHIPPED: Record<ProfileName, Entry> = {
+  smoke: { config: UCF_SHIPPED_FILE, set: ['sweep.grids.short.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
+  mini: { config: UCF_SHIPPED_FILE, set: [], params: {} },
+  paper: { config: UCF_SHIPPED_FILE, set: [], params: {} },
+};
+
 /** The ablation families: their experiment files, synthetic stand-in and the variable naming a real data root. */
 const FAMILIES = {
   ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT' },
@@ -135,6 +148,11 @@ function familyOf(notebook: NotebookId): string | null {
   return notebook === 'long-video' ? 'sky' : notebook.startsWith('ablation-') ? notebook.slice('ablation-'.length) : null;
 }
 
+/** A profile's output root: $LVDM_NOTEBOOK_RUNS (default runs/notebooks) / <profile>. */
+function runsRoot(profile: ProfileName, env: Record<string, string | undefined>): string {
+  return path.join(env.LVDM_NOTEBOOK_RUNS || path.join('runs', 'notebooks'), profile);
+}
+
 /**
  * The settings of `notebook` under `profile` (default: LVDM_PROFILE). Experiment notebooks get one
  * run folder per family and experiment file, so notebooks running the same experiment (04 and 06
@@ -144,8 +162,15 @@ export function notebookSettings(notebook: NotebookId, profile: ProfileName = pr
   const make = ENTRIES[notebook];
   if (!make) throw new Error(`unknown notebook '${String(notebook)}' (expected one of ${NOTEBOOKS.join(', ')})`);
   const entry = make(profile, env);
-  const runsDir = path.join(env.LVDM_NOTEBOOK_RUNS || path.join('runs', 'notebooks'), profile);
+  const runsDir = runsRoot(profile, env);
   const family = familyOf(notebook);
   const outDir = path.join(runsDir, family ? `${family}-${path.basename(entry.config, '.yaml')}` : notebook);
   return { notebook, profile, config: entry.config, set: [...entry.set], params: { ...entry.params }, runsDir, outDir };
+}
+
+/** Notebook 10's ucf section: the settings of the shipped ucf short model under `profile` (output folder <runsDir>/shapes-ucf-shipped). */
+export function ucfShippedSettings(profile: ProfileName = profileName(), env: Record<string, string | undefined> = process.env): NotebookSettings {
+  const entry = UCF_SHIPPED[profile];
+  const runsDir = runsRoot(profile, env);
+  return { notebook: 'shapes', profile, config: entry.config, set: [...entry.set], params: { ...entry.params }, runsDir, outDir: path.join(runsDir, 'shapes-ucf-shipped') };
 }
