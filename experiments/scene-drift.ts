@@ -32,7 +32,7 @@ import type { DataConfig } from '../lib/config/schema';
 import { mean, std } from '../lib/results/stats';
 import { sceneDrift } from '../metrics/scene-drift';
 import { movingForeground } from '../metrics/moving-foreground';
-import { colourfulness } from '../metrics/colourfulness';
+import { frameColourfulness } from '../metrics/colourfulness';
 
 const LAGS = [16, 64, 256];
 const FOREGROUND_WINDOW = 16;
@@ -50,10 +50,14 @@ function readingsOf(file: string): { frames: number; clips: number; perLag: numb
   const lags = LAGS.filter((l) => l < T);
   const d = sceneDrift(a.data as Uint8Array, n, T, H, W, lags);
   const foreground = movingForeground(a.data as Uint8Array, n, T, H, W, { window: FOREGROUND_WINDOW });
+  // Each frame's colourfulness once; the first and last 64 frames and the windows are means of it.
+  const per = T * H * W * 3;
+  const frameM = Array.from({ length: n }, (_, i) => frameColourfulness((a.data as Uint8Array).subarray(i * per, (i + 1) * per), T, H, W));
+  const over = (from: number, to: number): number[] => frameM.map((m) => m.subarray(from, to).reduce((x, y) => x + y, 0) / (to - from));
   const span = Math.min(COLOUR_FRAMES, T);
-  const colourFirst = colourfulness(a.data as Uint8Array, n, T, H, W, 0, span);
-  const colourLast = colourfulness(a.data as Uint8Array, n, T, H, W, T - span, T);
-  const colourByWindow = Array.from({ length: Math.floor(T / span) }, (_, k) => mean(colourfulness(a.data as Uint8Array, n, T, H, W, k * span, (k + 1) * span)));
+  const colourFirst = over(0, span);
+  const colourLast = over(T - span, T);
+  const colourByWindow = Array.from({ length: Math.floor(T / span) }, (_, k) => mean(over(k * span, (k + 1) * span)));
   return { frames: T, clips: n, perLag: LAGS.map((l) => (l < T ? d[lags.indexOf(l)] : [NaN])), foreground, colourFirst, colourLast, colourByWindow };
 }
 
