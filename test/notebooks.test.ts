@@ -72,7 +72,7 @@ test('a cell that kills the kernel is named, with the kernel\'s death and what t
   const dir = tempDir('lvdm-nb-dead-');
   try {
     const file = path.join(dir, 'dies.ipynb');
-    writeNotebook(file, [{ code: "console.log('fine');" }, { code: "process.stderr.write('exiting on purpose 9c1d\\n');\nprocess.exit(3);" }, { code: "console.log('not reached');" }]);
+    writeNotebook(file, [{ code: "console.log('fine');" }, { code: "process.stderr.write('exiting on purpose 9c1d\\n');\n// Time for the kernel to send the text before it dies (an exit at once can drop it: a flake).\nawait new Promise((r) => setTimeout(r, 1000));\nprocess.exit(3);" }, { code: "console.log('not reached');" }]);
     const r = await runNotebooks({ notebooks: [file], outDir: path.join(dir, 'out'), timeout: 120 });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /dies\.ipynb FAILED at cell 1 \(In \[ \]\)/);
