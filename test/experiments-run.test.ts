@@ -1,8 +1,10 @@
 /**
  * `lvdm run` end to end on the smoke experiment: an uninterrupted run (one in-process worker)
  * against a run killed with SIGKILL during training and again during the sweep, then continued
- * with --resume on two worker processes: the same results. `--list` / `--dry-run` report the
- * states done / stale / todo. A run whose main process alone is killed leaves no worker running.
+ * with --resume on two worker processes: the same results. A long-video sweep point killed in the
+ * middle continues from its latent journal to the videos of an uninterrupted run. `--list` /
+ * `--dry-run` report the states done / stale / todo. A run whose main process alone is killed
+ * leaves no worker running.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -10,8 +12,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { planExperiment } from '../lib/experiments/plan';
+import { planExperiment, taskDir, taskState } from '../lib/experiments/plan';
 import { collectResults, partialDir } from '../lib/experiments/execute';
+import { JOURNAL_DIR } from '../lib/hierarchical/pipeline';
 import { LAST_CHECKPOINT } from '../lib/train/loop';
 import { main } from '../lib/cli/main';
 
@@ -126,6 +129,42 @@ test('SIGKILL during training and during the sweep, then --resume: the results o
     const dry = await runInProcess([SMOKE, ...setArgs, '--set', 'sweep.grids.ablation.s=[0,50]', '--out', a, '--dry-run']);
     assert.match(dry.out, /^ {2}hierarchical +50 +0 +32 +2 +1 +todo +todo/m);
     assert.match(dry.out, /would run 2 task\(s\): sample\/hierarchical-s50-w0-f32-st2-seed1, evaluate\/hierarchical-s50-w0-f32-st2-seed1/);
+  } finally {
+    for (const c of children) killGroup(c);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a sweep point killed in the middle of long-video sampling continues from its last finished window (--resume): the videos of an uninterrupted run', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-run-journal-'));
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  // One autoregressive point of 512 frames (about 250 windows of the smoke model).
+  const set = ['sweep.grids.ablation=null', 'sweep.grids.short=null', 'sweep.grids.baseline.frames=512'];
+  const args = (out: string): string[] => ['run', SMOKE, ...set.flatMap((x) => ['--set', x]), '--out', out, '--workers', '1', '--quiet', '--no-report'];
+  try {
+    const plan = planExperiment(SMOKE, { set, out: a });
+    const sample = plan.tasks.find((t) => t.kind === 'sample')!;
+    const state = path.join(partialDir(plan, sample), JOURNAL_DIR, 'state.json');
+    const commits = (): number => (fs.existsSync(state) ? (JSON.parse(fs.readFileSync(state, 'utf8')) as { commits: number }).commits : 0);
+    const r1 = start(args(a), 'native');
+    await until(() => commits() >= 20, '20 windows of the sweep point were journaled', r1.child);
+    killGroup(r1.child);
+    await r1.done;
+    assert.equal(taskState(plan, sample), 'todo', 'killed before the point finished');
+    // b: the same run folder's finished training stages, and the point sampled without interruption.
+    fs.cpSync(path.join(a, 'store'), path.join(b, 'store'), { recursive: true, filter: (src) => !/\.partial$/.test(src) && !/[/\\](sample|evaluate)$/.test(src) });
+    const r2 = await start([...args(a), '--resume'], 'native').done;
+    assert.equal(r2.code, 0, r2.out);
+    const m = /autoregressive-s0-w0-f512-st2-seed1: continuing from the latent journal: (\d+) finished window\(s\) replayed/.exec(r2.out);
+    assert.ok(m && Number(m[1]) >= 20, r2.out);
+    const r3 = await start(args(b), 'native').done;
+    assert.equal(r3.code, 0, r3.out);
+    assert.doesNotMatch(r3.out, /continuing from the latent journal/);
+    const videos = (runDir: string): Buffer => fs.readFileSync(path.join(taskDir(planExperiment(SMOKE, { set, out: runDir }), sample), 'videos.npz'));
+    assert.ok(videos(a).equals(videos(b)), 'the resumed point wrote the videos of the uninterrupted one');
+    const result = (runDir: string): unknown[] => collectResults(planExperiment(SMOKE, { set, out: runDir })).map((r) => ({ ...r, wall_s: 0 }));
+    assert.deepEqual(result(a), result(b));
   } finally {
     for (const c of children) killGroup(c);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,9 @@
  * `<outDir>.partial`, ends with a DONE marker (its id and key) and is renamed to `<outDir>`, so a
  * folder without `.partial` is always complete. Training tasks keep their checkpoint in the
  * `.partial` folder: a task killed at any moment (SIGKILL included) continues from it and ends with
- * the parameters of an uninterrupted run (lib/train/loop.ts). The stage code is the existing one:
+ * the parameters of an uninterrupted run (lib/train/loop.ts). Long-video sampling tasks keep their
+ * latent journal there (lib/hierarchical/journal.ts) and continue from their last finished window
+ * to the videos of an uninterrupted run. The stage code is the existing one:
  * trainAutoencoder, trainLvdm, trainLongModel, sampleLong / generateVideos, computeMetrics.
  */
 import * as fs from 'node:fs';
@@ -24,7 +26,7 @@ import { LVDM_WEIGHTS, loadLvdm } from '../lvdm/weights';
 import { latentCacheFile, trainLvdm } from '../lvdm/pipeline';
 import { generateVideos, writeSampleOutputs } from '../lvdm/generate';
 import { trainLongModel } from '../hierarchical/train';
-import { sampleLong } from '../hierarchical/pipeline';
+import { JOURNAL_DIR, sampleLong } from '../hierarchical/pipeline';
 import { prepareShards } from '../../data/shards';
 import type { DatasetKind } from '../../data/layouts';
 import { computeMetrics } from '../../metrics/evaluate';
@@ -80,7 +82,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
   const progress = opts.onProgress ?? (() => undefined);
   const final = taskDir(plan, task);
   const tmp = partialDir(plan, task);
-  const continuing = opts.resume !== false && (task.kind === 'prepare' || fs.existsSync(path.join(tmp, LAST_CHECKPOINT)));
+  const continuing = opts.resume !== false && (task.kind === 'prepare' || fs.existsSync(path.join(tmp, LAST_CHECKPOINT)) || fs.existsSync(path.join(tmp, JOURNAL_DIR, 'state.json')));
   if (!continuing) fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const t0 = Date.now();
@@ -102,7 +104,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
         await runReal(plan, task, tmp, log);
         break;
       case 'sample':
-        await runSample(plan, task, tmp, progress);
+        await runSample(plan, task, tmp, progress, log);
         break;
       case 'evaluate':
         await runEvaluate(plan, task, tmp, t0, log);
@@ -268,7 +270,7 @@ function writeGifs(dir: string, file: string, count: number, fps: number): strin
   return out;
 }
 
-async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: number, l: string) => void): Promise<void> {
+async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: number, l: string) => void, log: (m: string) => void): Promise<void> {
   const c = task.config as unknown as SampleSettings;
   const p = c.point;
   const aeFile = path.join(inputDir(plan, task, 'autoencoder'), AE_WEIGHTS);
@@ -327,6 +329,8 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
       merge: true,
       mp4: false,
       fps: c.fps,
+      resume: true, // runTask removed the .partial folder unless it continues this task
+      log: (m) => log(`${task.id}: ${m}`),
       // Hierarchical: keyframes take about a fifth of the windows' work, interpolation the rest
       // (the two stages interleave: the latent stream interpolates as soon as keyframes exist).
       onWindow: (stage, i, total) => {

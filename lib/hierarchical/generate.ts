@@ -9,7 +9,9 @@
  *   window every new consecutive keyframe pair is filled by the interpolation model (all pairs of
  *   all videos in one batched call), and the filled latents are yielded.
  * Both stop exactly at plan.latents latents (plan.ts). Seeds: window j of video v draws from
- * Rng(seed).fork(`video-${v}`).fork(`<stage>-${j}`), so a video does not depend on n or batching.
+ * Rng(seed).fork(`video-${v}`).fork(`<stage>-${j}`), so a video does not depend on n or batching,
+ * and a stream given a latent journal (journal.ts) continues after an interruption from its last
+ * finished window with the same numbers.
  */
 import * as tf from '@tensorflow/tfjs';
 import { LongVideoConfig } from '../config/schema';
@@ -17,6 +19,7 @@ import { Rng } from '../nn/rng';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { EpsModel } from '../diffusion/types';
 import { frameMask } from './conditioning';
+import { LatentJournal } from './journal';
 import { AutoregressivePlan, HierarchicalPlan, planAutoregressive, planHierarchical } from './plan';
 import { WindowSampling, checkWindowSampling, microBatched, predictionMask, sampleConditionalWindow } from './sample';
 
@@ -45,6 +48,19 @@ export interface StreamOptions {
   maxBatch: number;
   /** Called after each sampling call (stage, index, total). */
   onWindow?: (stage: string, index: number, total: number) => void;
+  /** Records every finished window and continues the one an interrupted run left (journal.ts). */
+  journal?: LatentJournal;
+}
+
+/** Where a run of prediction windows stands: the next window's index and the last k latents (owned). */
+interface WindowsState {
+  next: number;
+  last: tf.Tensor5D | null;
+}
+
+/** The windows state a journal saved under `prefix` (the start when nothing was committed). */
+function resumedWindows(journal: LatentJournal | undefined, prefix: string): WindowsState {
+  return journal ? { next: journal.counter(`${prefix}next`, 0), last: journal.stateTensor(`${prefix}last`) } : { next: 0, last: null };
 }
 
 function videoRngs(seed: number, n: number, tag: string): Rng[] {
@@ -70,18 +86,18 @@ function checkModel(m: LongModel, role: LongVideoConfig['role'], what: string): 
 }
 
 /**
- * Windows of the prediction model, each yielding its new latents [n, new, ...]: the first is
- * unconditional (W latents), the rest condition on the last k latents (W - k new).
+ * Windows of the prediction model from window `state.next` on, each yielding its new latents
+ * [n, new, ...]: the first is unconditional (W latents), the rest condition on the last k latents
+ * (W - k new). `state` is updated before each yield (its `last` is disposed at the end).
  */
-async function* predictionWindows(m: LongModel, calls: number, o: StreamOptions, stage: string, sampling: WindowSampling): AsyncGenerator<tf.Tensor5D> {
+async function* predictionWindows(m: LongModel, calls: number, o: StreamOptions, stage: string, sampling: WindowSampling, state: WindowsState): AsyncGenerator<tf.Tensor5D> {
   const { window: W, cond_frames: k } = m.spec;
   const [h, w, c] = m.latent;
   const model = microBatched(m.eps, o.maxBatch);
-  let last: tf.Tensor5D | null = null;
   try {
-    for (let j = 0; j < calls; j++) {
+    for (let j = state.next; j < calls; j++) {
       const conditional = j > 0;
-      const conditions = conditional ? conditionWindow(last!, W) : undefined;
+      const conditions = conditional ? conditionWindow(state.last!, W) : undefined;
       let out: tf.Tensor5D;
       try {
         out = await sampleConditionalWindow({
@@ -99,13 +115,15 @@ async function* predictionWindows(m: LongModel, calls: number, o: StreamOptions,
       }
       o.onWindow?.(stage, j, calls);
       const fresh = conditional ? frames(out, k, W) : out.clone();
-      last?.dispose();
-      last = frames(out, W - k, W);
+      state.last?.dispose();
+      state.last = frames(out, W - k, W);
+      state.next = j + 1;
       out.dispose();
       yield fresh;
     }
   } finally {
-    last?.dispose();
+    state.last?.dispose();
+    state.last = null;
   }
 }
 
@@ -144,7 +162,20 @@ export function autoregressiveLatents(pred: LongModel, o: StreamOptions): { plan
     );
   checkWindowSampling(pred.spec, o.sampling, pred.source);
   const plan = autoregressivePlanFor(pred, o);
-  return { plan, latents: trimmed(predictionWindows(pred, plan.calls, o, 'ar', o.sampling), plan.latents) };
+  const journal = o.journal;
+  async function* run(): AsyncGenerator<tf.Tensor5D> {
+    const state = resumedWindows(journal, '');
+    try {
+      if (journal) yield* journal.replay();
+      for await (const fresh of predictionWindows(pred, plan.calls, o, 'ar', o.sampling, state)) {
+        journal?.commit([fresh], { next: state.next }, { last: state.last });
+        yield fresh;
+      }
+    } finally {
+      state.last?.dispose(); // when the windows never started
+    }
+  }
+  return { plan, latents: trimmed(run(), plan.latents) };
 }
 
 export function hierarchicalPlanFor(pred: LongModel, o: Pick<StreamOptions, 'frames' | 'ft'>): HierarchicalPlan {
@@ -172,13 +203,18 @@ export function hierarchicalLatents(pred: LongModel, interp: LongModel, o: Strea
   const [h, w, c] = interp.latent;
   const imodel = microBatched(interp.eps, o.maxBatch);
   const imask = frameMask('interpolation', S + 1);
+  const journal = o.journal;
   async function* run(): AsyncGenerator<tf.Tensor5D> {
-    const keys = predictionWindows(pred, plan.predCalls, o, 'key', o.sampling);
-    let prev: tf.Tensor5D | null = null; // last keyframe [n, 1, ...]
-    let used = 0; // keyframes consumed
-    let pair = 0;
+    const keyState = resumedWindows(journal, 'key_');
+    let prev: tf.Tensor5D | null = journal?.stateTensor('prev') ?? null; // last keyframe [n, 1, ...]
+    let used = journal?.counter('used', 0) ?? 0; // keyframes consumed
+    let pair = journal?.counter('pair', 0) ?? 0;
+    const keys = predictionWindows(pred, plan.predCalls, o, 'key', o.sampling, keyState);
     try {
+      if (journal) yield* journal.replay();
+      if (used >= plan.keyframes) return;
       for await (const fresh of keys) {
+        const emitted: tf.Tensor5D[] = []; // this window's chunks, yielded once it is committed
         const take = Math.min(fresh.shape[1], plan.keyframes - used);
         const kf = take === fresh.shape[1] ? fresh : frames(fresh, 0, take);
         if (kf !== fresh) fresh.dispose();
@@ -188,7 +224,7 @@ export function hierarchicalLatents(pred: LongModel, interp: LongModel, o: Strea
         kf.dispose();
         try {
           const p = chain.shape[1] - 1;
-          if (!prev) yield frames(chain, 0, 1);
+          if (!prev) emitted.push(frames(chain, 0, 1));
           if (p > 0) {
             // Pair windows [n * p, S + 1, ...], video-major: item v * p + i = (key i, key i + 1) of video v.
             const conditions = tf.tidy(() => {
@@ -215,19 +251,30 @@ export function hierarchicalLatents(pred: LongModel, interp: LongModel, o: Strea
             filled.dispose();
             prev?.dispose();
             prev = frames(chain, p, p + 1);
-            yield chunk;
+            emitted.push(chunk);
           } else {
             prev?.dispose();
             prev = frames(chain, p, p + 1);
           }
+          journal?.commit(emitted, { key_next: keyState.next, used, pair }, { key_last: keyState.last, prev });
+        } catch (e) {
+          tf.dispose(emitted);
+          throw e;
         } finally {
           chain.dispose();
+        }
+        let i = 0;
+        try {
+          for (; i < emitted.length; i++) yield emitted[i];
+        } finally {
+          for (let r = i + 1; r < emitted.length; r++) emitted[r].dispose(); // the consumer stopped early
         }
         if (used >= plan.keyframes) break;
       }
     } finally {
       prev?.dispose();
       await keys.return(undefined);
+      keyState.last?.dispose(); // when the windows never started
     }
   }
   return { plan, latents: trimmed(run(), plan.latents) };

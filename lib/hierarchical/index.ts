@@ -10,6 +10,7 @@ export { latentsFor, planAutoregressive, planHierarchical } from './plan';
 export type { AutoregressivePlan, HierarchicalPlan } from './plan';
 export { autoregressiveLatents, hierarchicalLatents, autoregressivePlanFor, hierarchicalPlanFor } from './generate';
 export type { LongModel, StreamOptions } from './generate';
+export { LatentJournal } from './journal';
 export { decodeLatentStream, videoFrames, checkDecodeOptions } from './decode';
 export type { DecodeOptions, FrameBlock } from './decode';
 export { MemorySink, Mp4Sink, NpzChunkSink, mergeChunks, chunkName } from './sinks';

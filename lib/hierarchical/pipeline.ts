@@ -3,6 +3,7 @@
  * windowed decode -> frame sinks (MP4 per video, .npz chunks, merged videos.npz), plus the
  * `lvdm sample-long` glue that loads the models and the autoencoder from files.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../io/atomic';
@@ -14,6 +15,7 @@ import { AutoregressivePlan, HierarchicalPlan } from './plan';
 import { LongModel, StreamOptions, autoregressiveLatents, hierarchicalLatents } from './generate';
 import { decodeLatentStream } from './decode';
 import { FrameSink, Mp4Sink, NpzChunkSink, mergeChunks } from './sinks';
+import { LatentJournal } from './journal';
 import { WindowSampling } from './sample';
 import { loadLongModel } from './train';
 
@@ -116,6 +118,18 @@ export interface SampleLongOptions {
   log?: (msg: string) => void;
   /** Called after each generated window (stage 'ar', 'key' or 'interp'; index 0-based). */
   onWindow?: (stage: string, index: number, total: number) => void;
+  /**
+   * Continue an interrupted run in `out` from its latent journal (`out/journal`, journal.ts) when
+   * it was written with the same models and settings. Default false: any journal is discarded.
+   */
+  resume?: boolean;
+}
+
+/** The latent journal's folder in a sample-long output folder (removed when the run finishes). */
+export const JOURNAL_DIR = 'journal';
+
+function sha256File(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 function sameNorm(a: LoadedLvdm, b: LoadedLvdm): boolean {
@@ -141,6 +155,15 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
       const sFor = (m: LongModel): number | null => (o.s === undefined ? (m.spec.s_max === null ? null : 0) : o.s);
       const samplingFor = (m: LongModel): WindowSampling => ({ sampler: o.sampler, steps: o.steps, eta: o.eta, s: sFor(m), w: o.w });
       fs.mkdirSync(o.out, { recursive: true });
+      const journalDir = path.join(o.out, JOURNAL_DIR);
+      if (!o.resume) fs.rmSync(journalDir, { recursive: true, force: true });
+      // Everything the latent stream depends on (the autoencoder only decodes it).
+      const identity = {
+        mode: o.mode, frames: o.frames, n: o.n, seed: o.seed, s: o.s ?? null, w: o.w, sampler: o.sampler, steps: o.steps, eta: o.eta, maxBatch: o.maxBatch,
+        pred: sha256File(o.pred), interp: o.mode === 'hierarchical' && o.interp ? sha256File(o.interp) : null,
+      };
+      const journal = new LatentJournal(journalDir, identity, log);
+      if (journal.resumedCommits > 0) log(`continuing from the latent journal: ${journal.resumedCommits} finished window(s) replayed`);
       const [ft, fs_] = ae.ae.factors;
       const [h, w] = pred.model.latent;
       const sinks: FrameSink[] = [];
@@ -163,10 +186,8 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
         decodeWindowLatents: o.decodeWindowLatents,
         decodeOverlapLatents: o.decodeOverlapLatents,
         sinks,
-        onWindow: (stage, i, total) => {
-          log(`${stage} window ${i + 1}/${total}`);
-          o.onWindow?.(stage, i, total);
-        },
+        journal,
+        onWindow: o.onWindow,
       });
       const files = [...res.files];
       if (chunkSink && o.merge) {
@@ -197,9 +218,11 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
         seconds: res.seconds,
         decode_seconds: res.decodeSeconds,
         seconds_per_frame: res.secondsPerFrame,
+        resumed_windows: journal.resumedCommits,
         files: files.map((f) => path.relative(o.out, f)),
       };
       writeJsonAtomic(path.join(o.out, 'long.json'), summary);
+      journal.remove();
       return summary;
     } finally {
       ae.dispose();

@@ -64,7 +64,8 @@ export const command: Command = {
   description: `Each task's output is stored under a key of its resolved config and its inputs' keys
 (run folder store/<kind>/<key>), so a rerun skips finished tasks and sweep points and a changed
 config reruns exactly what depends on it. Finished tasks are always reused; --resume also
-continues interrupted tasks (training from its last checkpoint), without it they start over.
+continues interrupted tasks (training from its last checkpoint, long-video sampling from its
+last finished window), without it they start over.
 A training task the shipped models (models/, written by 'lvdm ship') hold under the same key is
 copied into the run folder instead of trained; --from-scratch trains it.
 See lib/experiments/README.md.

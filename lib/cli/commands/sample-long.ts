@@ -3,10 +3,11 @@
  *  --s 100 --w 0.1 --n 8 --seed S --out DIR`: long videos, streamed to disk.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command } from '../types';
 import { flag, int, num, requireStr, str } from '../args';
 import { initBackend } from '../../backend';
-import { LongMode, sampleLong } from '../../hierarchical/pipeline';
+import { JOURNAL_DIR, LongMode, sampleLong } from '../../hierarchical/pipeline';
 
 function parseS(v: string | undefined): number | null | undefined {
   if (v === undefined) return undefined;
@@ -38,6 +39,9 @@ context on each side (each latent frame = ft pixel frames; the context's frames 
 Outputs in --out: video_XXX.mp4 per video, chunks/frames_<a>-<b>.npz ('videos' uint8
 [n, chunk, H, W, 3], one per --chunk-frames PIXEL frames; each is an 'lvdm metrics --fake' input),
 videos.npz (all frames, for 'lvdm metrics --window W'), long.json (settings, plan, timings).
+While it runs, --out/journal keeps every finished window's latents and the state to go on from:
+the same command with --resume continues an interrupted run from its last finished window and
+ends with the videos of an uninterrupted run (the journal is removed at the end).
 
 Example:
   lvdm sample-long --pred runs/long-sky/pred/lvdm.safetensors --interp runs/long-sky/interp/lvdm.safetensors \\
@@ -64,11 +68,15 @@ Example:
     'no-mp4': { type: 'boolean', help: 'no MP4 files' },
     fps: { type: 'string', help: 'frames per second of the MP4 files', default: '8' },
     force: { type: 'boolean', help: 'write into a non-empty --out' },
+    resume: { type: 'boolean', help: 'continue a run in --out that was interrupted (killed included) from its last finished window, with the same numbers' },
     quiet: { type: 'boolean', help: 'no progress output' },
   },
   async run(values) {
     const out = requireStr(values, 'out');
-    if (fs.existsSync(out) && fs.readdirSync(out).length > 0 && !flag(values, 'force')) throw new Error(`${out}: output folder is not empty; pass --force to write into it`);
+    const resume = flag(values, 'resume');
+    if (resume && !fs.existsSync(path.join(out, JOURNAL_DIR, 'state.json'))) throw new Error(`${out}: --resume found no interrupted run to continue (no ${JOURNAL_DIR}/state.json)`);
+    if (!resume && fs.existsSync(out) && fs.readdirSync(out).length > 0 && !flag(values, 'force'))
+      throw new Error(`${out}: output folder is not empty; pass --force to write into it, or --resume to continue an interrupted run`);
     const mode = (str(values, 'mode') ?? 'hierarchical') as LongMode;
     if (mode !== 'hierarchical' && mode !== 'autoregressive') throw new Error(`--mode: expected hierarchical or autoregressive, got '${mode}'`);
     const sampler = (str(values, 'sampler') ?? 'ddim') as 'ddim' | 'ddpm';
@@ -101,6 +109,8 @@ Example:
       mp4: !flag(values, 'no-mp4'),
       fps: int(values, 'fps', 8)!,
       log: quiet ? undefined : (m: string) => process.stderr.write(`[lvdm] ${m}\n`),
+      onWindow: quiet ? undefined : (stage: string, i: number, total: number) => process.stderr.write(`[lvdm] ${stage} window ${i + 1}/${total}\n`),
+      resume,
     });
     console.log(
       `${String(summary.n)} videos of ${String(summary.frames)} frames (${mode}, s ${String(summary.s)}, w ${String(summary.w)}) in ` +
