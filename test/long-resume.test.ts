@@ -14,17 +14,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
-import { Rng } from '../lib/nn/rng';
-import { ParamStore } from '../lib/nn/params';
-import { AutoencoderModelConfig, ExperimentConfig, LongVideoConfig } from '../lib/config/schema';
+import { LongVideoConfig } from '../lib/config/schema';
 import { LVDM_SCHEDULE, NoiseSchedule } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
-import { VideoAutoencoder } from '../lib/autoencoder/model';
-import { saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { LatentJournal, LongModel, StreamOptions, autoregressiveLatents, hierarchicalLatents } from '../lib/hierarchical';
 import { JOURNAL_DIR } from '../lib/hierarchical/pipeline';
 import { command as trainPred } from '../lib/cli/commands/train-pred';
 import { command as sampleLongCmd } from '../lib/cli/commands/sample-long';
+import { writeTinyAutoencoder } from './long-helpers';
 
 const ROOT = path.join(__dirname, '..');
 const ready = initBackend({ quiet: true });
@@ -129,14 +126,7 @@ test('a commit torn by a kill (its window file written, state.json not) is not r
 test('lvdm sample-long killed with SIGKILL, then --resume: the videos of an uninterrupted run', async () => {
   await ready;
   const dir = tmpDir('cli');
-  const data = { source: 'synthetic-sky', frames: 16, size: 8, num_videos: 3, held_out: 1 };
-  const aeModel = AutoencoderModelConfig.parse({ channels: [8], temporal_factor: 2, spatial_factor: 2, latent_channels: 2, enc_res_blocks: 1, dec_res_blocks: 1, norm_groups: 4 });
-  const aeCfg = ExperimentConfig.parse({ name: 'resume-ae', data, autoencoder: { model: aeModel, train: { steps: 1, batch_size: 1 } } });
-  const aeStore = new ParamStore(new Rng(0));
-  new VideoAutoencoder(aeStore, aeCfg.autoencoder!.model);
-  const aeFile = path.join(dir, 'autoencoder.safetensors');
-  saveAutoencoderWeights(aeFile, aeStore, aeCfg, null, 0);
-  aeStore.dispose();
+  const { file: aeFile, data } = writeTinyAutoencoder(dir);
   const unet = { in_channels: 2, out_channels: 2, model_channels: 8, channel_mult: [1], num_res_blocks: 1, attention_resolutions: [1], head_channels: 8, temporal_length: 3, norm_groups: 4, mask_channel: true, s_embed: 'table', s_levels: 252 };
   const cfg = path.join(dir, 'ar.json');
   const diffusion = { autoencoder: aeFile, loss: 'l1', optim: { kind: 'adamw', lr: 1e-3 }, train: { steps: 2, batch_size: 2, ema_decay: 0.9, log_every: 1 } };

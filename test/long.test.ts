@@ -13,13 +13,12 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
 import { ParamStore } from '../lib/nn/params';
-import { AutoencoderModelConfig, ExperimentConfig, LongVideoConfig } from '../lib/config/schema';
+import { AutoencoderModelConfig, LongVideoConfig } from '../lib/config/schema';
 import { LVDM_SCHEDULE, NoiseSchedule } from '../lib/diffusion';
 import { Cond, EpsModel, Timesteps } from '../lib/diffusion/types';
 import { readNpz } from '../lib/io/npy';
 import { LatentCodec, loadLvdm, unconditionalCond } from '../lib/lvdm';
 import { VideoAutoencoder } from '../lib/autoencoder/model';
-import { saveAutoencoderWeights } from '../lib/autoencoder/io';
 import { countFrames, openVideoSource } from '../metrics/videos';
 import {
   LongModel,
@@ -41,6 +40,7 @@ import {
 import { command as trainPred } from '../lib/cli/commands/train-pred';
 import { command as trainInterp } from '../lib/cli/commands/train-interp';
 import { command as sampleLongCmd } from '../lib/cli/commands/sample-long';
+import { writeTinyAutoencoder } from './long-helpers';
 
 const ready = initBackend({ quiet: true });
 const schedule = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
@@ -341,17 +341,7 @@ test('streaming outputs: npz chunks, merged videos.npz and MP4 hold exactly the 
 test('CLI: train-pred / train-interp / sample-long end to end on a tiny configuration', async () => {
   await ready;
   const dir = tmpDir('cli');
-  const data = { source: 'synthetic-sky', frames: 16, size: 8, num_videos: 3, held_out: 1 };
-  const aeCfg = ExperimentConfig.parse({
-    name: 'long-cli-ae',
-    data,
-    autoencoder: { model: { channels: [8], temporal_factor: 2, spatial_factor: 2, latent_channels: 2, enc_res_blocks: 1, dec_res_blocks: 1, norm_groups: 4 }, train: { steps: 1, batch_size: 1 } },
-  });
-  const aeStore = new ParamStore(new Rng(0));
-  new VideoAutoencoder(aeStore, aeCfg.autoencoder!.model);
-  const aeFile = path.join(dir, 'autoencoder.safetensors');
-  saveAutoencoderWeights(aeFile, aeStore, aeCfg, null, 0);
-  aeStore.dispose();
+  const { file: aeFile, data } = writeTinyAutoencoder(dir);
   const unet = { in_channels: 2, out_channels: 2, model_channels: 8, channel_mult: [1], num_res_blocks: 1, attention_resolutions: [1], head_channels: 8, temporal_length: 4, norm_groups: 4, mask_channel: true, s_embed: 'table', s_levels: 252 };
   const diffusion = { autoencoder: aeFile, loss: 'l1', optim: { kind: 'adamw', lr: 1e-3 }, train: { steps: 2, batch_size: 2, ema_decay: 0.9, log_every: 1 } };
   const write = (name: string, long: Record<string, unknown>): string => {
