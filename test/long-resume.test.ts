@@ -167,8 +167,9 @@ test('lvdm sample-long killed with SIGKILL, then --resume: the videos of an unin
 
   // Continued with --resume: the same videos, and fewer windows sampled.
   assert.equal(await sampleLongCmd.run({ ...args, out: b, quiet: true, resume: true }, []), 0);
-  const summary = JSON.parse(fs.readFileSync(path.join(b, 'long.json'), 'utf8')) as { resumed_windows: number; plan: { calls: number } };
+  const summary = JSON.parse(fs.readFileSync(path.join(b, 'long.json'), 'utf8')) as { resumed_windows: number; resumed_seconds: number; plan: { calls: number } };
   assert.ok(summary.resumed_windows >= 20 && summary.resumed_windows < summary.plan.calls, `resumed after ${summary.resumed_windows} of ${summary.plan.calls} windows`);
+  assert.ok(summary.resumed_seconds > 0, `the killed run's ${summary.resumed_seconds} s are recorded`);
   const va = readNpz(path.join(a, 'videos.npz')).get('videos')!;
   const vb = readNpz(path.join(b, 'videos.npz')).get('videos')!;
   assert.deepEqual(vb.shape, [2, 400, 8, 8, 3]);

@@ -275,6 +275,7 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
   const p = c.point;
   const aeFile = path.join(inputDir(plan, task, 'autoencoder'), AE_WEIGHTS);
   const t0 = Date.now();
+  let before = 0;
   let detail: Record<string, unknown>;
   if (p.mode === 'short') {
     const model = loadLvdm(path.join(inputDir(plan, task, 'model'), LVDM_WEIGHTS));
@@ -341,9 +342,10 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
     fs.rmSync(path.join(out, 'chunks'), { recursive: true, force: true }); // merged into videos.npz
     writeGifs(out, path.join(out, VIDEOS_FILE), c.gifs, c.fps);
     detail = { plan: summary.plan, seconds_per_frame: summary.seconds_per_frame };
+    before = Number(summary.resumed_seconds); // a continued point counts the interrupted run's windows too
   }
   const gifs = fs.readdirSync(out).filter((f) => f.endsWith('.gif')).sort();
-  writeJsonAtomic(path.join(out, SAMPLE_FILE), { point: p, n: c.n, videos: VIDEOS_FILE, gifs, seconds: (Date.now() - t0) / 1000, ...detail });
+  writeJsonAtomic(path.join(out, SAMPLE_FILE), { point: p, n: c.n, videos: VIDEOS_FILE, gifs, seconds: before + (Date.now() - t0) / 1000, ...detail });
 }
 
 async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, log: (m: string) => void): Promise<void> {

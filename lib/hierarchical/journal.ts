@@ -30,6 +30,8 @@ interface JournalFile {
   /** Commits that count: window-0.npz .. window-<commits - 1>.npz. */
   commits: number;
   counters: Record<string, number>;
+  /** Wall seconds spent on the committed windows, over all the runs that wrote them. */
+  seconds: number;
 }
 
 function windowFile(dir: string, k: number): string {
@@ -50,6 +52,9 @@ export class LatentJournal {
   private counters: Record<string, number> = {};
   /** Windows committed by an earlier, interrupted run (0: starting from the beginning). */
   readonly resumedCommits: number;
+  /** Wall seconds the earlier runs spent on those windows. */
+  readonly resumedSeconds: number;
+  private readonly opened = Date.now();
 
   /** Opens the journal in `dir`: continues one with the same identity, discards any other. */
   constructor(
@@ -66,14 +71,17 @@ export class LatentJournal {
         log(`${file}: unreadable (${(e as Error).message}); starting from the first window`);
       }
     }
+    let seconds = 0;
     if (prior && prior.format === FORMAT && JSON.stringify(prior.identity) === JSON.stringify(identity)) {
       this.commits = prior.commits;
       this.counters = { ...prior.counters };
+      seconds = prior.seconds ?? 0;
     } else {
       if (prior) log(`${file}: written for other settings (models, seed, s, w or sampler differ); starting from the first window`);
       fs.rmSync(dir, { recursive: true, force: true });
     }
     this.resumedCommits = this.commits;
+    this.resumedSeconds = seconds;
     fs.mkdirSync(dir, { recursive: true });
   }
 
@@ -107,7 +115,8 @@ export class LatentJournal {
     writeNpz(windowFile(this.dir, this.commits), arrays);
     this.commits += 1;
     this.counters = { ...counters };
-    const state: JournalFile = { format: FORMAT, identity: this.identity, commits: this.commits, counters: this.counters };
+    const seconds = this.resumedSeconds + (Date.now() - this.opened) / 1000;
+    const state: JournalFile = { format: FORMAT, identity: this.identity, commits: this.commits, counters: this.counters, seconds };
     writeJsonAtomic(path.join(this.dir, STATE_FILE), state);
   }
 

@@ -219,6 +219,7 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
         decode_seconds: res.decodeSeconds,
         seconds_per_frame: res.secondsPerFrame,
         resumed_windows: journal.resumedCommits,
+        resumed_seconds: journal.resumedSeconds, // spent on those windows before the interruption (not in seconds)
         files: files.map((f) => path.relative(o.out, f)),
       };
       writeJsonAtomic(path.join(o.out, 'long.json'), summary);
