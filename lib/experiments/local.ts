@@ -37,7 +37,7 @@ export interface LocalRunOptions {
   workers: number;
   /** Stage names (or 'real', 'sample', 'evaluate', 'sweep') to run; their inputs must be finished. */
   only?: string[];
-  /** Continue interrupted tasks from their `.partial` folders (training: checkpoints); false restarts them. */
+  /** Continue interrupted tasks from their `.partial` folders (training: checkpoints; long-video sampling: latent journals); false restarts them. */
   resume?: boolean;
   /** Progress bars (default true). */
   progress?: boolean;
@@ -150,7 +150,7 @@ async function runLocked(plan: Plan, opts: LocalRunOptions): Promise<LocalRunRes
     bars.line(
       opts.resume
         ? `resuming ${interrupted.length} interrupted task(s): ${interrupted.map((t) => t.id).join(', ')}`
-        : `note: ${interrupted.length} interrupted task(s) start over (pass --resume to continue them from their checkpoints): ${interrupted.map((t) => t.id).join(', ')}`,
+        : `note: ${interrupted.length} interrupted task(s) start over (pass --resume to continue them from their checkpoints or latent journals): ${interrupted.map((t) => t.id).join(', ')}`,
     );
   bars.line(`${plan.name}: ${pending.length} task(s) to run, ${outcomes.size} reused, on ${nWorkers} worker(s); run folder ${plan.runDir}`);
 

@@ -78,7 +78,7 @@ Examples:
   lvdm run experiments/shapes.yaml --from-scratch`,
   positionals: true,
   options: {
-    resume: { type: 'boolean', help: 'continue interrupted tasks from their checkpoints (finished tasks are always reused)' },
+    resume: { type: 'boolean', help: 'continue interrupted tasks from their checkpoints or latent journals (finished tasks are always reused)' },
     only: { type: 'string', multiple: true, help: "run only these stages (comma list; 'real', 'sample', 'evaluate' or 'sweep' for the sweep); their inputs must be finished" },
     set: { type: 'string', multiple: true, help: 'override a key of the experiment file, e.g. --set stages.ae.autoencoder.train.steps=10 (repeatable)' },
     workers: { type: 'string', help: 'worker processes (default: cores / backend threads per worker)' },
