@@ -9,9 +9,13 @@
  * consistency, polygons (consistent squares and triangles / clips) and the kinds over all clips.
  * t0 = 0 is the reconstructions. A model that keeps the shapes it is given scores its decoder's
  * polygons at small t0; the noise-only rows say how much of a loss the noise alone explains.
+ * `--reading motion` reads the other families instead (ucf's actor): the moving foreground
+ * (metrics/moving-foreground.ts, the share of pixels away from each clip's per-pixel median) and
+ * colourfulness (metrics/colourfulness.ts): at which noise level does the model stop keeping the
+ * actor it is given?
  *
  *   node --import tsx experiments/corner-probe.ts MODEL.safetensors DECODER_AE.safetensors REAL.npz \
- *     [--t0 0,50,100,200,400] [--n 32] [--steps 25] [--noise-only] [--out DIR]
+ *     [--t0 0,50,100,200,400] [--n 32] [--steps 25] [--noise-only] [--reading shapes|motion] [--out DIR]
  * REAL.npz is a run's store/real/<key>/real.npz (uint8 videos [N, T, H, W, 3]); DECODER_AE is the
  * autoencoder file whose encoder made the model's latents (its decoder decodes). --out keeps each
  * set as DIR/<model|noise>-<t0>/videos.npz for contact sheets (`lvdm consistency --sheet`).
@@ -31,6 +35,10 @@ import { qSample } from '../lib/diffusion/process';
 import { sample } from '../lib/diffusion/samplers';
 import { consistencyReadings } from '../metrics/object-consistency-io';
 import { objectConsistency } from '../metrics/object-consistency';
+import { movingForeground } from '../metrics/moving-foreground';
+import { colourfulness } from '../metrics/colourfulness';
+
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -41,11 +49,14 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '25' },
       seed: { type: 'string', default: '7' },
       'noise-only': { type: 'boolean', default: false },
+      reading: { type: 'string', default: 'shapes' },
       out: { type: 'string' },
     },
   });
   if (positionals.length !== 3) throw new Error('usage: corner-probe.ts MODEL.safetensors DECODER_AE.safetensors REAL.npz [--t0 0,50,100] [--n 32] [--steps 25] [--noise-only] [--out DIR]');
   const [modelFile, aeFile, realFile] = positionals;
+  const reading = values.reading;
+  if (reading !== 'shapes' && reading !== 'motion') throw new Error(`--reading: expected 'shapes' or 'motion', got '${reading}'`);
   await initBackend({ quiet: true });
   const model = loadLvdm(modelFile);
   const ae: LoadedAutoencoder = loadAutoencoder(aeFile);
@@ -69,11 +80,13 @@ async function main(): Promise<void> {
     const file = path.join(keep, name, 'videos.npz');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     writeNpz(file, { videos: { data: u8, shape: [n, frames, height, width, 3] } });
+    if (reading === 'motion') return `${(100 * mean(movingForeground(u8, n, frames, height, width))).toFixed(2)}% | ${mean(colourfulness(u8, n, frames, height, width)).toFixed(1)}`;
     const r = await consistencyReadings(file);
     const k = objectConsistency(u8, [n, frames, height, width, 3]).kinds;
     return `${r.object.toFixed(3)} | ${r.polygons.toFixed(3)} | ${k.disc} / ${k.square} / ${k.triangle}`;
   };
-  console.log(`| rows | t0 | sigma (normalised latent units) | object consistency | polygons | kinds over all clips (disc / square / triangle) |\n|---|---|---|---|---|---|`);
+  if (reading === 'motion') console.log(`| rows | t0 | sigma (normalised latent units) | moving foreground | colourfulness |\n|---|---|---|---|---|`);
+  else console.log(`| rows | t0 | sigma (normalised latent units) | object consistency | polygons | kinds over all clips (disc / square / triangle) |\n|---|---|---|---|---|---|`);
   for (const t0 of String(values.t0).split(',').map(Number)) {
     if (!Number.isInteger(t0) || t0 < 0 || t0 >= model.schedule.T) throw new Error(`--t0: expected integers in [0, ${model.schedule.T - 1}], got ${t0}`);
     // sigma of x_t / (sqrt(abar) * input scale) in the autoencoder's normalised units
