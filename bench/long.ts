@@ -6,6 +6,8 @@
  * (random-weight prediction + interpolation UNets at latent 4x4x4, a random-weight autoencoder
  * ft 4 / fs 8 at 32x32), DDIM 2 steps, perturbation s = 100 and guidance w = 0.1, streaming into
  * .npz chunks of 64 frames (then merged into videos.npz) and MP4 (ffmpeg runs in its own process).
+ * One more run at 1,024 frames keeps the latent journal (lib/hierarchical/journal.ts, what makes a
+ * killed run resumable): its cost per frame against the run without it, and its size on disk.
  * Run alone: node --import tsx bench/long.ts [--quick]
  */
 import { spawnSync } from 'node:child_process';
@@ -21,7 +23,7 @@ import { AutoencoderModelConfig, LongVideoConfig, UNetConfig } from '../lib/conf
 import { LVDM_SCHEDULE, NoiseSchedule } from '../lib/diffusion';
 import { UNet3D } from '../lib/models/unet3d';
 import { VideoAutoencoder } from '../lib/autoencoder/model';
-import { LongModel, Mp4Sink, NpzChunkSink, generateLong, mergeChunks } from '../lib/hierarchical';
+import { LatentJournal, LongModel, Mp4Sink, NpzChunkSink, generateLong, mergeChunks } from '../lib/hierarchical';
 
 const N_VIDEOS = 2;
 
@@ -49,7 +51,7 @@ function tinyModel(spec: LongVideoConfig, seed: number): { model: LongModel; sto
 }
 
 /** One measurement, in this process: returns what the parent prints. */
-async function child(frames: number): Promise<Record<string, number>> {
+async function child(frames: number, withJournal: boolean): Promise<Record<string, number>> {
   await initBackend({ quiet: true });
   const pred = tinyModel(LongVideoConfig.parse({ role: 'prediction', window: 4, latent_stride: 4, cond_frames: 1, p_cond: 0.5, s_max: 250 }), 1);
   const interp = tinyModel(LongVideoConfig.parse({ role: 'interpolation', window: 5, p_cond: 0.9, s_max: 250 }), 2);
@@ -58,6 +60,7 @@ async function child(frames: number): Promise<Record<string, number>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-bench-long-'));
   const rssBefore = process.resourceUsage().maxRSS / 1024;
   const chunks = new NpzChunkSink(dir, 64);
+  const journal = withJournal ? new LatentJournal(path.join(dir, 'journal'), { bench: frames }) : undefined;
   try {
     const r = await generateLong({
       mode: 'hierarchical',
@@ -74,7 +77,10 @@ async function child(frames: number): Promise<Record<string, number>> {
       decodeWindowLatents: 4,
       decodeOverlapLatents: 1,
       sinks: [chunks, new Mp4Sink(dir, N_VIDEOS, { fps: 8, scale: 1, crf: 30 })],
+      journal,
     });
+    const journalDir = path.join(dir, 'journal');
+    const journalMb = withJournal ? fs.readdirSync(journalDir).reduce((a, f) => a + fs.statSync(path.join(journalDir, f)).size, 0) / 1e6 : 0;
     const m0 = Date.now();
     await mergeChunks(chunks.written.map((c) => c.file), path.join(dir, 'videos.npz'));
     const mergeSeconds = (Date.now() - m0) / 1000;
@@ -86,6 +92,7 @@ async function child(frames: number): Promise<Record<string, number>> {
       decode_seconds: r.decodeSeconds,
       merge_seconds: mergeSeconds,
       s_per_frame: r.secondsPerFrame,
+      journal_mb: journalMb,
       rss_before_mb: rssBefore,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
       // Live tensors / bytes and JS heap after the run: equal across lengths when nothing accumulates.
@@ -104,13 +111,16 @@ async function child(frames: number): Promise<Record<string, number>> {
 export const run: BenchModule = async (opts) => {
   const lengths = opts.quick ? [256, 1024] : [256, 512, 1024, 2048];
   const results: BenchResult[] = [];
-  for (const frames of lengths) {
-    const p = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename, '--child', String(frames)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const runs: [number, boolean][] = [...lengths.map((f): [number, boolean] => [f, false]), [1024, true]];
+  for (const [frames, withJournal] of runs) {
+    const args = ['--expose-gc', '--import', 'tsx', __filename, '--child', String(frames), ...(withJournal ? ['--journal'] : [])];
+    const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (p.status !== 0) throw new Error(`bench/long child (${frames} frames) failed: ${p.stderr.slice(-2000)}`);
     const line = p.stdout.trim().split('\n').pop() ?? '';
     const m = JSON.parse(line) as Record<string, number>;
+    const plain = results.find((r) => r.name === `long-hierarchical-${frames}f`);
     results.push({
-      name: `long-hierarchical-${frames}f`,
+      name: `long-hierarchical-${frames}f${withJournal ? '-journal' : ''}`,
       timings_ms: { generate_ms: m.seconds * 1000, decode_ms: m.decode_seconds * 1000, merge_npz_ms: m.merge_seconds * 1000 },
       extra: {
         frames: m.frames,
@@ -121,10 +131,11 @@ export const run: BenchModule = async (opts) => {
         tensors_after: m.tensors_after,
         tf_mb_after: m.tf_mb_after,
         heap_mb_after_gc: m.heap_mb_after_gc,
+        ...(withJournal ? { journal_mb: m.journal_mb, journal_cost_pct: plain ? (100 * (m.s_per_frame - Number(plain.extra!.s_per_frame))) / Number(plain.extra!.s_per_frame) : NaN } : {}),
       },
     });
   }
-  const peaks = results.map((r) => Number(r.extra!.peak_rss_mb));
+  const peaks = results.filter((r) => !r.name.endsWith('-journal')).map((r) => Number(r.extra!.peak_rss_mb));
   results[results.length - 1].note =
     `peak RSS ${Math.min(...peaks).toFixed(0)}-${Math.max(...peaks).toFixed(0)} MB over ${lengths[0]}-${lengths[lengths.length - 1]} frames ` +
     `(tiny random-weight UNets 16ch at latent 4x4x4, AE ft4/fs8 at 32x32, DDIM 2 steps, s 100, w 0.1, ${N_VIDEOS} videos)`;
@@ -134,7 +145,7 @@ export const run: BenchModule = async (opts) => {
 if (require.main === module) {
   const i = process.argv.indexOf('--child');
   if (i >= 0) {
-    child(Number(process.argv[i + 1]))
+    child(Number(process.argv[i + 1]), process.argv.includes('--journal'))
       .then((r) => console.log(JSON.stringify(r)))
       .catch((e: Error) => {
         process.stderr.write(`${e.stack}\n`);
