@@ -21,6 +21,8 @@ import {
   sampleTimesteps,
   makeBetas,
   vLossWeights,
+  motionWeights,
+  withTimestepWeights,
   vFromEps,
   epsFromV,
   epsModelFor,
@@ -179,6 +181,54 @@ test('vLossWeights: the eps error times the weight is the v-prediction error (v 
     close(wmse[i] * l2e, l2v, 1e-4, `mse at t = ${t[i]}`);
   }
   assert.ok(wl1[3] > 30 && Math.abs(wl1[0] - 1) < 0.01, `weights ${Array.from(wl1)}`);
+});
+
+test('motionWeights: 1 + lambda * mean over channels of |x0 - its mean over frames|, and the weighted loss it gives', async () => {
+  await ready;
+  const before = tf.memory().numTensors;
+  const [B, T, H, W, C] = [2, 3, 2, 2, 2];
+  const x = new Rng(4).normalArray(B * T * H * W * C);
+  // Clip 1 is still: every frame equal to its first, so its weights are exactly 1.
+  for (let t = 1; t < T; t++) for (let k = 0; k < H * W * C; k++) x[(T + t) * H * W * C + k] = x[T * H * W * C + k];
+  const x0 = tf.tensor5d(x, [B, T, H, W, C]);
+  const w = motionWeights(x0, 2.5);
+  assert.deepEqual(w.shape, [B, T, H, W, 1]);
+  const wv = w.dataSync();
+  const at = (b: number, t: number, p: number, c: number): number => x[((b * T + t) * H * W + p) * C + c];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let p = 0; p < H * W; p++) {
+        let m = 0;
+        for (let c = 0; c < C; c++) {
+          let mean = 0;
+          for (let u = 0; u < T; u++) mean += at(b, u, p, c) / T;
+          m += Math.abs(at(b, t, p, c) - mean) / C;
+        }
+        close(wv[(b * T + t) * H * W + p], 1 + 2.5 * m, 1e-5, `weight of clip ${b}, frame ${t}, pixel ${p}`);
+      }
+  assert.ok(wv.slice(T * H * W).every((v) => Math.abs(v - 1) < 1e-6), 'a still clip weighs 1 everywhere');
+  const ones = motionWeights(x0, 0);
+  assert.ok(ones.dataSync().every((v) => v === 1));
+  ones.dispose();
+  assert.throws(() => motionWeights(x0, -1), /lambda must be >= 0/);
+  // With per-sample weights multiplied in, the loss is sum(w * l) / sum(w) over every element.
+  const pred = tf.tensor5d(new Rng(5).normalArray(x0.size), x0.shape);
+  const perSample = tf.tensor5d([1, 3], [B, 1, 1, 1, 1]);
+  const both = withTimestepWeights(perSample, motionWeights(x0, 2.5));
+  const lossT = diffusionLoss(pred, x0, 'mse', both);
+  const loss = lossT.dataSync()[0];
+  const pv = pred.dataSync();
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < x.length; i++) {
+    const e = Math.floor(i / C); // [b, t, p] index of element i
+    const wi = wv[e] * (Math.floor(e / (T * H * W)) === 0 ? 1 : 3);
+    num += wi * (pv[i] - x[i]) ** 2;
+    den += wi;
+  }
+  close(loss, num / den, 1e-5, 'weighted mse');
+  tf.dispose([x0, w, pred, both, lossT]);
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test('v-prediction: v = sqrt(abar) eps - sqrt(1 - abar) x0, and eps (hence x0) is recovered from (x_t, v)', async () => {

@@ -139,6 +139,27 @@ test("timestep_weighting 'v' reweights the loss per sample (same batch, differen
   v.dispose();
 });
 
+test('diffusion.motion_weight weights the loss towards moving latents: 0 is the plain loss, > 0 another one on the same batch; no leaks', async () => {
+  await ready;
+  const base = config();
+  const diffusion = base.diffusion!;
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  const losses: number[] = [];
+  for (const motion_weight of [undefined, 0, 5]) {
+    const t = new LvdmTrainer({ config: config({ diffusion: { ...diffusion, motion_weight } }), latents: cache });
+    losses.push((await t.trainStep(0)).loss);
+    const count = tf.memory().numTensors;
+    await t.trainStep(1);
+    assert.equal(tf.memory().numTensors, count, `motion_weight ${motion_weight}: the step leaked tensors`);
+    t.dispose();
+  }
+  assert.equal(losses[1], losses[0], 'motion_weight 0 is the uniform loss');
+  assert.ok(Number.isFinite(losses[2]) && Math.abs(losses[2] - losses[0]) > 1e-4 * losses[0], `same batch: uniform ${losses[0]}, motion-weighted ${losses[2]}`);
+  assert.throws(() => config({ diffusion: { ...diffusion, motion_weight: -1 } }), /motion_weight/);
+});
+
 test("prediction 'v': the trainer regresses on sqrt(abar) eps - sqrt(1 - abar) z0, and a loaded v model samples through eps = sqrt(abar) v + sqrt(1 - abar) x_t", async () => {
   await ready;
   const base = config();

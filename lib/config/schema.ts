@@ -253,6 +253,13 @@ export const DiffusionConfig = z
      * Not together with timestep_weighting 'v', which already equals the v loss.
      */
     prediction: z.enum(['eps', 'v']).optional(),
+    /**
+     * Weight of moving latents in the loss, lambda >= 0 (unset = 0 = uniform, as LVDM): each
+     * element counts 1 + lambda * m, m = its mean over channels of |z0 - z0's mean over the clip's
+     * frames|, in a weighted mean (lib/diffusion/loss.ts motionWeights). For small moving objects
+     * the models otherwise treat as noise (experiments/RESULTS.md, "Ucf fs2: a larger short-video UNet").
+     */
+    motion_weight: z.number().min(0).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),
