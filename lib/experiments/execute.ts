@@ -27,6 +27,7 @@ import { latentCacheFile, trainLvdm } from '../lvdm/pipeline';
 import { generateVideos, writeSampleOutputs } from '../lvdm/generate';
 import { trainLongModel } from '../hierarchical/train';
 import { JOURNAL_DIR, sampleLong } from '../hierarchical/pipeline';
+import { hasJournal } from '../hierarchical/journal';
 import { prepareShards } from '../../data/shards';
 import type { DatasetKind } from '../../data/layouts';
 import { computeMetrics } from '../../metrics/evaluate';
@@ -82,7 +83,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
   const progress = opts.onProgress ?? (() => undefined);
   const final = taskDir(plan, task);
   const tmp = partialDir(plan, task);
-  const continuing = opts.resume !== false && (task.kind === 'prepare' || fs.existsSync(path.join(tmp, LAST_CHECKPOINT)) || fs.existsSync(path.join(tmp, JOURNAL_DIR, 'state.json')));
+  const continuing = opts.resume !== false && (task.kind === 'prepare' || fs.existsSync(path.join(tmp, LAST_CHECKPOINT)) || hasJournal(path.join(tmp, JOURNAL_DIR)));
   if (!continuing) fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const t0 = Date.now();

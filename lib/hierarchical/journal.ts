@@ -34,6 +34,11 @@ interface JournalFile {
   seconds: number;
 }
 
+/** Whether `dir` holds a journal with at least one commit (an interrupted run to continue). */
+export function hasJournal(dir: string): boolean {
+  return fs.existsSync(path.join(dir, STATE_FILE));
+}
+
 function windowFile(dir: string, k: number): string {
   return path.join(dir, `window-${k}.npz`);
 }

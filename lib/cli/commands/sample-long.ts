@@ -8,6 +8,7 @@ import { Command } from '../types';
 import { flag, int, num, requireStr, str } from '../args';
 import { initBackend } from '../../backend';
 import { JOURNAL_DIR, LongMode, sampleLong } from '../../hierarchical/pipeline';
+import { hasJournal } from '../../hierarchical/journal';
 
 function parseS(v: string | undefined): number | null | undefined {
   if (v === undefined) return undefined;
@@ -74,7 +75,7 @@ Example:
   async run(values) {
     const out = requireStr(values, 'out');
     const resume = flag(values, 'resume');
-    if (resume && !fs.existsSync(path.join(out, JOURNAL_DIR, 'state.json'))) throw new Error(`${out}: --resume found no interrupted run to continue (no ${JOURNAL_DIR}/state.json)`);
+    if (resume && !hasJournal(path.join(out, JOURNAL_DIR))) throw new Error(`${out}: --resume found no interrupted run to continue (no ${JOURNAL_DIR}/state.json)`);
     if (!resume && fs.existsSync(out) && fs.readdirSync(out).length > 0 && !flag(values, 'force'))
       throw new Error(`${out}: output folder is not empty; pass --force to write into it, or --resume to continue an interrupted run`);
     const mode = (str(values, 'mode') ?? 'hierarchical') as LongMode;
