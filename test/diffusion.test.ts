@@ -22,7 +22,7 @@ import {
   makeBetas,
   vLossWeights,
   motionWeights,
-  withTimestepWeights,
+  withExtraWeights,
   vFromEps,
   epsFromV,
   epsModelFor,
@@ -214,7 +214,7 @@ test('motionWeights: 1 + lambda * mean over channels of |x0 - its mean over fram
   // With per-sample weights multiplied in, the loss is sum(w * l) / sum(w) over every element.
   const pred = tf.tensor5d(new Rng(5).normalArray(x0.size), x0.shape);
   const perSample = tf.tensor5d([1, 3], [B, 1, 1, 1, 1]);
-  const both = withTimestepWeights(perSample, motionWeights(x0, 2.5));
+  const both = withExtraWeights(perSample, motionWeights(x0, 2.5));
   const lossT = diffusionLoss(pred, x0, 'mse', both);
   const loss = lossT.dataSync()[0];
   const pv = pred.dataSync();

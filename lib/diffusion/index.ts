@@ -4,7 +4,7 @@ export { LVDM_SCHEDULE, makeBetas, NoiseSchedule } from './schedule';
 export type { Posterior } from './process';
 export { extract, qSample, qMeanVariance, predictX0FromEps, predictEpsFromX0, vFromEps, epsFromV, qPosterior } from './process';
 export type { LossKind } from './loss';
-export { diffusionLoss, sampleTimesteps, gaussianNoise, vLossWeights, motionWeights, withTimestepWeights } from './loss';
+export { diffusionLoss, sampleTimesteps, gaussianNoise, vLossWeights, motionWeights, withExtraWeights } from './loss';
 export type { Prediction } from './prediction';
 export { epsModelFor, predictionTarget } from './prediction';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';

@@ -74,7 +74,7 @@ export function motionWeights(x0: tf.Tensor5D, lambda: number): tf.Tensor5D {
 }
 
 /** `extra` multiplied into existing loss weights (disposing both inputs), or `extra` alone. */
-export function withTimestepWeights(weights: tf.Tensor | undefined, extra: tf.Tensor5D): tf.Tensor {
+export function withExtraWeights(weights: tf.Tensor | undefined, extra: tf.Tensor5D): tf.Tensor {
   if (!weights) return extra;
   const out = tf.mul(weights, extra);
   tf.dispose([weights, extra]);

@@ -90,7 +90,7 @@ export class LatentJournal {
     fs.mkdirSync(dir, { recursive: true });
   }
 
-  /** The saved counters of the last commit (an empty object when nothing was committed). */
+  /** A counter saved by the last commit, or `fallback` when nothing was committed. */
   counter(name: string, fallback: number): number {
     return this.counters[name] ?? fallback;
   }

@@ -22,7 +22,7 @@ import { Trainer } from '../train/loop';
 import { prefixed, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
-import { diffusionLoss, gaussianNoise, motionWeights, sampleTimesteps, vLossWeights, withTimestepWeights } from '../diffusion/loss';
+import { diffusionLoss, gaussianNoise, motionWeights, sampleTimesteps, vLossWeights, withExtraWeights } from '../diffusion/loss';
 import { predictionTarget } from '../diffusion/prediction';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
@@ -178,8 +178,8 @@ export class LvdmTrainer implements Trainer {
     const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step, captions: all ? indices.map((i) => all[i]) : undefined });
     z0.dispose();
     const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
-    if (this.cfg.timestep_weighting === 'v') batch.weights = withTimestepWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
-    if (this.cfg.motion_weight) batch.weights = withTimestepWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight));
+    if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
+    if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const { value, grads } = tf.variableGrads(
       () => {
