@@ -37,8 +37,7 @@ import { consistencyReadings } from '../metrics/object-consistency-io';
 import { objectConsistency } from '../metrics/object-consistency';
 import { movingForeground } from '../metrics/moving-foreground';
 import { colourfulness } from '../metrics/colourfulness';
-
-const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+import { mean } from '../lib/results/stats';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
     },
   });
-  if (positionals.length !== 3) throw new Error('usage: corner-probe.ts MODEL.safetensors DECODER_AE.safetensors REAL.npz [--t0 0,50,100] [--n 32] [--steps 25] [--noise-only] [--out DIR]');
+  if (positionals.length !== 3) throw new Error('usage: corner-probe.ts MODEL.safetensors DECODER_AE.safetensors REAL.npz [--t0 0,50,100] [--n 32] [--steps 25] [--noise-only] [--reading shapes|motion] [--out DIR]');
   const [modelFile, aeFile, realFile] = positionals;
   const reading = values.reading;
   if (reading !== 'shapes' && reading !== 'motion') throw new Error(`--reading: expected 'shapes' or 'motion', got '${reading}'`);
