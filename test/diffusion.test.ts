@@ -231,6 +231,28 @@ test('motionWeights: 1 + lambda * mean over channels of |x0 - its mean over fram
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('motionWeights with a threshold: 1 + lambda * max(m - tau, 0), so motion below tau weighs 1', async () => {
+  await ready;
+  const before = tf.memory().numTensors;
+  const [B, T, H, W, C] = [1, 4, 3, 3, 2];
+  const x0 = tf.tensor5d(new Rng(6).normalArray(B * T * H * W * C), [B, T, H, W, C]);
+  const plainT = motionWeights(x0, 1); // 1 + m
+  const plain = plainT.dataSync();
+  const m = Array.from(plain, (v) => v - 1);
+  const tau = m.slice().sort((a, b) => a - b)[Math.floor(m.length / 2)]; // the median: half the elements fall below
+  const w = motionWeights(x0, 4, tau);
+  const wv = w.dataSync();
+  let below = 0;
+  m.forEach((mi, i) => {
+    close(wv[i], 1 + 4 * Math.max(mi - tau, 0), 1e-5, `element ${i}`);
+    if (mi <= tau) below += 1;
+  });
+  assert.ok(below >= m.length / 2 && wv.filter((v) => v === 1).length === below, 'every element at or below tau weighs exactly 1');
+  assert.throws(() => motionWeights(x0, 4, -0.1), /threshold tau must be >= 0, got -0.1/);
+  tf.dispose([x0, w, plainT]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test('v-prediction: v = sqrt(abar) eps - sqrt(1 - abar) x0, and eps (hence x0) is recovered from (x_t, v)', async () => {
   await ready;
   const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);

@@ -147,17 +147,26 @@ test('diffusion.motion_weight weights the loss towards moving latents: 0 is the 
   const per = 2 * 4 * 4 * 3;
   const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
   const losses: number[] = [];
-  for (const motion_weight of [undefined, 0, 5]) {
-    const t = new LvdmTrainer({ config: config({ diffusion: { ...diffusion, motion_weight } }), latents: cache });
+  const settings: [number | undefined, number | undefined][] = [[undefined, undefined], [0, undefined], [5, undefined], [5, 100], [5, 0.5]];
+  for (const [motion_weight, motion_threshold] of settings) {
+    const t = new LvdmTrainer({ config: config({ diffusion: { ...diffusion, motion_weight, motion_threshold } }), latents: cache });
     losses.push((await t.trainStep(0)).loss);
     const count = tf.memory().numTensors;
     await t.trainStep(1);
-    assert.equal(tf.memory().numTensors, count, `motion_weight ${motion_weight}: the step leaked tensors`);
+    assert.equal(tf.memory().numTensors, count, `motion_weight ${motion_weight}, threshold ${motion_threshold}: the step leaked tensors`);
     t.dispose();
   }
   assert.equal(losses[1], losses[0], 'motion_weight 0 is the uniform loss');
   assert.ok(Number.isFinite(losses[2]) && Math.abs(losses[2] - losses[0]) > 1e-4 * losses[0], `same batch: uniform ${losses[0]}, motion-weighted ${losses[2]}`);
+  // A threshold above every motion leaves weight 1 everywhere; one inside the range gives a third loss.
+  assert.equal(losses[3], losses[0], 'motion_threshold above all motion is the uniform loss');
+  assert.ok(Math.abs(losses[4] - losses[0]) > 1e-5 * losses[0] && Math.abs(losses[4] - losses[2]) > 1e-5 * losses[0], `thresholded ${losses[4]}`);
   assert.throws(() => config({ diffusion: { ...diffusion, motion_weight: -1 } }), /motion_weight/);
+  assert.throws(() => config({ diffusion: { ...diffusion, motion_threshold: -1 } }), /motion_threshold/);
+  assert.throws(
+    () => new LvdmTrainer({ config: config({ diffusion: { ...diffusion, motion_threshold: 0.2 } }), latents: cache }),
+    /diffusion.motion_threshold is 0.2 but diffusion.motion_weight is unset or 0/,
+  );
 });
 
 test("prediction 'v': the trainer regresses on sqrt(abar) eps - sqrt(1 - abar) z0, and a loaded v model samples through eps = sqrt(abar) v + sqrt(1 - abar) x_t", async () => {

@@ -260,6 +260,12 @@ export const DiffusionConfig = z
      * the models otherwise treat as noise (experiments/RESULTS.md, "Ucf fs2: a larger short-video UNet").
      */
     motion_weight: z.number().min(0).optional(),
+    /**
+     * Threshold tau >= 0 of the motion weight (unset = 0): elements count 1 + motion_weight *
+     * max(m - tau, 0), so changes smaller than tau (a flickering background) keep weight 1 and only
+     * larger motion (the actor) is weighted up.
+     */
+    motion_threshold: z.number().min(0).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

@@ -61,15 +61,19 @@ export function vLossWeights(schedule: NoiseSchedule, t: ArrayLike<number>, kind
 /**
  * Per-element loss weights that emphasise what moves (this project's option, not LVDM's; issue 12:
  * the latent models erase small moving objects they are given, experiments/RESULTS.md "Ucf fs2: a
- * larger short-video UNet"): 1 + lambda * m, with m the mean over latent channels of
+ * larger short-video UNet"): 1 + lambda * max(m - tau, 0), with m the mean over latent channels of
  * |x0 - x0's mean over the clip's frames|, shape [B, T, h, w, 1]. An object that covers a few
- * percent of the frame otherwise weighs a few percent of the loss. x0 is data (no gradient).
+ * percent of the frame otherwise weighs a few percent of the loss; a threshold tau > 0 leaves the
+ * small changes of a flickering background at weight 1 (RESULTS.md "the loss weighted towards what
+ * moves"). x0 is data (no gradient).
  */
-export function motionWeights(x0: tf.Tensor5D, lambda: number): tf.Tensor5D {
+export function motionWeights(x0: tf.Tensor5D, lambda: number, tau = 0): tf.Tensor5D {
   if (!(lambda >= 0)) throw new Error(`motionWeights: lambda must be >= 0, got ${lambda}`);
+  if (!(tau >= 0)) throw new Error(`motionWeights: threshold tau must be >= 0, got ${tau}`);
   return tf.tidy(() => {
     const m = tf.mean(tf.abs(tf.sub(x0, tf.mean(x0, 1, true))), 4, true);
-    return tf.add(tf.mul(m, lambda), 1) as tf.Tensor5D;
+    const above = tau > 0 ? tf.relu(tf.sub(m, tau)) : m;
+    return tf.add(tf.mul(above, lambda), 1) as tf.Tensor5D;
   });
 }
 

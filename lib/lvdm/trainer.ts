@@ -140,6 +140,8 @@ export class LvdmTrainer implements Trainer {
       throw new Error(
         `config '${opts.config.name}': diffusion.timestep_weighting 'v' weights the eps loss to equal the v loss, and diffusion.prediction 'v' already regresses on v; set one of them, not both`,
       );
+    if (diffusion.motion_threshold !== undefined && !diffusion.motion_weight)
+      throw new Error(`config '${opts.config.name}': diffusion.motion_threshold is ${diffusion.motion_threshold} but diffusion.motion_weight is unset or 0, so it would change nothing; set motion_weight > 0 or remove motion_threshold`);
     this.schedule = scheduleFromConfig(diffusion);
     this.params = this.store.trainable();
     const o = diffusion.optim;
@@ -179,7 +181,7 @@ export class LvdmTrainer implements Trainer {
     z0.dispose();
     const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
     if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
-    if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight));
+    if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight, this.cfg.motion_threshold ?? 0));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const { value, grads } = tf.variableGrads(
       () => {
