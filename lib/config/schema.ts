@@ -262,8 +262,9 @@ export const DiffusionConfig = z
     motion_weight: z.number().min(0).optional(),
     /**
      * Threshold tau >= 0 of the motion weight (unset = 0): elements count 1 + motion_weight *
-     * max(m - tau, 0), so changes smaller than tau (a flickering background) keep weight 1 and only
-     * larger motion (the actor) is weighted up.
+     * max(m - tau, 0), so changes smaller than tau keep weight 1 and only larger ones are weighted
+     * up. On ucf's latents large changes are not only the actor's (experiments/RESULTS.md, "Ucf fs2:
+     * the motion weight above a threshold").
      */
     motion_threshold: z.number().min(0).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),

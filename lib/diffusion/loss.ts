@@ -63,9 +63,9 @@ export function vLossWeights(schedule: NoiseSchedule, t: ArrayLike<number>, kind
  * the latent models erase small moving objects they are given, experiments/RESULTS.md "Ucf fs2: a
  * larger short-video UNet"): 1 + lambda * max(m - tau, 0), with m the mean over latent channels of
  * |x0 - x0's mean over the clip's frames|, shape [B, T, h, w, 1]. An object that covers a few
- * percent of the frame otherwise weighs a few percent of the loss; a threshold tau > 0 leaves the
- * small changes of a flickering background at weight 1 (RESULTS.md "the loss weighted towards what
- * moves"). x0 is data (no gradient).
+ * percent of the frame otherwise weighs a few percent of the loss; a threshold tau > 0 leaves
+ * changes below it at weight 1 (RESULTS.md "Ucf fs2: the motion weight above a threshold"). x0 is
+ * data (no gradient).
  */
 export function motionWeights(x0: tf.Tensor5D, lambda: number, tau = 0): tf.Tensor5D {
   if (!(lambda >= 0)) throw new Error(`motionWeights: lambda must be >= 0, got ${lambda}`);
