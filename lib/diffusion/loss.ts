@@ -72,8 +72,7 @@ export function motionWeights(x0: tf.Tensor5D, lambda: number, tau = 0): tf.Tens
   if (!(tau >= 0)) throw new Error(`motionWeights: threshold tau must be >= 0, got ${tau}`);
   return tf.tidy(() => {
     const m = tf.mean(tf.abs(tf.sub(x0, tf.mean(x0, 1, true))), 4, true);
-    const above = tau > 0 ? tf.relu(tf.sub(m, tau)) : m;
-    return tf.add(tf.mul(above, lambda), 1) as tf.Tensor5D;
+    return tf.add(tf.mul(tf.relu(tf.sub(m, tau)), lambda), 1) as tf.Tensor5D;
   });
 }
 
