@@ -27,7 +27,8 @@ function shippedShapes(stage: string): string {
   return path.join(DEFAULT_MODELS_DIR, entry.dir);
 }
 
-async function shortTrainStep(quick: boolean): Promise<BenchResult> {
+/** A trainer for the shipped short model's configuration on random latents of its shape (also used by bench/profile-kernels.ts). */
+export function shapesShortTrainer(): { trainer: LvdmTrainer; batch: number; shape: number[] } {
   const config = ExperimentConfig.parse(JSON.parse(fs.readFileSync(path.join(shippedShapes('lvdm'), 'config.json'), 'utf8')));
   const batch = config.diffusion!.train.batch_size;
   const shipped = loadLvdm(path.join(shippedShapes('lvdm'), 'lvdm.safetensors'));
@@ -36,7 +37,11 @@ async function shortTrainStep(quick: boolean): Promise<BenchResult> {
   const per = shape.reduce((a, b) => a * b, 1);
   const n = 2 * batch;
   const latents = new LatentCache(new Rng(1).normalArray(n * per), new Float32Array(n * per).fill(-30), n, shape, { shift: 0, scale: 1 });
-  const trainer = new LvdmTrainer({ config, latents });
+  return { trainer: new LvdmTrainer({ config, latents }), batch, shape };
+}
+
+async function shortTrainStep(quick: boolean): Promise<BenchResult> {
+  const { trainer, batch, shape } = shapesShortTrainer();
   try {
     let step = 0;
     const t = await timeWallCpu(() => trainer.trainStep(step++), quick ? 2 : 8, quick ? 1 : 2);

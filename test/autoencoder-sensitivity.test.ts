@@ -116,6 +116,33 @@ test('DecoderNoiseTrainer: the encoder stays frozen, the decoder moves, the nois
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('DecoderNoiseTrainer with motion_weight: the first loss grows linearly in lambda, a threshold above all motion changes nothing, a threshold alone is refused', async () => {
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnf-motion-'));
+  const { file, cfg } = tinyAutoencoder(dir);
+  const dataset = datasetFromConfig(cfg.data!, 'train', 0);
+  const firstLoss = async (motion: { motion_weight?: number; motion_threshold?: number }): Promise<number> => {
+    const loaded = loadAutoencoder(file);
+    const tensors = tf.memory().numTensors;
+    const trainer = new DecoderNoiseTrainer(loaded, dataset, { ...FINETUNE, ...motion }, 4);
+    const { loss } = await trainer.trainStep(0);
+    trainer.dispose();
+    assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+    loaded.dispose();
+    return loss;
+  };
+  const plain = await firstLoss({});
+  const one = await firstLoss({ motion_weight: 1 });
+  const four = await firstLoss({ motion_weight: 4 });
+  assert.ok(one > plain + 1e-5, `motion_weight 1 (${one}) should exceed the plain loss (${plain}) on moving shapes`);
+  assert.ok(Math.abs(four - plain - 4 * (one - plain)) < 1e-4 * plain, `loss ${four} at lambda 4 is not plain + 4 x the excess at lambda 1 (${plain}, ${one})`);
+  assert.equal(await firstLoss({ motion_weight: 4, motion_threshold: 10 }), plain, 'a threshold above all motion is the uniform loss');
+  const loaded = loadAutoencoder(file);
+  assert.throws(() => new DecoderNoiseTrainer(loaded, dataset, { ...FINETUNE, motion_threshold: 0.3 }, 0), /finetune.motion_threshold is 0.3 but finetune.motion_weight is unset or 0/);
+  loaded.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('DecoderNoiseTrainer: a run interrupted after a checkpoint and resumed ends with the parameters and state of an uninterrupted one', async () => {
   await initBackend({ quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvdm-dnr-'));

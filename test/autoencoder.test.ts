@@ -154,6 +154,35 @@ test('loss.pixel_weight scales the L1 term and loss.edge_weight adds the gradien
   assert.ok(withEdges > plain + 1e-3, `rec with edge_weight 1 (${withEdges}) should exceed plain L1 (${plain})`);
 });
 
+test('loss.motion_weight multiplies each pixel term by 1 + lambda * max(m - tau, 0): linear in lambda, 1 above all motion; a threshold alone is refused', async () => {
+  await initBackend({ quiet: true });
+  const recAtStep0 = async (loss: { motion_weight?: number; motion_threshold?: number }): Promise<number> => {
+    const cfg = overfitConfig(10);
+    Object.assign(cfg.autoencoder!.loss, loss);
+    const d = cfg.data;
+    const dataset = new SyntheticDataset({ family: 'shapes', size: 1, frames: d.frames, height: d.size, width: d.size, seed: 7, videoLength: 4 });
+    const before = tf.memory().numTensors;
+    const trainer = new AutoencoderTrainer({ config: cfg, dataset, log: () => {} });
+    const logs = await trainer.trainStep(0);
+    trainer.dispose();
+    assert.equal(tf.memory().numTensors, before, `motion_weight ${loss.motion_weight}: tensors left behind`);
+    return logs.rec;
+  };
+  const plain = await recAtStep0({});
+  const one = await recAtStep0({ motion_weight: 1 });
+  const three = await recAtStep0({ motion_weight: 3 });
+  // Same init and batch at step 0: rec(lambda) = mean(l1) + lambda * mean(l1 * m), so the excess is linear in lambda.
+  assert.ok(one > plain + 1e-4, `motion_weight 1 (${one}) should weigh the moving shape's pixels up over the plain ${plain}`);
+  assert.ok(Math.abs(three - plain - 3 * (one - plain)) < 1e-4 * plain, `rec ${three} at lambda 3 is not plain + 3 x the excess at lambda 1 (${plain}, ${one})`);
+  assert.equal(await recAtStep0({ motion_weight: 5, motion_threshold: 10 }), plain, 'a threshold above all motion (pixels change by at most 2) is the uniform loss');
+  const cfg = overfitConfig(10);
+  cfg.autoencoder!.loss.motion_threshold = 0.2;
+  assert.throws(
+    () => new AutoencoderTrainer({ config: cfg, dataset: new SyntheticDataset({ family: 'shapes', size: 1, frames: 4, height: 16, width: 16, seed: 7 }), log: () => {} }),
+    /config 'overfit': autoencoder.loss.motion_threshold is 0.2 but autoencoder.loss.motion_weight is unset or 0/,
+  );
+});
+
 test('a small autoencoder overfits one small synthetic clip to PSNR > 25 dB; no tensor leak across steps', async () => {
   await initBackend({ quiet: true });
   const cfg = overfitConfig(400);

@@ -588,3 +588,36 @@ test('samplers leak no tensors, also when the step loop is left early', async ()
   await assert.rejects(sample(model, s, [1, 2, 4, 4, 2], { kind: 'ddim', steps: 5 }), /neither options.rng nor options.noise/);
   assert.equal(tf.memory().numTensors, before);
 });
+
+test("motionWeights over pixels ('max'): 1 + lambda * max(m - tau, 0), m the largest colour change from the mean frame", async () => {
+  await ready;
+  const before = tf.memory().numTensors;
+  const [B, T, H, W, C] = [2, 4, 3, 2, 3];
+  const x = new Rng(8).normalArray(B * T * H * W * C);
+  const x0 = tf.tensor5d(x, [B, T, H, W, C]);
+  const [lambda, tau] = [3, 0.4];
+  const w = motionWeights(x0, lambda, tau, 'max');
+  assert.deepEqual(w.shape, [B, T, H, W, 1]);
+  const wv = w.dataSync();
+  const at = (b: number, t: number, p: number, c: number): number => x[((b * T + t) * H * W + p) * C + c];
+  let above = 0;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let p = 0; p < H * W; p++) {
+        let m = 0;
+        for (let c = 0; c < C; c++) {
+          let mean = 0;
+          for (let u = 0; u < T; u++) mean += at(b, u, p, c) / T;
+          m = Math.max(m, Math.abs(at(b, t, p, c) - mean));
+        }
+        if (m > tau) above++;
+        close(wv[(b * T + t) * H * W + p], 1 + lambda * Math.max(m - tau, 0), 1e-5, `weight of clip ${b}, frame ${t}, pixel ${p}`);
+      }
+  assert.ok(above > 0 && above < wv.length, `the threshold should split the elements, ${above} of ${wv.length} above`);
+  // 'max' differs from the latent models' 'mean' on the same data.
+  const meanW = motionWeights(x0, lambda, tau);
+  assert.ok(meanW.dataSync().some((v, i) => Math.abs(v - wv[i]) > 1e-3), "'mean' and 'max' gave the same weights");
+  assert.throws(() => motionWeights(x0, 1, 0, 'min' as 'max'), /channels must be 'mean' or 'max', got 'min'/);
+  tf.dispose([x0, w, meanW]);
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -4,7 +4,8 @@
  * reconstruct clips from z = denormalize(normalize(mean) + sigma * eps), sigma ~ U(0, sigma_max) per
  * clip, eps ~ N(0, I): the errors a diffusion model's samples carry in the normalised latent space
  * it works in. Loss: L1 plus edge_weight times the gradient difference loss (Mathieu et al. 2016)
- * that the shapes autoencoders train with. Noise augmentation of the decoder's input is the remedy
+ * that the shapes autoencoders train with, each pixel's term times the motion weight where
+ * `motion_weight` is set (lib/nn/motion-weights.ts). Noise augmentation of the decoder's input is the remedy
  * for a decoder that reconstructs well but does not tolerate latent error (sensitivity.ts).
  *
  * With `train_encoder` the encoder trains too, against noise of sigma times the batch's latent std
@@ -29,6 +30,7 @@ import { Adam, clipGradNorm, lrAt } from '../train/optim';
 import { Trainer, runTraining, trainLoopOptions } from '../train/loop';
 import { prefixed, subTensors } from '../train/checkpoint';
 import { gradientDifference } from './gdl';
+import { checkMotionKeys, motionWeights } from '../nn/motion-weights';
 import { computeLatentStats, loadAutoencoder, saveAutoencoderWeights, withLatentStats, type LatentStats, type LoadedAutoencoder } from './io';
 import { gradsByName } from './train';
 import { latentNoisePsnr } from './sensitivity';
@@ -60,6 +62,7 @@ export class DecoderNoiseTrainer implements Trainer {
 
   /** Trains `loaded`'s decoder in place. */
   constructor(readonly loaded: LoadedAutoencoder, dataset: ClipDataset, readonly cfg: DecoderFinetuneConfig, seed: number) {
+    checkMotionKeys('finetune', cfg.motion_weight, cfg.motion_threshold);
     if (!(cfg.sigma_max >= 0)) throw new Error(`decoder fine-tuning: sigma_max must be >= 0, got ${cfg.sigma_max}`);
     if (!loaded.latent && !cfg.train_encoder) throw new Error('decoder fine-tuning: the autoencoder has no latent statistics (shift/scale); the noise is defined in the normalised latent space');
     this.params = loaded.store.entries().filter(([n]) => cfg.train_encoder || isDecoderParam(n));
@@ -98,13 +101,13 @@ export class DecoderNoiseTrainer implements Trainer {
     return this.descend(step, x, () => ae.decode(relativeLatentNoise(ae.encode(x).mean, sigma, eps)), [eps]);
   }
 
-  /** One optimiser step on L1 + edge_weight * GDL of `reconstruct()` against x; disposes x and `extra`. */
+  /** One optimiser step on L1 + edge_weight * GDL of `reconstruct()` against x (times the motion weight); disposes x and `extra`. */
   private async descend(step: number, x: tf.Tensor5D, reconstruct: () => tf.Tensor5D, extra: tf.Tensor[]): Promise<Record<string, number>> {
     const { cfg } = this;
     const { value, grads } = tf.variableGrads(() => {
       const xr = reconstruct();
       const rec = cfg.edge_weight > 0 ? tf.add(tf.abs(tf.sub(x, xr)), tf.mul(gradientDifference(x, xr), cfg.edge_weight)) : tf.abs(tf.sub(x, xr));
-      return tf.mean(rec) as tf.Scalar;
+      return tf.mean(cfg.motion_weight ? tf.mul(rec, motionWeights(x, cfg.motion_weight, cfg.motion_threshold ?? 0, 'max')) : rec) as tf.Scalar;
     }, this.params.map(([, v]) => v));
     const named = gradsByName(this.params, grads);
     if (cfg.optim.grad_clip > 0) clipGradNorm(named, cfg.optim.grad_clip);

@@ -3,6 +3,7 @@
  * (lvdm-facts.md section 1; Esser et al. 2021 / Rombach et al. 2022):
  *   rec   = pixel_weight * |x - x_hat| (or squared) + lpips_weight * LPIPS(x, x_hat)        per pixel
  *           + edge_weight * GDL(x, x_hat)   (gradient difference, gdl.ts; not in LDM, off by default)
+ *           times 1 + motion_weight * max(m - tau, 0) (moving pixels, lib/nn/motion-weights.ts; not in LDM, off by default)
  *   nll   = sum(rec / exp(logvar) + logvar) / B      (logvar: one learned scalar)
  *   L_G   = nll + kl_weight * KL + d_weight * [step >= disc_start] * (-mean D(x_hat))
  *   d_weight = clamp(|grad_last nll| / (|grad_last L_adv| + 1e-4), 0, 1e4) * disc_weight
@@ -21,6 +22,7 @@ import type { ClipDataset } from '../../data/types';
 import { VideoAutoencoder, klDivergence } from './model';
 import { Lpips } from './lpips';
 import { gradientDifference } from './gdl';
+import { checkMotionKeys, motionWeights } from '../nn/motion-weights';
 import { NLayerDiscriminator, adaptiveWeight, generatorAdvLoss, hingeDLoss } from './discriminator';
 
 export interface AutoencoderTrainerOptions {
@@ -58,6 +60,7 @@ export class AutoencoderTrainer implements Trainer {
     const ae = opts.config.autoencoder;
     if (!ae) throw new Error('config: the `autoencoder` section is required to train an autoencoder');
     this.cfg = ae;
+    checkMotionKeys('autoencoder.loss', ae.loss.motion_weight, ae.loss.motion_threshold, `config '${opts.config.name}'`);
     const seed = opts.config.seed;
     const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
     const root = new Rng(seed);
@@ -89,7 +92,7 @@ export class AutoencoderTrainer implements Trainer {
     return lrAt(step, { lr: o.lr, warmupSteps: o.warmup_steps, decay: o.decay, totalSteps: this.cfg.train.steps, minLr: o.min_lr });
   }
 
-  /** Per-pixel reconstruction term (L1/MSE + gradient difference + LPIPS per frame), [B, T, H, W, 3]. */
+  /** Per-pixel reconstruction term (L1/MSE + gradient difference + LPIPS per frame, times the motion weight), [B, T, H, W, 3]. */
   private recLoss(x: tf.Tensor5D, xr: tf.Tensor5D): tf.Tensor {
     return tf.tidy(() => {
       const d = tf.sub(x, xr);
@@ -102,6 +105,7 @@ export class AutoencoderTrainer implements Trainer {
         const p = this.lpips.distance(tf.reshape(x, [b * t, h, w, c]), tf.reshape(xr, [b * t, h, w, c])); // [B*T]
         rec = tf.add(rec, tf.mul(tf.reshape(p, [b, t, 1, 1, 1]), loss.lpips_weight));
       }
+      if (loss.motion_weight) rec = tf.mul(rec, motionWeights(x, loss.motion_weight, loss.motion_threshold ?? 0, 'max'));
       return rec;
     });
   }

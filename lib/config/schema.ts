@@ -101,6 +101,16 @@ export const AutoencoderLossConfig = z
      * keep their content keys (and the shipped models stay reusable).
      */
     edge_weight: z.number().nonnegative().optional(),
+    /**
+     * Weight of moving pixels in the reconstruction term, lambda >= 0 (unset = 0 = uniform, as LDM):
+     * each pixel's term is multiplied by 1 + lambda * max(m - tau, 0), m = max over colours of
+     * |x - x's mean over the clip's frames| in [-1, 1] units (lib/nn/motion-weights.ts). For a small
+     * moving actor the autoencoder otherwise blurs (experiments/RESULTS.md, "Ucf fs2: an autoencoder
+     * weighted towards what moves"). Optional so that configs without it keep their content keys.
+     */
+    motion_weight: z.number().nonnegative().optional(),
+    /** Threshold tau >= 0 of motion_weight (unset = 0); needs motion_weight > 0. */
+    motion_threshold: z.number().nonnegative().optional(),
     /** LPIPS weight; must be 0 unless `lpips_weights` names a weights file. */
     lpips_weight: z.number().nonnegative().default(0),
     lpips_weights: z.string().nullable().default(null),
@@ -408,6 +418,10 @@ export const DecoderFinetuneConfig = z
     /** Largest latent noise, in units of the normalised latents the diffusion models work in. */
     sigma_max: z.number().nonnegative(),
     edge_weight: z.number().nonnegative().default(1),
+    /** Weight of moving pixels in the loss, as `autoencoder.loss.motion_weight` (optional; unset = uniform). */
+    motion_weight: z.number().nonnegative().optional(),
+    /** Its threshold, as `autoencoder.loss.motion_threshold`; needs motion_weight > 0. */
+    motion_threshold: z.number().nonnegative().optional(),
     /**
      * Train the encoder too (optional; absent = false, the encoder frozen). The noise is then
      * sigma times the batch's own latent std, so the encoder cannot beat it by growing its latents,

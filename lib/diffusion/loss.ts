@@ -59,22 +59,10 @@ export function vLossWeights(schedule: NoiseSchedule, t: ArrayLike<number>, kind
 }
 
 /**
- * Per-element loss weights that emphasise what moves (this project's option, not LVDM's; issue 12:
- * the latent models erase small moving objects they are given, experiments/RESULTS.md "Ucf fs2: a
- * larger short-video UNet"): 1 + lambda * max(m - tau, 0), with m the mean over latent channels of
- * |x0 - x0's mean over the clip's frames|, shape [B, T, h, w, 1]. An object that covers a few
- * percent of the frame otherwise weighs a few percent of the loss; a threshold tau > 0 leaves
- * changes below it at weight 1 (RESULTS.md "Ucf fs2: the motion weight above a threshold"). x0 is
- * data (no gradient).
+ * Loss weights towards moving latents, 1 + lambda * max(m - tau, 0) with m the mean over latent
+ * channels of |x0 - x0's mean over frames| (lib/nn/motion-weights.ts; `diffusion.motion_weight`).
  */
-export function motionWeights(x0: tf.Tensor5D, lambda: number, tau = 0): tf.Tensor5D {
-  if (!(lambda >= 0)) throw new Error(`motionWeights: lambda must be >= 0, got ${lambda}`);
-  if (!(tau >= 0)) throw new Error(`motionWeights: threshold tau must be >= 0, got ${tau}`);
-  return tf.tidy(() => {
-    const m = tf.mean(tf.abs(tf.sub(x0, tf.mean(x0, 1, true))), 4, true);
-    return tf.add(tf.mul(tf.relu(tf.sub(m, tau)), lambda), 1) as tf.Tensor5D;
-  });
-}
+export { motionWeights } from '../nn/motion-weights';
 
 /** `extra` multiplied into existing loss weights (disposing both inputs), or `extra` alone. */
 export function withExtraWeights(weights: tf.Tensor | undefined, extra: tf.Tensor5D): tf.Tensor {

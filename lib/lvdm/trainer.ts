@@ -23,6 +23,7 @@ import { prefixed, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
 import { diffusionLoss, gaussianNoise, motionWeights, sampleTimesteps, vLossWeights, withExtraWeights } from '../diffusion/loss';
+import { checkMotionKeys } from '../nn/motion-weights';
 import { predictionTarget } from '../diffusion/prediction';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
@@ -140,8 +141,7 @@ export class LvdmTrainer implements Trainer {
       throw new Error(
         `config '${opts.config.name}': diffusion.timestep_weighting 'v' weights the eps loss to equal the v loss, and diffusion.prediction 'v' already regresses on v; set one of them, not both`,
       );
-    if (diffusion.motion_threshold !== undefined && !diffusion.motion_weight)
-      throw new Error(`config '${opts.config.name}': diffusion.motion_threshold is ${diffusion.motion_threshold} but diffusion.motion_weight is unset or 0, so it would change nothing; set motion_weight > 0 or remove motion_threshold`);
+    checkMotionKeys('diffusion', diffusion.motion_weight, diffusion.motion_threshold, `config '${opts.config.name}'`);
     this.schedule = scheduleFromConfig(diffusion);
     this.params = this.store.trainable();
     const o = diffusion.optim;

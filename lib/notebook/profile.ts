@@ -89,12 +89,12 @@ const SHAPES: Record<ProfileName, Entry> = {
 };
 
 /**
- * Ucf's shipped short model (10, after shapes): experiments/ucf-synthetic-fs2-short-4k.yaml, whose
- * autoencoder, robust-latent decoder and short model are shipped in models/; every profile samples
+ * Ucf's shipped short model (10, after shapes): experiments/ucf-synthetic-fs2-ae-motion.yaml, whose
+ * motion-weighted autoencoder, robust-latent decoder and short model are shipped in models/; every profile samples
  * its 16-frame clips and scores them against the floors (smoke: 4 clips, 4 sampler steps, 16 real
  * clips; mini and paper: the file's 32 clips, DDIM 20).
  */
-const UCF_SHIPPED_FILE = 'experiments/ucf-synthetic-fs2-short-4k.yaml';
+const UCF_SHIPPED_FILE = 'experiments/ucf-synthetic-fs2-ae-motion.yaml';
 const UCF_SHIPPED: Record<ProfileName, Entry> = {
   smoke: { config: UCF_SHIPPED_FILE, set: ['sweep.grids.short.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
   mini: { config: UCF_SHIPPED_FILE, set: [], params: {} },
