@@ -8,7 +8,7 @@ import { VideoAutoencoder, klDivergence, stageStrides } from '../lib/autoencoder
 import { AutoencoderTrainer } from '../lib/autoencoder/train';
 import { gradientDifference } from '../lib/autoencoder/gdl';
 import { reconstructClips } from '../lib/autoencoder/pipeline';
-import { AutoencoderModelConfig, ExperimentConfig } from '../lib/config/schema';
+import { AutoencoderLossConfig, AutoencoderModelConfig, ExperimentConfig } from '../lib/config/schema';
 import { validateConfig } from '../lib/config/load';
 import { SyntheticDataset } from '../data/synthetic';
 import { psnrU8 } from './helpers';
@@ -135,18 +135,22 @@ function overfitConfig(steps: number): ExperimentConfig {
   );
 }
 
+/** The reconstruction term `rec` logged at step 0 of the overfit config with `loss` keys set (same init, same batch); checks for leaked tensors. */
+async function recAtStep0(loss: Partial<AutoencoderLossConfig>): Promise<number> {
+  const cfg = overfitConfig(10);
+  Object.assign(cfg.autoencoder!.loss, loss);
+  const d = cfg.data;
+  const dataset = new SyntheticDataset({ family: 'shapes', size: 1, frames: d.frames, height: d.size, width: d.size, seed: 7, videoLength: 4 });
+  const before = tf.memory().numTensors;
+  const trainer = new AutoencoderTrainer({ config: cfg, dataset, log: () => {} });
+  const logs = await trainer.trainStep(0);
+  trainer.dispose();
+  assert.equal(tf.memory().numTensors, before, `loss ${JSON.stringify(loss)}: tensors left behind`);
+  return logs.rec;
+}
+
 test('loss.pixel_weight scales the L1 term and loss.edge_weight adds the gradient difference (same init, same batch)', async () => {
   await initBackend({ quiet: true });
-  const recAtStep0 = async (loss: { pixel_weight?: number; edge_weight?: number }): Promise<number> => {
-    const cfg = overfitConfig(10);
-    Object.assign(cfg.autoencoder!.loss, loss);
-    const d = cfg.data;
-    const dataset = new SyntheticDataset({ family: 'shapes', size: 1, frames: d.frames, height: d.size, width: d.size, seed: 7, videoLength: 4 });
-    const trainer = new AutoencoderTrainer({ config: cfg, dataset, log: () => {} });
-    const logs = await trainer.trainStep(0);
-    trainer.dispose();
-    return logs.rec;
-  };
   const plain = await recAtStep0({});
   const doubled = await recAtStep0({ pixel_weight: 2 });
   assert.ok(Math.abs(doubled - 2 * plain) < 1e-5 * plain, `pixel_weight 2: rec ${doubled} should be twice ${plain}`);
@@ -156,18 +160,6 @@ test('loss.pixel_weight scales the L1 term and loss.edge_weight adds the gradien
 
 test('loss.motion_weight multiplies each pixel term by 1 + lambda * max(m - tau, 0): linear in lambda, 1 above all motion; a threshold alone is refused', async () => {
   await initBackend({ quiet: true });
-  const recAtStep0 = async (loss: { motion_weight?: number; motion_threshold?: number }): Promise<number> => {
-    const cfg = overfitConfig(10);
-    Object.assign(cfg.autoencoder!.loss, loss);
-    const d = cfg.data;
-    const dataset = new SyntheticDataset({ family: 'shapes', size: 1, frames: d.frames, height: d.size, width: d.size, seed: 7, videoLength: 4 });
-    const before = tf.memory().numTensors;
-    const trainer = new AutoencoderTrainer({ config: cfg, dataset, log: () => {} });
-    const logs = await trainer.trainStep(0);
-    trainer.dispose();
-    assert.equal(tf.memory().numTensors, before, `motion_weight ${loss.motion_weight}: tensors left behind`);
-    return logs.rec;
-  };
   const plain = await recAtStep0({});
   const one = await recAtStep0({ motion_weight: 1 });
   const three = await recAtStep0({ motion_weight: 3 });

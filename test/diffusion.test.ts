@@ -183,6 +183,25 @@ test('vLossWeights: the eps error times the weight is the v-prediction error (v 
   assert.ok(wl1[3] > 30 && Math.abs(wl1[0] - 1) < 0.01, `weights ${Array.from(wl1)}`);
 });
 
+/** m per [clip, frame, pixel] of x [B, T, H, W, C]: |x - x's mean over frames|, averaged ('mean') or maximised ('max') over channels, in float64 loops. */
+function referenceMotion(x: Float32Array, [B, T, H, W, C]: number[], reduce: 'mean' | 'max'): number[] {
+  const at = (b: number, t: number, p: number, c: number): number => x[((b * T + t) * H * W + p) * C + c];
+  const out: number[] = [];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let p = 0; p < H * W; p++) {
+        let m = 0;
+        for (let c = 0; c < C; c++) {
+          let mean = 0;
+          for (let u = 0; u < T; u++) mean += at(b, u, p, c) / T;
+          const d = Math.abs(at(b, t, p, c) - mean);
+          m = reduce === 'mean' ? m + d / C : Math.max(m, d);
+        }
+        out.push(m);
+      }
+  return out;
+}
+
 test('motionWeights: 1 + lambda * mean over channels of |x0 - its mean over frames|, and the weighted loss it gives', async () => {
   await ready;
   const before = tf.memory().numTensors;
@@ -194,18 +213,7 @@ test('motionWeights: 1 + lambda * mean over channels of |x0 - its mean over fram
   const w = motionWeights(x0, 2.5);
   assert.deepEqual(w.shape, [B, T, H, W, 1]);
   const wv = w.dataSync();
-  const at = (b: number, t: number, p: number, c: number): number => x[((b * T + t) * H * W + p) * C + c];
-  for (let b = 0; b < B; b++)
-    for (let t = 0; t < T; t++)
-      for (let p = 0; p < H * W; p++) {
-        let m = 0;
-        for (let c = 0; c < C; c++) {
-          let mean = 0;
-          for (let u = 0; u < T; u++) mean += at(b, u, p, c) / T;
-          m += Math.abs(at(b, t, p, c) - mean) / C;
-        }
-        close(wv[(b * T + t) * H * W + p], 1 + 2.5 * m, 1e-5, `weight of clip ${b}, frame ${t}, pixel ${p}`);
-      }
+  referenceMotion(x, [B, T, H, W, C], 'mean').forEach((m, e) => close(wv[e], 1 + 2.5 * m, 1e-5, `weight of element ${e} ([clip, frame, pixel] order)`));
   assert.ok(wv.slice(T * H * W).every((v) => Math.abs(v - 1) < 1e-6), 'a still clip weighs 1 everywhere');
   const ones = motionWeights(x0, 0);
   assert.ok(ones.dataSync().every((v) => v === 1));
@@ -599,20 +607,11 @@ test("motionWeights over pixels ('max'): 1 + lambda * max(m - tau, 0), m the lar
   const w = motionWeights(x0, lambda, tau, 'max');
   assert.deepEqual(w.shape, [B, T, H, W, 1]);
   const wv = w.dataSync();
-  const at = (b: number, t: number, p: number, c: number): number => x[((b * T + t) * H * W + p) * C + c];
   let above = 0;
-  for (let b = 0; b < B; b++)
-    for (let t = 0; t < T; t++)
-      for (let p = 0; p < H * W; p++) {
-        let m = 0;
-        for (let c = 0; c < C; c++) {
-          let mean = 0;
-          for (let u = 0; u < T; u++) mean += at(b, u, p, c) / T;
-          m = Math.max(m, Math.abs(at(b, t, p, c) - mean));
-        }
-        if (m > tau) above++;
-        close(wv[(b * T + t) * H * W + p], 1 + lambda * Math.max(m - tau, 0), 1e-5, `weight of clip ${b}, frame ${t}, pixel ${p}`);
-      }
+  referenceMotion(x, [B, T, H, W, C], 'max').forEach((m, e) => {
+    if (m > tau) above++;
+    close(wv[e], 1 + lambda * Math.max(m - tau, 0), 1e-5, `weight of element ${e} ([clip, frame, pixel] order)`);
+  });
   assert.ok(above > 0 && above < wv.length, `the threshold should split the elements, ${above} of ${wv.length} above`);
   // 'max' differs from the latent models' 'mean' on the same data.
   const meanW = motionWeights(x0, lambda, tau);
