@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { planExperiment, readDone } from '../lib/experiments/plan';
-import { collectResults } from '../lib/experiments/execute';
+import { collectResults, reportInputFor } from '../lib/experiments/execute';
 import { isDecoderParam, EVAL_SIGMAS, type DecoderEval } from '../lib/autoencoder/noise-finetune';
 import { loadCheckpoint } from '../lib/train/checkpoint';
 import { runLvdm, tempDir } from './helpers';
@@ -96,5 +96,14 @@ test("lvdm run with a 'decoder' stage: encoder and latent statistics kept, decod
   const rows = collectResults(plan);
   assert.equal(rows.length, 1);
   assert.ok(Number.isFinite(rows[0].fvd), `FVD_proxy ${rows[0].fvd}`);
+  // The report's loss curves: the decoder stage's mean L1 gets its own panel, not the autoencoder NLL's axis.
+  assert.deepEqual(
+    reportInputFor(plan).curves!.map((c) => [c.stage, c.group]),
+    [
+      ['ae', 'autoencoder'],
+      ['dec', 'decoder'],
+      ['lvdm', 'diffusion'],
+    ],
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 });

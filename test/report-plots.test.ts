@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { decodePng } from '../lib/io/image';
-import { experimentFigures, figureHtml, figuresPageHtml, findChromium, lossCurvesFigure, metricByWindow, metricVsField, pairedDifferences, renderPng, writeFigureFiles } from '../lib/plots';
+import { logTicks } from '../lib/plots/figure';
+import { experimentFigures, figureHtml, figuresPageHtml, findChromium, lossCurvesFigure, metricByWindow, metricVsField, pairedDifferences, plotDiv, renderPng, writeFigureFiles } from '../lib/plots';
 import { aggregateSettings, pairedComparisons } from '../lib/results';
 import { tempDir } from './helpers';
 import { syntheticCurves, syntheticPoints } from './results-fixtures';
@@ -86,11 +87,26 @@ test('metric per window: bands for a few settings, error bars for many; paired d
   const [d1, d2] = [grouped.layout.yaxis.domain!, grouped.layout.yaxis2!.domain!];
   assert.ok(d1[0] > d2[1], `panels must not overlap: ${d1} above ${d2}`);
   assert.equal(grouped.layout.xaxis.anchor, 'y2', 'the step axis sits under the bottom panel');
+  // Its div in a page is as high as the figure, so the bottom panel does not spill out of it.
+  assert.ok(grouped.layout.height && grouped.layout.height > 420, `two panels want more than the default 420 px, got ${grouped.layout.height}`);
+  assert.match(plotDiv(grouped, 'loss'), new RegExp(`style="width:100%;height:${grouped.layout.height}px"`));
+  assert.match(plotDiv(lc, 'one'), /style="width:100%;height:420px"/, 'a figure without a layout height gets 420 px');
   const all = experimentFigures(aggs, { metricName: 'fvd_proxy', floors, curves: syntheticCurves() });
   assert.deepEqual(
     all.map((x) => x.name),
     ['metric-vs-s', 'metric-vs-w', 'metric-by-window', 'kvd-vs-s', 'kvd-vs-w', 'loss-curves'],
   );
+});
+
+test('log-axis ticks: 1-2-5 over wide ranges, every mantissa over a narrow one, none of ours over a narrower one', () => {
+  assert.deepEqual(logTicks(1, 1000).tickvals, [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]);
+  const narrow = logTicks(0.061, 0.092).tickvals!;
+  assert.deepEqual(
+    narrow.filter((v) => v >= 0.061 && v <= 0.092),
+    [0.07, 0.08, 0.09],
+    `ticks ${narrow}`,
+  );
+  assert.deepEqual(logTicks(0.0612, 0.0618), {}, 'no 1-9 mantissa inside: leave the ticks to plotly');
 });
 
 test('standalone HTML: plotly inlined once per page, embedded text cannot close the script', () => {

@@ -422,7 +422,10 @@ function lossCurves(plan: Plan): LossCurve[] {
     if (!TRAINING.includes(t.kind) || taskState(plan, t) !== 'done') continue;
     const rows = readJsonl(path.join(taskDir(plan, t), METRICS_LOG)) as { step?: number; loss?: number }[];
     const ok = rows.filter((r) => typeof r.step === 'number' && typeof r.loss === 'number');
-    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!), group: t.kind === 'autoencoder' || t.kind === 'decoder' ? 'autoencoder' : 'diffusion' });
+    // A panel per kind of loss: the autoencoder's NLL (large, often negative), a decoder stage's mean
+    // L1 + GDL (about 0.05; on the NLL's axis a flat line at 0) and the diffusion losses.
+    const group = t.kind === 'autoencoder' || t.kind === 'decoder' ? t.kind : 'diffusion';
+    curves.push({ stage: t.id, steps: ok.map((r) => r.step!), loss: ok.map((r) => r.loss!), group });
   }
   return curves;
 }

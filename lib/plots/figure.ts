@@ -96,14 +96,23 @@ export function dash(i: number): 'solid' | 'dot' | 'dash' {
   return round === 0 ? 'solid' : round === 1 ? 'dot' : 'dash';
 }
 
-/** Ticks at 1, 2 and 5 times powers of ten covering [lo, hi] (lo > 0), for log axes. */
-export function logTicks(lo: number, hi: number): { tickvals: number[]; ticktext: string[] } {
-  const vals: number[] = [];
-  for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)); e++)
-    for (const m of [1, 2, 5]) {
-      const v = Number((m * 10 ** e).toPrecision(12));
-      if (v >= lo / 1.2 && v <= hi * 1.2) vals.push(v);
-    }
+/** Ticks at 1, 2 and 5 times powers of ten covering [lo, hi] (lo > 0), for log axes (finer where that leaves fewer than two inside). */
+export function logTicks(lo: number, hi: number): { tickvals?: number[]; ticktext?: string[] } {
+  const at = (mantissas: number[]): number[] => {
+    const vals: number[] = [];
+    for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)); e++)
+      for (const m of mantissas) {
+        const v = Number((m * 10 ** e).toPrecision(12));
+        if (v >= lo / 1.2 && v <= hi * 1.2) vals.push(v);
+      }
+    return vals;
+  };
+  const inside = (vals: number[]): number => vals.filter((v) => v >= lo && v <= hi).length;
+  // 1-2-5 ticks; a range narrower than that (a loss between 0.06 and 0.09) gets every mantissa,
+  // and one narrower still plotly's own ticks rather than an unlabelled axis.
+  let vals = at([1, 2, 5]);
+  if (inside(vals) < 2) vals = at([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  if (inside(vals) < 2) return {};
   return { tickvals: vals, ticktext: vals.map((v) => String(v)) };
 }
 

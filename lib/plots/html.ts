@@ -54,9 +54,10 @@ const PLOT_CONFIG: PlotConfig = { displaylogo: false, responsive: true };
 
 /**
  * A <div> with a figure and the inline script that draws it (needs plotlyScriptTag earlier in
- * the page). `style` sizes the div (default: full width, 420 px high).
+ * the page). `style` sizes the div (default: full width, the figure's layout height or 420 px, so
+ * a figure of stacked subplots does not spill out of its div).
  */
-export function plotDiv(fig: Figure, id: string, style = 'width:100%;height:420px', config: PlotConfig = PLOT_CONFIG): string {
+export function plotDiv(fig: Figure, id: string, style = `width:100%;height:${fig.layout.height ?? 420}px`, config: PlotConfig = PLOT_CONFIG): string {
   if (!/^[A-Za-z][\w-]*$/.test(id)) throw new Error(`plotDiv: id must be a plain identifier, got '${id}'`);
   return (
     `<div id="${id}" class="lvdm-plot" style="${escapeHtml(style)}"></div>\n` +
