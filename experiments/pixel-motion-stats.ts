@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { loadExperiment } from '../lib/experiments/resolve';
-import { motionWeights } from '../lib/nn/motion-weights';
+import { motionMagnitude } from '../lib/nn/motion-weights';
 import { datasetFromConfig } from '../data/from-config';
 import { ClipLoader } from '../data/loader';
 
@@ -31,9 +31,9 @@ async function main(): Promise<void> {
   for (let seen = 0; seen < clips; ) {
     const b = await loader.next();
     const x = tf.tensor5d(b.video, [b.batchSize, b.frames, b.height, b.width, 3]);
-    const w = motionWeights(x, 1, 0, 'max'); // 1 + m
-    for (const v of w.dataSync()) m.push(v - 1);
-    tf.dispose([x, w]);
+    const mt = motionMagnitude(x, 'max');
+    for (const v of mt.dataSync()) m.push(v);
+    tf.dispose([x, mt]);
     seen += b.batchSize;
   }
   loader.close();

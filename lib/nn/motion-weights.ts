@@ -13,15 +13,19 @@ import * as tf from '@tensorflow/tfjs';
 
 export type ChannelReduce = 'mean' | 'max';
 
-export function motionWeights(x: tf.Tensor5D, lambda: number, tau = 0, channels: ChannelReduce = 'mean'): tf.Tensor5D {
-  if (!(lambda >= 0)) throw new Error(`motionWeights: lambda must be >= 0, got ${lambda}`);
-  if (!(tau >= 0)) throw new Error(`motionWeights: threshold tau must be >= 0, got ${tau}`);
+/** m = |x - x's mean over frames| reduced over channels, [B, T, H, W, 1]. */
+export function motionMagnitude(x: tf.Tensor5D, channels: ChannelReduce = 'mean'): tf.Tensor5D {
   if (channels !== 'mean' && channels !== 'max') throw new Error(`motionWeights: channels must be 'mean' or 'max', got '${String(channels)}'`);
   return tf.tidy(() => {
     const dev = tf.abs(tf.sub(x, tf.mean(x, 1, true)));
-    const m = channels === 'mean' ? tf.mean(dev, 4, true) : tf.max(dev, 4, true);
-    return tf.add(tf.mul(tf.relu(tf.sub(m, tau)), lambda), 1) as tf.Tensor5D;
+    return (channels === 'mean' ? tf.mean(dev, 4, true) : tf.max(dev, 4, true)) as tf.Tensor5D;
   });
+}
+
+export function motionWeights(x: tf.Tensor5D, lambda: number, tau = 0, channels: ChannelReduce = 'mean'): tf.Tensor5D {
+  if (!(lambda >= 0)) throw new Error(`motionWeights: lambda must be >= 0, got ${lambda}`);
+  if (!(tau >= 0)) throw new Error(`motionWeights: threshold tau must be >= 0, got ${tau}`);
+  return tf.tidy(() => tf.add(tf.mul(tf.relu(tf.sub(motionMagnitude(x, channels), tau)), lambda), 1) as tf.Tensor5D);
 }
 
 /** Throws where a motion threshold is set without a motion weight (it would change nothing); `section` names the config section, `source` the config. */
