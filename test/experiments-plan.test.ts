@@ -53,6 +53,13 @@ test('schema errors name the file, the key path and the expectation', () => {
       ['stages:\n  pred:\n    diffusion:\n      autoencoder: x.safetensors\n', /key 'stages\.pred\.diffusion\.autoencoder': must not be set in an experiment file/],
       ['stages:\n  ar:\n    from: nothing\n', /key 'stages\.ar\.from': expected the name of another stage/],
       ['stages:\n  interp:\n    long: { role: prediction }\n', /key 'stages\.interp\.long\.role': expected 'interpolation'/],
+      // A motion threshold without its weight changes nothing: refused where it is written, in each of the three sections.
+      ['stages:\n  ae:\n    autoencoder:\n      loss: { motion_threshold: 0.25 }\n', /key 'stages\.ae\.autoencoder\.loss\.motion_threshold': is 0\.25 but motion_weight is unset or 0/],
+      ['stages:\n  lvdm:\n    diffusion: { motion_weight: 0, motion_threshold: 0.1 }\n', /key 'stages\.lvdm\.diffusion\.motion_threshold': is 0\.1 but motion_weight is unset or 0/],
+      [
+        'stages:\n  dec:\n    kind: decoder\n    autoencoder: ae\n    finetune: { sigma_max: 0.6, motion_threshold: 0.2, optim: { lr: 1.0e-4 }, train: { steps: 4, batch_size: 1 } }\n',
+        /key 'stages\.dec\.finetune\.motion_threshold': is 0\.2 but motion_weight is unset or 0/,
+      ],
     ];
     for (const [extra, re] of cases) assert.throws(() => loadExperiment(smokeWith(dir, extra)), re, extra);
     const missing = write(dir, 'y.yaml', 'include: [base/none.yaml]\nname: y\n');

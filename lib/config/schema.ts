@@ -90,6 +90,15 @@ export const AutoencoderModelConfig = z
   })
   .strict();
 
+/**
+ * A motion threshold without a motion weight changes nothing (lib/nn/motion-weights.ts): refused at
+ * validation, so the error names the file and the key path (e.g. stages.dec.finetune.motion_threshold).
+ */
+function motionKeys(v: { motion_weight?: number; motion_threshold?: number }, ctx: z.RefinementCtx): void {
+  if (v.motion_threshold !== undefined && !v.motion_weight)
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['motion_threshold'], message: `is ${v.motion_threshold} but motion_weight is unset or 0, so it would change nothing; set motion_weight > 0 or remove motion_threshold` });
+}
+
 export const AutoencoderLossConfig = z
   .object({
     pixel: z.enum(['l1', 'mse']).default('l1'),
@@ -123,7 +132,8 @@ export const AutoencoderLossConfig = z
     disc_channels: posInt.default(64),
     disc_lr: z.number().positive().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(motionKeys);
 
 export const AutoencoderConfig = z
   .object({
@@ -282,7 +292,8 @@ export const DiffusionConfig = z
     latents: LatentCacheConfig.default({}),
     sampling: SamplingConfig.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine(motionKeys);
 
 /**
  * Long-video conditioning (lvdm-facts.md sections 4-5; issue 6): what a prediction or interpolation
@@ -433,7 +444,8 @@ export const DecoderFinetuneConfig = z
     optim: OptimConfig,
     train: TrainConfig,
   })
-  .strict();
+  .strict()
+  .superRefine(motionKeys);
 
 export const DecoderStage = z
   .object({

@@ -15,7 +15,7 @@ export type ChannelReduce = 'mean' | 'max';
 
 /** m = |x - x's mean over frames| reduced over channels, [B, T, H, W, 1]. */
 export function motionMagnitude(x: tf.Tensor5D, channels: ChannelReduce = 'mean'): tf.Tensor5D {
-  if (channels !== 'mean' && channels !== 'max') throw new Error(`motionWeights: channels must be 'mean' or 'max', got '${String(channels)}'`);
+  if (channels !== 'mean' && channels !== 'max') throw new Error(`motionMagnitude: channels must be 'mean' or 'max', got '${String(channels)}'`);
   return tf.tidy(() => {
     const dev = tf.abs(tf.sub(x, tf.mean(x, 1, true)));
     return (channels === 'mean' ? tf.mean(dev, 4, true) : tf.max(dev, 4, true)) as tf.Tensor5D;
