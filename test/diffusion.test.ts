@@ -13,6 +13,7 @@ import {
   ddimTimesteps,
   diffusionLoss,
   guidedEps,
+  autoguidedModel,
   predictEpsFromX0,
   predictX0FromEps,
   qPosterior,
@@ -550,6 +551,42 @@ test('guidance: eps = (1 + w) eps_c - w eps_u, batched in one forward; w = 0 is 
   assert.deepEqual(await plain.data(), await model(x, t, cond).data());
   assert.throws(() => guidedEps(model, x, t, cond, { scale: 1, uncond: { other: tf.tensor1d([0, 0]) } }), /keys .* differ/);
   tf.dispose([x, cond.k, uncond.k, expected, got, sep, plain]);
+});
+
+test('autoguidance: eps = eps_bad + s (eps_good - eps_bad) against a float64 reference; s = 1 is the good model; cond reaches both; no leaks', async () => {
+  await ready;
+  const seenCond: string[] = [];
+  // Two different affine "networks" of x, t and cond.k.
+  const good: EpsModel = (x, t, cond) => {
+    seenCond.push(`good ${cond?.k ? 'k' : '-'}`);
+    return tf.tidy(() => tf.add(tf.mul(x, 0.9), tf.reshape(cond!.k, [x.shape[0], 1, 1, 1, 1])) as tf.Tensor5D);
+  };
+  const bad: EpsModel = (x, t, cond) => {
+    seenCond.push(`bad ${cond?.k ? 'k' : '-'}`);
+    const tt = t instanceof Int32Array ? t[0] : 0;
+    return tf.tidy(() => tf.add(tf.mul(x, 0.5), tf.mul(tf.reshape(cond!.k, [x.shape[0], 1, 1, 1, 1]), 1 + tt / 100)) as tf.Tensor5D);
+  };
+  const xs = new Rng(3).normalArray(2 * 3 * 2 * 2 * 1);
+  const x = tf.tensor5d(xs, [2, 3, 2, 2, 1]);
+  const cond = { k: tf.tensor1d([0.5, -2]) };
+  const t = new Int32Array([30, 30]);
+  const before = tf.memory().numTensors;
+  for (const s of [0, 0.5, 2, 3.5]) {
+    const out = autoguidedModel(good, bad, s)(x, t, cond);
+    const got = await out.data();
+    out.dispose();
+    for (let i = 0; i < xs.length; i++) {
+      const k = i < xs.length / 2 ? 0.5 : -2;
+      const g = 0.9 * xs[i] + k;
+      const b = 0.5 * xs[i] + k * 1.3;
+      assert.ok(Math.abs(got[i] - (b + s * (g - b))) < 1e-5, `s ${s}, element ${i}: ${got[i]} against ${b + s * (g - b)}`);
+    }
+  }
+  assert.equal(tf.memory().numTensors, before); // both branches' outputs disposed inside
+  assert.ok(seenCond.every((c) => c.endsWith(' k')));
+  assert.equal(autoguidedModel(good, bad, 1), good); // s = 1: the good model alone, one forward
+  for (const s of [-0.5, NaN, Infinity]) assert.throws(() => autoguidedModel(good, bad, s), /autoguidance: scale s must be a finite number >= 0/);
+  tf.dispose([x, cond.k]);
 });
 
 test('known values stay in place at every step and in the result', async () => {

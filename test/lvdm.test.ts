@@ -11,7 +11,7 @@ import { epsModelFor, sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
 import { upsampleNearest2x } from '../lib/models/unet3d';
-import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, checkAutoguide, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
 import { latentCacheFile } from '../lib/lvdm/pipeline';
 
 const ready = initBackend({ quiet: true });
@@ -323,6 +323,30 @@ test('weights export -> load -> generate -> MP4, GIF, grid PNG and npz', async (
   assert.equal(npz.dtype, 'uint8');
   assert.deepEqual(Array.from(npz.data.slice(0, 50) as Uint8Array), Array.from(gen.videos[0].slice(0, 50)));
   assert.throws(() => loadLvdm(path.join(dir, 'missing.safetensors')), /not found/);
+
+  // Autoguidance by an earlier state of the same model (the weights after step 0, here `model`)
+  // of a model trained one step further: scale 1 is the good model alone, scale 2 changes the samples.
+  await tr.trainStep(1);
+  const goodFile = path.join(dir, 'good.safetensors');
+  saveLvdmWeights(goodFile, tr.samplingWeights(), cfg, { autoencoder: '/nonexistent', latent: cache.norm, latent_shape: cache.shape, clip: { frames: 4, height: 8, width: 8 }, ema: true }, 2);
+  const good = loadLvdm(goodFile);
+  const opts = { n: 2, frames: 3, batchSize: 2, sampler: 'ddim' as const, steps: 4, eta: 0, seed: 7 };
+  const plainGood = await generateVideos(good, new PoolCodec(), opts);
+  const before2 = tf.memory().numTensors;
+  const one = await generateVideos(good, new PoolCodec(), { ...opts, autoguide: { model, scale: 1 } });
+  const two = await generateVideos(good, new PoolCodec(), { ...opts, autoguide: { model, scale: 2 } });
+  assert.equal(tf.memory().numTensors, before2);
+  assert.deepEqual(one.videos, plainGood.videos);
+  assert.notDeepEqual(two.videos, plainGood.videos);
+  // A guide of other latents is refused, naming both files.
+  const otherFile = path.join(dir, 'other-latents.safetensors');
+  saveLvdmWeights(otherFile, tr.samplingWeights(), cfg, { autoencoder: '/nonexistent', latent: { shift: 0, scale: 3 }, latent_shape: cache.shape, clip: { frames: 4, height: 8, width: 8 }, ema: true }, 2);
+  const other = loadLvdm(otherFile);
+  assert.throws(() => checkAutoguide(good, other), /autoguidance: .*other-latents\.safetensors cannot guide .*good\.safetensors: latent normalisations \(shift, scale\) differ/);
+  await assert.rejects(generateVideos(good, new PoolCodec(), { ...opts, autoguide: { model: other, scale: 2 } }), /latent normalisations/);
+  checkAutoguide(good, model);
+  good.dispose();
+  other.dispose();
   model.dispose();
   tr.dispose();
 });

@@ -508,7 +508,12 @@ export const SweepConfig = z
       .object({
         autoregressive: z.object({ pred: StageRef }).strict().optional(),
         hierarchical: z.object({ pred: StageRef, interp: StageRef }).strict().optional(),
-        short: z.object({ model: StageRef }).strict().optional(),
+        /**
+         * `guide`: a weaker short stage of the same latents (smaller, trained less) for autoguidance
+         * (Karras et al. 2024): a short point's w then weights it, eps = (1 + w) eps_model - w eps_guide
+         * (lib/diffusion/samplers.ts autoguidedModel, s = 1 + w). Points with w = 0 do not use it.
+         */
+        short: z.object({ model: StageRef, guide: StageRef.optional() }).strict().optional(),
       })
       .strict(),
     /**

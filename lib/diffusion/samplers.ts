@@ -107,6 +107,19 @@ export function combineGuidance<T extends tf.Tensor>(epsC: T, epsU: T, s: number
   return tf.tidy(() => tf.add(epsU, tf.mul(tf.sub(epsC, epsU), s)) as T);
 }
 
+/**
+ * Autoguidance (Karras et al., 2024, "Guiding a Diffusion Model with a Bad Version of Itself",
+ * arXiv 2406.02507, eq. 2): D = D_bad + s (D_good - D_bad), a weaker model of the same task (less
+ * trained or smaller) in place of the unconditional branch, so an unconditional model can be guided.
+ * Written on eps: x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) is affine in eps with weights summing
+ * to one, so the same combination holds for x0, eps and v. s = 1 is the good model alone.
+ */
+export function autoguidedModel(good: EpsModel, bad: EpsModel, s: number): EpsModel {
+  if (!(Number.isFinite(s) && s >= 0)) throw new Error(`autoguidance: scale s must be a finite number >= 0, got ${s}`);
+  if (s === 1) return good;
+  return (x, t, cond) => tf.tidy(() => combineGuidance(good(x, t, cond), bad(x, t, cond), s));
+}
+
 /** Classifier-free guidance with scale s (text-to-video: eps_u from the empty or negative prompt) as a sampler `Guidance` (w = s - 1). */
 export function cfgGuidance(s: number, uncond: Cond, batched?: boolean): Guidance {
   if (!(Number.isFinite(s) && s >= 0)) throw new Error(`guidance: scale s must be a finite number >= 0, got ${s}`);

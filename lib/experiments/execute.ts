@@ -281,6 +281,8 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
   if (p.mode === 'short') {
     const model = loadLvdm(path.join(inputDir(plan, task, 'model'), LVDM_WEIGHTS));
     const ae = loadAutoencoder(aeFile);
+    // Autoguidance (sweep.models.short.guide): the point's w weights the weaker model, s = 1 + w.
+    const autoguide = 'guide' in taskInputs(plan, task) ? { model: loadLvdm(path.join(inputDir(plan, task, 'guide'), LVDM_WEIGHTS)), scale: 1 + p.w } : undefined;
     try {
       // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
       const prompts = model.text ? await heldOutCaptions(model.config, c.n) : undefined;
@@ -295,6 +297,7 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
         seed: p.seed,
         prompts,
         cfg,
+        autoguide,
         onProgress: (done, total) => progress(done / total, `${task.id} ${done}/${total} videos`),
       });
       const { frames: t, height: h, width: w } = gen;
@@ -302,8 +305,14 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
       gen.videos.forEach((v, i) => all.set(v, i * v.length));
       writeNpz(path.join(out, VIDEOS_FILE), { videos: { shape: [gen.videos.length, t, h, w, 3], data: all } });
       if (c.gifs > 0) await writeSampleOutputs(out, { ...gen, videos: gen.videos.slice(0, c.gifs) }, { fps: c.fps, mp4: false, gif: true });
-      detail = { sample_seconds: gen.sampleSeconds, decode_seconds: gen.decodeSeconds, ...(prompts ? { cfg_scale: cfg, prompts } : {}) };
+      detail = {
+        sample_seconds: gen.sampleSeconds,
+        decode_seconds: gen.decodeSeconds,
+        ...(prompts ? { cfg_scale: cfg, prompts } : {}),
+        ...(autoguide ? { autoguide_scale: autoguide.scale, autoguide_step: autoguide.model.step } : {}),
+      };
     } finally {
+      autoguide?.model.dispose();
       model.dispose();
       ae.dispose();
     }

@@ -159,9 +159,13 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
             ? { pred: sw.models.hierarchical!.pred, interp: sw.models.hierarchical!.interp }
             : { pred: sw.models.autoregressive!.pred };
       const st = e.stages[modelStage(p.mode)] as Exclude<StageConfig, { kind: 'prepare' | 'autoencoder' }>;
-      // A short model's w is classifier-free guidance (s_cfg = 1 + w), which needs a text-conditioned model.
-      if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text))
-        throw new ConfigError(`${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model); use w: 0`);
+      // A short model's w is classifier-free guidance (s_cfg = 1 + w) of a text-conditioned model, or autoguidance by sweep.models.short.guide.
+      const guide = p.mode === 'short' ? sw.models.short!.guide : undefined;
+      if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text) && guide === undefined)
+        throw new ConfigError(
+          `${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model, or a weaker model in sweep.models.short.guide for autoguidance); use w: 0`,
+        );
+      if (p.mode === 'short' && p.w !== 0 && guide !== undefined) inputs.guide = guide;
       inputs.autoencoder = sw.decoder ?? st.autoencoder;
       const sampling = { sampler: sw.sampler, eta: p.eta ?? sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
       add(`sample/${pid}`, 'sample', { point: p, ...sampling }, inputs, p);

@@ -104,6 +104,17 @@ function checkSweepDecoder(e: ExperimentFile, file: string, name: string): void 
   }
 }
 
+/** Autoguidance's weaker model: a short stage, unconditional like the model, learning the same latents. */
+function checkGuide(e: ExperimentFile, file: string, model: string, guide: string): void {
+  const at = 'sweep.models.short.guide';
+  stageOf(e, file, at, guide, ['short']);
+  if (guide === model) throw new ConfigError(`${file}: key '${at}': stage '${guide}' is the model itself; autoguidance needs a weaker model (smaller, trained less)`);
+  const [ms, gs] = [e.stages[model], e.stages[guide]] as Extract<StageConfig, { kind: 'short' }>[];
+  if (ms.text || gs.text) throw new ConfigError(`${file}: key '${at}': autoguidance of text-to-video models is not supported (their w is classifier-free guidance); remove sweep.models.short.guide`);
+  if (ms.autoencoder !== gs.autoencoder)
+    throw new ConfigError(`${file}: key '${at}': stage '${guide}' learned the latents of '${gs.autoencoder}', but model stage '${model}' those of '${ms.autoencoder}'; the guide must learn the same latents`);
+}
+
 /** Cross-references and files zod cannot check. */
 function checkExperiment(e: ExperimentFile, file: string): void {
   checkDataRoot(file, 'data', e.data, false); // the root every stage inherits
@@ -128,6 +139,7 @@ function checkExperiment(e: ExperimentFile, file: string): void {
       stageOf(e, file, 'sweep.models.hierarchical.interp', m.hierarchical.interp, ['interpolation']);
     }
     if (m.short) stageOf(e, file, 'sweep.models.short.model', m.short.model, ['short']);
+    if (m.short?.guide !== undefined) checkGuide(e, file, m.short.model, m.short.guide);
     if (sw.decoder !== undefined) checkSweepDecoder(e, file, sw.decoder);
     for (const [g, grid] of Object.entries(sw.grids)) {
       if (!grid) continue;

@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
-import { cfgGuidance, sample } from '../diffusion/samplers';
+import { autoguidedModel, cfgGuidance, sample } from '../diffusion/samplers';
 import { Cond, Guidance } from '../diffusion/types';
 import { floatToUint8, videoGrid, writeGif, writePng } from '../io/image';
 import { writeMp4 } from '../io/video-writer';
@@ -39,6 +39,11 @@ export interface GenerateOptions {
   cfg?: number;
   /** Prompt of the unconditional branch eps_u (default: the empty prompt). */
   negativePrompt?: string;
+  /**
+   * Autoguidance (lib/diffusion/samplers.ts autoguidedModel): a weaker model of the same latents
+   * (an earlier snapshot, a smaller network) and the scale s of D_bad + s (D_good - D_bad).
+   */
+  autoguide?: { model: LoadedLvdm; scale: number };
   /** Called after each batch with the number of videos done. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -96,10 +101,27 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
   try {
     const spec =
       opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond, guidance } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, spacing: opts.spacing, finalAlpha: opts.finalAlpha, xT, rng, cond, guidance };
-    return await sample(model.eps, model.schedule, shape, spec);
+    const eps = opts.autoguide ? autoguidedModel(model.eps, opts.autoguide.model.eps, opts.autoguide.scale) : model.eps;
+    return await sample(eps, model.schedule, shape, spec);
   } finally {
     tf.dispose([xT, ...Object.values(cond ?? {}), ...Object.values(guidance?.uncond ?? {})]);
   }
+}
+
+/**
+ * Throws unless `bad` can guide `good` (autoguidance): the same latents (shape and normalisation),
+ * the same noise schedule and the same conditioning inputs, so D_good and D_bad answer the same question.
+ */
+export function checkAutoguide(good: LoadedLvdm, bad: LoadedLvdm): void {
+  const why = (what: string, a: unknown, b: unknown): Error =>
+    new Error(`autoguidance: ${bad.source} cannot guide ${good.source}: ${what} differ (${JSON.stringify(b)} against ${JSON.stringify(a)})`);
+  const [gs, bs] = [good.state, bad.state];
+  if (gs.latent_shape.join() !== bs.latent_shape.join()) throw why('latent shapes', gs.latent_shape, bs.latent_shape);
+  if (gs.latent.shift !== bs.latent.shift || gs.latent.scale !== bs.latent.scale) throw why('latent normalisations (shift, scale)', gs.latent, bs.latent);
+  const [ga, ba] = [good.schedule.alphasCumprod, bad.schedule.alphasCumprod];
+  if (ga.length !== ba.length || ga.some((v, i) => Math.abs(v - ba[i]) > 1e-7)) throw why('noise schedules (T, abar_t)', ga.length, ba.length);
+  const inputs = (m: LoadedLvdm): string => `text ${m.text ? 'yes' : 'no'}, mask ${m.unet.cfg.mask_channel}, s ${m.unet.cfg.s_embed}`;
+  if (inputs(good) !== inputs(bad)) throw why('conditioning inputs', inputs(good), inputs(bad));
 }
 
 /** Samples, decodes and converts `opts.n` videos. */
@@ -109,6 +131,7 @@ export async function generateVideos(model: LoadedLvdm, codec: LatentCodec, opts
   if (!Number.isInteger(frames) || frames < 1) throw new Error(`frames must be a positive integer, got ${frames}`);
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new Error(`n must be a positive integer, got ${opts.n}`);
   const latentFrames = Math.ceil(frames / ft);
+  if (opts.autoguide) checkAutoguide(model, opts.autoguide.model);
   const { shift, scale } = model.state.latent;
   const videos: Uint8Array[] = [];
   let height = 0;

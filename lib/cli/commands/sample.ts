@@ -22,9 +22,15 @@ eps = eps_u + s (eps_c - eps_u), s = --cfg (default 1: no guidance; up to 15), t
 branch eps_u from the empty prompt or --negative-prompt. Video i of prompt p uses the noise of
 sample p * n + i, so the same seed compares guidance scales on the same noise.
 
+Autoguidance (Karras et al. 2024): --autoguide BAD.safetensors guides the model with a weaker one of
+the same latents (an earlier snapshot, e.g. runs/X/store/short/<key>/snapshots/lvdm-500.safetensors,
+or a smaller network): D = D_bad + s (D_good - D_bad), s = --autoguide-scale (default 2; 1 = none).
+It needs no conditioning, so unconditional models can be guided; two forwards per step.
+
 Example:
   lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples
-  lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples`,
+  lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples
+  lvdm sample --ckpt runs/x/lvdm.safetensors --autoguide runs/x/snapshots/lvdm-500.safetensors --autoguide-scale 2 --out runs/ag`,
   options: {
     ckpt: { type: 'string', help: 'lvdm.safetensors (or a train-lvdm checkpoint-last.safetensors: EMA weights are used)' },
     ae: { type: 'string', help: 'autoencoder weights (default: the one recorded with the model)' },
@@ -34,6 +40,8 @@ Example:
     prompts: { type: 'string', help: 'text-to-video: a file with one prompt per line' },
     cfg: { type: 'string', help: 'text-to-video: classifier-free guidance scale s >= 0 (default 1 = none)' },
     'negative-prompt': { type: 'string', help: 'text-to-video: prompt of the unconditional branch (default: empty)' },
+    autoguide: { type: 'string', help: 'autoguidance: a weaker model of the same latents (e.g. an early snapshot) to guide with' },
+    'autoguide-scale': { type: 'string', help: 'autoguidance scale s >= 0 of D_bad + s (D_good - D_bad) (default 2)' },
     frames: { type: 'string', help: 'frames per video (default: the training clip length)' },
     steps: { type: 'string', help: 'DDIM steps (default from the config, usually 50)' },
     eta: { type: 'string', help: 'DDIM eta in [0, 1] (0 = deterministic)' },
@@ -61,7 +69,14 @@ Example:
     const prompts = promptList(str(values, 'prompt'), str(values, 'prompts'), int(values, 'n', 1)!);
     const cfg = num(values, 'cfg');
     if (cfg !== undefined && !(cfg >= 0)) throw new Error(`--cfg: expected a guidance scale >= 0, got ${cfg}`);
+    const agScale = num(values, 'autoguide-scale');
+    const agFile = str(values, 'autoguide');
+    if (agScale !== undefined && agFile === undefined) throw new Error('--autoguide-scale: needs --autoguide <weaker model.safetensors>');
+    if (agScale !== undefined && !(agScale >= 0)) throw new Error(`--autoguide-scale: expected a scale >= 0, got ${agScale}`);
+    if (agFile !== undefined && !fs.existsSync(agFile)) throw new Error(`--autoguide: file ${agFile} not found`);
+    const autoguide = agFile !== undefined ? { model: loadLvdm(agFile), scale: agScale ?? 2 } : undefined;
     const opts = {
+      autoguide,
       n: prompts ? prompts.length : int(values, 'n', 16)!,
       prompts,
       cfg,
@@ -94,6 +109,7 @@ Example:
         eta: sampler === 'ddim' ? eta : null,
         seed: opts.seed,
         ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
+        ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
         sample_seconds: gen.sampleSeconds,
         decode_seconds: gen.decodeSeconds,
         files: files.map((f) => path.relative(out, f)),
@@ -103,6 +119,7 @@ Example:
       return 0;
     } finally {
       model.dispose();
+      autoguide?.model.dispose();
       ae.dispose();
     }
   },
