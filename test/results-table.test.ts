@@ -157,3 +157,17 @@ test('paired comparisons: pairs only common seeds, names what has no baseline, r
   assert.throws(() => pairedComparisons(pts, { s: 50 }), /no sweep point matches the baseline \{"s":50\}/);
   assert.throws(() => pairedComparisons(pts, {}), /the baseline names no setting field/);
 });
+
+test('paired comparisons of short points (no s): a baseline with s null pairs them, one with s 0 matches nothing', () => {
+  const pts = syntheticPoints({ modes: ['short'], s: [null], w: [0, 1, 2], seeds: [1, 2, 3] });
+  const res = pairedComparisons(pts, { mode: 'short', s: null, w: 0 }, { B: 200, seed: 3 });
+  assert.deepEqual(res.unmatched, []);
+  assert.equal(res.comparisons.length, 2);
+  const byW = (w: number) => pts.filter((p) => p.w === w).sort((a, b) => a.seed - b.seed);
+  for (const c of res.comparisons) {
+    const w = c.setting.w;
+    const expect = byW(w).reduce((a, p, i) => a + (p.fvd - byW(0)[i].fvd), 0) / 3;
+    assert.ok(Math.abs(c.metric.diff - expect) < 1e-9, `w ${w}: ${c.metric.diff} against ${expect}`);
+  }
+  assert.throws(() => pairedComparisons(pts, { mode: 'short', s: 0, w: 0 }), /no sweep point matches the baseline/);
+});

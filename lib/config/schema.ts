@@ -571,7 +571,8 @@ export const ExperimentFile = z
     baseline: z
       .object({
         mode: z.enum(['autoregressive', 'hierarchical', 'short']).optional(),
-        s: nonNegInt.optional(),
+        /** null: no s, as short points have (a short baseline over an included file's s: 0). */
+        s: nonNegInt.nullable().optional(),
         w: z.number().nonnegative().optional(),
         frames: posInt.optional(),
         steps: posInt.optional(),
