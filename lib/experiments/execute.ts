@@ -22,7 +22,7 @@ import { AE_WEIGHTS, trainAutoencoder } from '../autoencoder/pipeline';
 import { displayScale, upscaleNearest } from '../autoencoder/outputs';
 import { loadAutoencoder } from '../autoencoder/io';
 import { finetuneDecoder } from '../autoencoder/noise-finetune';
-import { LVDM_WEIGHTS, loadLvdm } from '../lvdm/weights';
+import { LVDM_WEIGHTS, loadLvdm, type LoadedLvdm } from '../lvdm/weights';
 import { latentCacheFile, trainLvdm } from '../lvdm/pipeline';
 import { generateVideos, writeSampleOutputs } from '../lvdm/generate';
 import { trainLongModel } from '../hierarchical/train';
@@ -281,9 +281,10 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
   if (p.mode === 'short') {
     const model = loadLvdm(path.join(inputDir(plan, task, 'model'), LVDM_WEIGHTS));
     const ae = loadAutoencoder(aeFile);
-    // Autoguidance (sweep.models.short.guide): the point's w weights the weaker model, s = 1 + w.
-    const autoguide = 'guide' in taskInputs(plan, task) ? { model: loadLvdm(path.join(inputDir(plan, task, 'guide'), LVDM_WEIGHTS)), scale: 1 + p.w } : undefined;
+    let autoguide: { model: LoadedLvdm; scale: number } | undefined;
     try {
+      // Autoguidance (sweep.models.short.guide): the point's w weights the weaker model, s = 1 + w.
+      if ('guide' in taskInputs(plan, task)) autoguide = { model: loadLvdm(path.join(inputDir(plan, task, 'guide'), LVDM_WEIGHTS)), scale: 1 + p.w };
       // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
       const prompts = model.text ? await heldOutCaptions(model.config, c.n) : undefined;
       const cfg = model.text ? 1 + p.w : undefined;
