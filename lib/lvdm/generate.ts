@@ -90,6 +90,8 @@ export function sampleConditioning(model: LoadedLvdm, n: number, latentFrames: n
 
 /** Normalised latents [n, t, h, w, c] for samples first..first+n-1. */
 export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): Promise<tf.Tensor5D> {
+  // Checked where the two models are combined, so every caller of sampleLatents gets the check.
+  if (opts.autoguide) checkAutoguide(model, opts.autoguide.model);
   const [, h, w, c] = model.state.latent_shape;
   const shape = [n, latentFrames, h, w, c];
   const per = latentFrames * h * w * c;
@@ -131,7 +133,6 @@ export async function generateVideos(model: LoadedLvdm, codec: LatentCodec, opts
   if (!Number.isInteger(frames) || frames < 1) throw new Error(`frames must be a positive integer, got ${frames}`);
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new Error(`n must be a positive integer, got ${opts.n}`);
   const latentFrames = Math.ceil(frames / ft);
-  if (opts.autoguide) checkAutoguide(model, opts.autoguide.model);
   const { shift, scale } = model.state.latent;
   const videos: Uint8Array[] = [];
   let height = 0;
