@@ -23,6 +23,7 @@ import {
   tInterval,
   writeTable,
 } from '../lib/results';
+import { baselineText } from '../lib/plots/figures';
 import { tempDir } from './helpers';
 import { syntheticPoints } from './results-fixtures';
 
@@ -170,4 +171,7 @@ test('paired comparisons of short points (no s): a baseline with s null pairs th
     assert.ok(Math.abs(c.metric.diff - expect) < 1e-9, `w ${w}: ${c.metric.diff} against ${expect}`);
   }
   assert.throws(() => pairedComparisons(pts, { mode: 'short', s: 0, w: 0 }), /no sweep point matches the baseline/);
+  // the report's heading and the paired plot's title name the baseline as setting labels do
+  assert.equal(baselineText(res.baseline), 'mode=short s=none w=0');
+  assert.equal(baselineText({ mode: 'hierarchical', s: 0 }), 'mode=hierarchical s=0');
 });

@@ -193,11 +193,11 @@ export function pairedDifferences(res: PairedResult, o: MetricFigureOptions): Fi
   return { data, layout };
 }
 
-/** 'mode=hierarchical s=0 w=0' for a partial baseline. */
+/** 'mode=hierarchical s=0 w=0' for a partial baseline; a null s (short points) reads 's=none', as in setting labels. */
 export function baselineText(b: PairedResult['baseline']): string {
   return Object.entries(b)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${v === null ? 'none' : v}`)
     .join(' ');
 }
 
