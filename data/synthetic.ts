@@ -149,7 +149,7 @@ function backgroundAt(b: Background, x: number, y: number, aw: number, ah: numbe
   return mixRgb(b.c1, b.c2, t);
 }
 
-const SHAPE_PALETTE: readonly { name: string; rgb: Rgb }[] = [
+export const SHAPE_PALETTE: readonly { name: string; rgb: Rgb }[] = [
   { name: 'red', rgb: [230, 40, 40] },
   { name: 'green', rgb: [40, 210, 60] },
   { name: 'blue', rgb: [40, 80, 240] },
