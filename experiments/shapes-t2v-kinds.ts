@@ -29,26 +29,34 @@ async function main(): Promise<void> {
   const rows: (ShapesPromptFollowing & { setting: string })[] = [];
   let prompts: string[] | undefined;
   let modelConfig: ExperimentConfig | undefined;
+  const readConfig = (dir: string): ExperimentConfig => {
+    // the model stage's resolved config (defaults applied) as the trainer wrote it; '.partial' while it trains
+    const f = [path.join(dir, 'config.json'), path.join(`${dir}.partial`, 'config.json')].find((x) => fs.existsSync(x));
+    if (!f) throw new Error(`${dir}: no config.json (has the text-to-video stage started?)`);
+    return JSON.parse(fs.readFileSync(f, 'utf8')) as ExperimentConfig;
+  };
   for (const t of plan.tasks) {
-    if (t.kind !== 'sample' || !t.point || t.point.mode !== 'short' || taskState(plan, t) !== 'done') continue;
+    if (t.kind !== 'sample' || !t.point || t.point.mode !== 'short') continue;
+    modelConfig ??= readConfig(taskDir(plan, taskInputs(plan, t).model));
+    if (taskState(plan, t) !== 'done') continue;
     const dir = taskDir(plan, t);
     const sample = JSON.parse(fs.readFileSync(path.join(dir, SAMPLE_FILE), 'utf8')) as { prompts?: string[]; cfg_scale?: number };
     if (!sample.prompts) throw new Error(`${path.join(dir, SAMPLE_FILE)}: no prompts (not a text-to-video point)`);
     prompts = sample.prompts;
-    // the stage's resolved config (defaults applied) as the trainer wrote it
-    modelConfig ??= (JSON.parse(fs.readFileSync(path.join(taskDir(plan, taskInputs(plan, t).model), 'config.json'), 'utf8')) as ExperimentConfig);
     const a = readNpz(path.join(dir, VIDEOS_FILE)).get('videos');
     if (!a) throw new Error(`${path.join(dir, VIDEOS_FILE)}: no 'videos'`);
     rows.push({ setting: `w=${t.point.w} (s_cfg ${sample.cfg_scale}) seed ${t.point.seed}`, ...shapesPromptFollowing(a.data as Uint8Array, a.shape, sample.prompts.slice(0, a.shape[0])) });
   }
-  if (!prompts || !modelConfig) throw new Error(`${values.run}: no finished short sample point`);
+  if (!modelConfig) throw new Error(`${values.run}: no short sample point in its plan`);
   for (const dir of values.samples ?? []) {
     const info = JSON.parse(fs.readFileSync(path.join(dir, 'samples.json'), 'utf8')) as { prompts?: string[]; cfg?: number; step?: number; seed?: number };
     if (!info.prompts) throw new Error(`${path.join(dir, 'samples.json')}: no prompts (not a text-to-video sample)`);
+    prompts ??= info.prompts;
     const a = readNpz(path.join(dir, 'samples.npz')).get('videos');
     if (!a) throw new Error(`${path.join(dir, 'samples.npz')}: no 'videos' (sample with --npz)`);
     rows.push({ setting: `${path.basename(dir)}: step ${info.step}, s_cfg ${info.cfg}, seed ${info.seed}`, ...shapesPromptFollowing(a.data as Uint8Array, a.shape, info.prompts) });
   }
+  if (!prompts) throw new Error(`${values.run}: no finished short sample point, and no --samples`);
   // The held-out real clips whose captions are the prompts (lib/lvdm/captions.ts heldOutCaptions: same indices and rngs).
   const ds = datasetFromConfig(modelConfig.data, 'heldout', modelConfig.seed);
   const n = rows[0].clips;
