@@ -18,8 +18,7 @@ import { writeJsonAtomic } from '../lib/io/atomic';
 import { readPlan, taskDir, taskInputs, taskState } from '../lib/experiments/plan';
 import { SAMPLE_FILE, VIDEOS_FILE } from '../lib/experiments/execute';
 import type { ExperimentConfig } from '../lib/config/schema';
-import { Rng } from '../lib/nn/rng';
-import { datasetFromConfig } from '../data/from-config';
+import { heldOutCaptionedClips } from '../lib/lvdm/captions';
 import { shapesOfCaption, shapesPromptFollowing, type ShapesPromptFollowing } from '../metrics/shapes-prompt-following';
 
 async function main(): Promise<void> {
@@ -57,15 +56,13 @@ async function main(): Promise<void> {
     rows.push({ setting: `${path.basename(dir)}: step ${info.step}, s_cfg ${info.cfg}, seed ${info.seed}`, ...shapesPromptFollowing(a.data as Uint8Array, a.shape, info.prompts) });
   }
   if (!prompts) throw new Error(`${values.run}: no finished short sample point, and no --samples`);
-  // The held-out real clips whose captions are the prompts (lib/lvdm/captions.ts heldOutCaptions: same indices and rngs).
-  const ds = datasetFromConfig(modelConfig.data, 'heldout', modelConfig.seed);
+  // The held-out real clips whose captions are the prompts (the same clips the runner took them from).
   const n = rows[0].clips;
-  const real = [];
-  for (let i = 0; i < n; i++) real.push(await ds.get(i % ds.size, new Rng(modelConfig.seed).fork(`caption-${i}`)));
+  const real = await heldOutCaptionedClips(modelConfig, n);
   const per = real[0].video.length;
   const all = new Uint8Array(n * per);
   real.forEach((c, i) => all.set(c.video, i * per));
-  rows.push({ setting: 'real held-out clips (the prompts\' own)', ...shapesPromptFollowing(all, [n, real[0].frames, real[0].height, real[0].width, 3], real.map((c) => c.caption ?? '')) });
+  rows.push({ setting: 'real held-out clips (the prompts\' own)', ...shapesPromptFollowing(all, [n, real[0].frames, real[0].height, real[0].width, 3], real.map((c) => c.caption)) });
   const byKind = new Map<string, number>();
   for (const p of prompts.slice(0, n)) for (const s of new Set(shapesOfCaption(p).map((x) => x.kind))) byKind.set(s, (byKind.get(s) ?? 0) + 1);
   const pct = (a: number, b: number): string => (b > 0 ? `${a}/${b} (${((100 * a) / b).toFixed(0)}%)` : '-');

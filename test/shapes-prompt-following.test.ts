@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderSyntheticFrames, SHAPE_PALETTE, syntheticVideoInfo } from '../data/synthetic';
 import { nearestShapeColour, shapesOfCaption, shapesPromptFollowing } from '../metrics/shapes-prompt-following';
+import { ExperimentConfig } from '../lib/config/schema';
+import { heldOutCaptionedClips, heldOutCaptions } from '../lib/lvdm/captions';
 
 const N = 36;
 const T = 16;
@@ -55,4 +57,22 @@ test('bad input is an error naming what was expected', () => {
   assert.throws(() => shapesPromptFollowing(data, [N, T, S, S], captions), /expected clips \[n, T, H, W, 3\]/);
   assert.throws(() => shapesPromptFollowing(data, [N, T, S, S, 3], captions.slice(1)), /36 clips but 35 captions/);
   assert.throws(() => shapesPromptFollowing(data.subarray(1), [N, T, S, S, 3], captions), /values for shape/);
+});
+
+test('the held-out clips behind the text-to-video prompts: their own captions, cycling over the held-out set', async () => {
+  const cfg = ExperimentConfig.parse({ name: 'captions-test', seed: 3, data: { source: 'synthetic-shapes-large', frames: 16, size: 32, num_videos: 12, held_out: 3 } });
+  const clips = await heldOutCaptionedClips(cfg, 5);
+  assert.deepEqual(await heldOutCaptions(cfg, 5), clips.map((c) => c.caption));
+  assert.equal(clips[3].caption, clips[0].caption, 'clip 3 is held-out video 0 again');
+  assert.notEqual(clips[1].caption, clips[0].caption);
+  for (const c of clips) {
+    assert.equal(c.video.length, 16 * 32 * 32 * 3);
+    assert.ok(shapesOfCaption(c.caption).length >= 1, c.caption);
+  }
+  // the tracked object of each real clip has a colour its own caption names
+  const all = new Uint8Array(clips.length * clips[0].video.length);
+  clips.forEach((c, i) => all.set(c.video, i * c.video.length));
+  const r = shapesPromptFollowing(all, [5, 16, 32, 32, 3], clips.map((c) => c.caption));
+  assert.ok(r.object >= 4, `objects found in ${r.object} of 5 clips`);
+  assert.equal(r.colourNamed, r.object);
 });
