@@ -10,8 +10,8 @@
  * On real clips with their own captions this gives the reader's ceiling (test/shapes-prompt-following.test.ts).
  */
 import { SHAPE_PALETTE } from '../data/synthetic';
-import { clipConsistency, type ConsistencyOptions } from './object-consistency';
-import { SHAPE_KINDS, type ShapeKind } from './shape-kind';
+import { objectConsistency, type ConsistencyOptions } from './object-consistency';
+import type { ShapeKind } from './shape-kind';
 
 export interface NamedShape {
   colour: string;
@@ -54,26 +54,19 @@ export interface ShapesPromptFollowing {
 /** The readings of `n` clips [n, T, H, W, 3] (uint8, or floats in `opts.range`) against their captions. */
 export function shapesPromptFollowing(clips: ArrayLike<number>, shape: readonly number[], captions: readonly string[], opts: ConsistencyOptions = {}): ShapesPromptFollowing {
   if (shape.length !== 5 || shape[4] !== 3) throw new Error(`shapesPromptFollowing: expected clips [n, T, H, W, 3], got [${shape.join(', ')}]`);
-  const [n, T, H, W] = shape;
-  if (captions.length !== n) throw new Error(`shapesPromptFollowing: ${n} clips but ${captions.length} captions`);
-  const per = T * H * W * 3;
-  if (clips.length !== n * per) throw new Error(`shapesPromptFollowing: ${clips.length} values for shape [${shape.join(', ')}]`);
-  const kinds = Object.fromEntries(SHAPE_KINDS.map((k) => [k, 0])) as Record<ShapeKind, number>;
-  const r: ShapesPromptFollowing = { clips: n, consistent: 0, object: 0, colourNamed: 0, kindNamed: 0, polygons: 0, kinds };
-  const view = (i: number): ArrayLike<number> =>
-    clips instanceof Uint8Array || clips instanceof Float32Array ? clips.subarray(i * per, (i + 1) * per) : Array.prototype.slice.call(clips, i * per, (i + 1) * per);
-  for (let i = 0; i < n; i++) {
-    const named = shapesOfCaption(captions[i]);
-    const c = clipConsistency(view(i), [T, H, W, 3], opts);
-    if (c.consistent) r.consistent++;
-    if (!c.colour || !c.kind) continue;
+  if (captions.length !== shape[0]) throw new Error(`shapesPromptFollowing: ${shape[0]} clips but ${captions.length} captions`);
+  if (clips.length !== shape.reduce((p, d) => p * d, 1)) throw new Error(`shapesPromptFollowing: ${clips.length} values for shape [${shape.join(', ')}]`);
+  const named = captions.map(shapesOfCaption);
+  // One object-consistency pass over all clips: the verdicts, the tracked colour and the kind per clip.
+  const res = objectConsistency(clips, shape, opts);
+  const r: ShapesPromptFollowing = { clips: res.clips, consistent: res.consistent, object: 0, colourNamed: 0, kindNamed: 0, polygons: res.kinds.square + res.kinds.triangle, kinds: res.kinds };
+  res.perClip.forEach((c, i) => {
+    if (!c.colour || !c.kind) return;
     r.object++;
-    r.kinds[c.kind]++;
-    if (c.kind !== 'disc') r.polygons++;
-    const same = named.filter((s) => s.colour === nearestShapeColour(c.colour!));
-    if (same.length === 0) continue;
+    const same = named[i].filter((s) => s.colour === nearestShapeColour(c.colour!));
+    if (same.length === 0) return;
     r.colourNamed++;
     if (same.some((s) => s.kind === c.kind)) r.kindNamed++;
-  }
+  });
   return r;
 }
