@@ -10,7 +10,7 @@ import { ROOT, tempDir } from './helpers';
 import { loadConfig } from '../lib/config/load';
 import { planExperiment } from '../lib/experiments/plan';
 import { ProgressBar } from '../lib/train/progress';
-import { NOTEBOOKS, PROFILES, notebookSettings, profileName, ucfShippedSettings } from '../lib/notebook/profile';
+import { NOTEBOOKS, PROFILES, notebookSettings, profileName, shippedLongSettings, ucfShippedSettings } from '../lib/notebook/profile';
 import { inTslabKernel, LiveOutput, OutputSink, setOutputSink } from '../lib/notebook/output';
 import { gifFileHtml, videoGridHtml, videoHtml } from '../lib/notebook/video';
 import { tableHtml } from '../lib/notebook/table';
@@ -102,6 +102,34 @@ test("notebook 10's ucf section plans the shipped ucf short model's clips only: 
       for (const t of plan.tasks.filter((x) => ['autoencoder', 'decoder', 'short'].includes(x.kind)))
         assert.ok(shipped.has(t.key), `${s.config} stage '${t.id}' (key ${t.key.slice(0, 16)}) is not in models/manifest.json`);
     }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("the ablation notebooks' fast path samples their family's shipped long-video models: every model shipped, the recorded points in paper", () => {
+  const out = tempDir('lvdm-nb-long-');
+  const shipped = new Set((JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'manifest.json'), 'utf8')) as { tasks: { key: string }[] }).tasks.map((e) => e.key));
+  try {
+    for (const notebook of ['ablation-ucf101', 'ablation-sky', 'ablation-taichi'] as const) {
+      for (const profile of PROFILES) {
+        // A data root changes nothing: the shipped models are the synthetic stand-in's.
+        const s = shippedLongSettings(notebook, profile, { LVDM_NOTEBOOK_RUNS: out, LVDM_SKY_ROOT: '/data/sky', LVDM_TAICHI_ROOT: '/data/taichi', LVDM_UCF101_ROOT: '/data/ucf' });
+        assert.equal(s.outDir, path.join(out, profile, `${notebook.slice('ablation-'.length)}-shipped`));
+        const plan = planExperiment(path.join(ROOT, s.config), { set: s.set, out: s.outDir });
+        assert.match(String((plan.resolved.data as { source?: string }).source), /^synthetic-/);
+        const points = plan.tasks.filter((t) => t.kind === 'sample').map((t) => t.point!);
+        const frames = { smoke: 64, mini: 256, paper: 1024 }[profile];
+        const seeds = profile === 'paper' ? [1, 2, 3] : [1];
+        const expected = ['autoregressive', 'hierarchical'].flatMap((mode) => [0, 200].flatMap((sv) => seeds.map((seed) => [mode, sv, 0, frames, seed])));
+        assert.deepEqual(points.map((p) => [p.mode, p.s, p.w, p.frames, p.seed]).sort(), expected.sort(), `${notebook}/${profile}`);
+        // Every model it samples with is shipped (else the notebook would train for hours).
+        const training = plan.tasks.filter((x) => !['sample', 'evaluate', 'real'].includes(x.kind));
+        assert.ok(training.some((t) => t.kind === 'interpolation') && training.some((t) => t.kind === 'prediction'), `${notebook}: no long-video models planned`);
+        for (const t of training) assert.ok(shipped.has(t.key), `${s.config} stage '${t.id}' (key ${t.key.slice(0, 16)}) is not in models/manifest.json`);
+      }
+    }
+    assert.throws(() => shippedLongSettings('long-video' as 'ablation-sky', 'mini', {}), /'long-video' is not an ablation notebook/);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

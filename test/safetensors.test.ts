@@ -278,5 +278,12 @@ test('int8 kernels: per-output-channel scales bound the error by half a step, an
   assert.equal(quantizableInt8([1024]), false, 'vectors stay float');
   assert.equal(quantizableInt8([4, 8]), false, 'small kernels stay float');
   assert.equal(quantizableInt8([32, 32]), true);
+  // Kernels facing the data (<= 8 input or output channels: a UNet's first and last convolutions,
+  // an autoencoder's pixel and latent ones) stay float, however large.
+  assert.equal(quantizableInt8([3, 3, 5, 32]), false, 'latents + mask in');
+  assert.equal(quantizableInt8([3, 3, 32, 4]), false, 'v out');
+  assert.equal(quantizableInt8([3, 3, 3, 64, 8]), false, 'an encoder onto 2 x 4 latent channels');
+  assert.equal(quantizableInt8([3, 3, 3, 9, 64]), true);
+  assert.equal(quantizableInt8([3, 3, 64, 9]), true);
   assert.throws(() => quantizeInt8(Float32Array.from([1, NaN]), [1, 2], 'unet.w'), /unet\.w: value NaN at index 1 is not finite/);
 });

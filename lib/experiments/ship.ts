@@ -98,8 +98,9 @@ function checkReproducible(plan: Plan, tasks: TaskSpec[]): void {
  * A weights file as shipped at `precision` (other dtypes and the metadata are kept, the precision
  * recorded in the metadata); null = ship the file as is (fp32).
  *   fp16: every float32 tensor rounded to float16.
- *   int8: kernels (rank >= 2, >= 1024 values) as int8 with one float32 scale per output channel
- *         (lib/io/int8.ts), the other float32 tensors (biases, norms) as float16.
+ *   int8: kernels (rank >= 2, >= 1024 values, more than 8 input and output channels) as int8 with
+ *         one float32 scale per output channel (lib/io/int8.ts), the other float32 tensors
+ *         (biases, norms, the first and last layers) as float16.
  */
 export function shippedWeights(file: string, precision: ShipPrecision): Buffer | null {
   if (precision === 'fp32') return null;

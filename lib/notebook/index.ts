@@ -18,7 +18,7 @@ export type { LiveTraining, LiveTrainingOptions, LiveBar } from './progress';
 export { readLossCurve, readLogCurves } from './curves';
 export { lossCurvesFigure } from '../plots/figures';
 export { baseLayout } from '../plots/figure';
-export { profileName, notebookSettings, ucfShippedSettings, PROFILES, NOTEBOOKS } from './profile';
+export { profileName, notebookSettings, ucfShippedSettings, shippedLongSettings, PROFILES, NOTEBOOKS } from './profile';
 export type { ProfileName, NotebookId, NotebookSettings } from './profile';
 export { ensureAutoencoder, sharedAutoencoderDir, contentKey } from './stages';
 export { runPlanInline, showExperimentResults } from './experiment';

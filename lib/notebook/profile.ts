@@ -109,6 +109,25 @@ const FAMILIES = {
 } as const;
 type Family = keyof typeof FAMILIES;
 
+/**
+ * The ablation notebooks' fast path (05-07): the family's long-video models shipped in models/ (int8,
+ * with their autoencoder), sampled without training: plain autoregression and hierarchical
+ * generation at s 0 and 200 (w 0) on the synthetic stand-in, whatever data root is set. smoke: 64
+ * frames, 2 sampler steps, 2 clips; mini: 256 frames, DDIM 20, one seed of 8 clips (a few minutes
+ * on 2 cores); paper: the recorded protocol (1024 frames, seeds 1-3 of 8 clips; about an hour).
+ */
+const SHIPPED_LONG_FILES: Record<Family, string> = {
+  ucf101: 'experiments/ucf-synthetic-fs2-ae-motion-hier.yaml',
+  sky: 'experiments/sky-synthetic-long.yaml',
+  taichi: 'experiments/taichi-synthetic-long.yaml',
+};
+const SHIPPED_LONG_GRID = 'sweep.grids={shipped: {mode: [autoregressive, hierarchical], s: [0, 200], w: 0}}';
+const SHIPPED_LONG_SETS: Record<ProfileName, string[]> = {
+  smoke: [SHIPPED_LONG_GRID, 'sweep.defaults={frames: 64, steps: 2, seed: 1}', 'sweep.n=2', 'evaluate.window=16', 'evaluate.n_real=16'],
+  mini: [SHIPPED_LONG_GRID, 'sweep.defaults={frames: 256, steps: 20, seed: 1}', 'sweep.n=8'],
+  paper: [SHIPPED_LONG_GRID],
+};
+
 /** Smoke sweeps add to experiments/smoke.yaml's points (hierarchical s 0 / 100, autoregressive) perturbation + guidance for both modes and a guidance pair. */
 const SWEEP_SMOKE = [
   'sweep.grids.perturbed={mode: [autoregressive, hierarchical], s: 100, w: 0.1, frames: 32, steps: 2, seed: 1}',
@@ -173,4 +192,12 @@ export function ucfShippedSettings(profile: ProfileName = profileName(), env: Re
   const entry = UCF_SHIPPED[profile];
   const runsDir = runsRoot(profile, env);
   return { notebook: 'shapes', profile, config: entry.config, set: [...entry.set], params: { ...entry.params }, runsDir, outDir: path.join(runsDir, 'shapes-ucf-shipped') };
+}
+
+/** The ablation notebooks' fast path: the shipped long-video models of the notebook's family under `profile` (output folder <runsDir>/<family>-shipped). */
+export function shippedLongSettings(notebook: 'ablation-ucf101' | 'ablation-sky' | 'ablation-taichi', profile: ProfileName = profileName(), env: Record<string, string | undefined> = process.env): NotebookSettings {
+  const family = notebook.startsWith('ablation-') ? (familyOf(notebook) as Family) : null;
+  if (!family || !(family in SHIPPED_LONG_FILES)) throw new Error(`shippedLongSettings: '${String(notebook)}' is not an ablation notebook (expected ablation-ucf101, ablation-sky or ablation-taichi)`);
+  const runsDir = runsRoot(profile, env);
+  return { notebook, profile, config: SHIPPED_LONG_FILES[family], set: [...SHIPPED_LONG_SETS[profile]], params: {}, runsDir, outDir: path.join(runsDir, `${family}-shipped`) };
 }

@@ -17,8 +17,9 @@ with its files (bytes, sha256), training time, evaluation numbers and the 'lvdm 
 trains it again. A stage shipped before from the same experiment under another key is replaced.
 Weights ship in float16 by default (--precision fp16: the trained float32 weights rounded to
 nearest, half the bytes, widened back to float32 on load; the manifest records the precision);
---precision int8 stores the kernels (rank >= 2, >= 1024 values) as int8 with one float32 scale per
-output channel and the rest in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
+--precision int8 stores the kernels (rank >= 2, >= 1024 values, more than 8 input and output
+channels) as int8 with one float32 scale per output channel and the rest (biases, norms, the first
+and last layers) in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
 --precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
 exceed --max-mb in all. --drop FILE removes every shipped stage of that experiment file in the same
 write (a family retired for another; the limit counts without them).
