@@ -19,8 +19,8 @@ export const INT8_MIN_VALUES = 1024;
  * Kernels with at most this many input or output channels face the data (a UNet's first convolution
  * over the latents and mask, its last one onto v or eps; an autoencoder's pixel and latent
  * convolutions) and stay float16: the usual exception of first and last layers in weight
- * quantisation. Measured here: the taichi autoregressive model in int8 read FVD_proxy +8% over
- * 1,024 frames in every seed; with these two kernels kept in float it read +1%.
+ * quantisation. Measured here: with them in int8 the taichi autoregressive model read FVD_proxy
+ * +8.5% over 1,024 frames, in every seed; kept in float16, +1.5% (experiments/RESULTS.md).
  */
 export const INT8_DATA_CHANNELS = 8;
 
