@@ -101,11 +101,11 @@ const UCF_SHIPPED: Record<ProfileName, Entry> = {
   paper: { config: UCF_SHIPPED_FILE, set: [], params: {} },
 };
 
-/** The ablation families: their experiment files, synthetic stand-in and the variable naming a real data root. */
+/** The ablation families: their synthetic stand-in, the variable naming a real data root, and the experiment file of their shipped long-video models. */
 const FAMILIES = {
-  ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT' },
-  sky: { synthetic: 'synthetic-sky', rootEnv: 'LVDM_SKY_ROOT' },
-  taichi: { synthetic: 'synthetic-taichi', rootEnv: 'LVDM_TAICHI_ROOT' },
+  ucf101: { synthetic: 'synthetic-ucf', rootEnv: 'LVDM_UCF101_ROOT', shippedLong: 'experiments/ucf-synthetic-fs2-ae-motion-hier.yaml' },
+  sky: { synthetic: 'synthetic-sky', rootEnv: 'LVDM_SKY_ROOT', shippedLong: 'experiments/sky-synthetic-long.yaml' },
+  taichi: { synthetic: 'synthetic-taichi', rootEnv: 'LVDM_TAICHI_ROOT', shippedLong: 'experiments/taichi-synthetic-long.yaml' },
 } as const;
 type Family = keyof typeof FAMILIES;
 
@@ -116,11 +116,6 @@ type Family = keyof typeof FAMILIES;
  * frames, 2 sampler steps, 2 clips; mini: 256 frames, DDIM 20, one seed of 8 clips (a few minutes
  * on 2 cores); paper: the recorded protocol (1024 frames, seeds 1-3 of 8 clips; about an hour).
  */
-const SHIPPED_LONG_FILES: Record<Family, string> = {
-  ucf101: 'experiments/ucf-synthetic-fs2-ae-motion-hier.yaml',
-  sky: 'experiments/sky-synthetic-long.yaml',
-  taichi: 'experiments/taichi-synthetic-long.yaml',
-};
 const SHIPPED_LONG_GRID = 'sweep.grids={shipped: {mode: [autoregressive, hierarchical], s: [0, 200], w: 0}}';
 const SHIPPED_LONG_SETS: Record<ProfileName, string[]> = {
   smoke: [SHIPPED_LONG_GRID, 'sweep.defaults={frames: 64, steps: 2, seed: 1}', 'sweep.n=2', 'evaluate.window=16', 'evaluate.n_real=16'],
@@ -197,7 +192,7 @@ export function ucfShippedSettings(profile: ProfileName = profileName(), env: Re
 /** The ablation notebooks' fast path: the shipped long-video models of the notebook's family under `profile` (output folder <runsDir>/<family>-shipped). */
 export function shippedLongSettings(notebook: 'ablation-ucf101' | 'ablation-sky' | 'ablation-taichi', profile: ProfileName = profileName(), env: Record<string, string | undefined> = process.env): NotebookSettings {
   const family = notebook.startsWith('ablation-') ? (familyOf(notebook) as Family) : null;
-  if (!family || !(family in SHIPPED_LONG_FILES)) throw new Error(`shippedLongSettings: '${String(notebook)}' is not an ablation notebook (expected ablation-ucf101, ablation-sky or ablation-taichi)`);
+  if (!family || !(family in FAMILIES)) throw new Error(`shippedLongSettings: '${String(notebook)}' is not an ablation notebook (expected ablation-ucf101, ablation-sky or ablation-taichi)`);
   const runsDir = runsRoot(profile, env);
-  return { notebook, profile, config: SHIPPED_LONG_FILES[family], set: [...SHIPPED_LONG_SETS[profile]], params: {}, runsDir, outDir: path.join(runsDir, `${family}-shipped`) };
+  return { notebook, profile, config: FAMILIES[family].shippedLong, set: [...SHIPPED_LONG_SETS[profile]], params: {}, runsDir, outDir: path.join(runsDir, `${family}-shipped`) };
 }
