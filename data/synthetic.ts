@@ -31,19 +31,30 @@ import {
   valueNoise3,
 } from './raster';
 
-export type SyntheticFamily = 'shapes' | 'shapes-large' | 'sky' | 'taichi' | 'ucf' | 'captioned';
-export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'shapes-large', 'sky', 'taichi', 'ucf', 'captioned'];
+export type SyntheticFamily = 'shapes' | 'shapes-large' | 'shapes-upright' | 'sky' | 'taichi' | 'ucf' | 'captioned';
+export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'shapes-large', 'shapes-upright', 'sky', 'taichi', 'ucf', 'captioned'];
+
+/** The families of moving discs, squares and triangles. */
+export type ShapesFamily = 'shapes' | 'shapes-large' | 'shapes-upright';
+
+export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily {
+  return family === 'shapes' || family === 'shapes-large' || family === 'shapes-upright';
+}
 
 /**
- * Sizes and counts of the two shapes families (world units: the frame's short side is 1).
- * 'shapes' (the demo's family): 1-3 shapes of circumradius 0.08-0.20, 5-13 px across at 32x32.
+ * Sizes and counts of the shapes families (world units: the frame's short side is 1).
+ * 'shapes' (the first demo family): 1-3 shapes of circumradius 0.08-0.20, 5-13 px across at 32x32.
  * 'shapes-large': 1-2 shapes of circumradius 0.15-0.25, 10-16 px across at 32x32, so that a
  * triangle's corners are several pixels apart (experiments/RESULTS.md: at the small size every
  * model here generated discs).
+ * 'shapes-upright': the same videos as 'shapes-large' (same seeds and draws) with every square
+ * axis-aligned, every triangle pointing up and none spinning, so that each kind is one pattern
+ * rather than one per angle.
  */
-const SHAPE_SIZES: Record<'shapes' | 'shapes-large', { rMin: number; rSpan: number; maxCount: number }> = {
+const SHAPE_SIZES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number }> = {
   shapes: { rMin: 0.08, rSpan: 0.12, maxCount: 3 },
   'shapes-large': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
+  'shapes-upright': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
 };
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
@@ -173,7 +184,7 @@ interface Shape {
 }
 
 interface ShapesParams {
-  family: 'shapes' | 'shapes-large';
+  family: ShapesFamily;
   bg: Background;
   shapes: Shape[];
 }
@@ -244,7 +255,8 @@ interface UcfParams {
 type VideoParams = ShapesParams | SkyParams | TaichiParams | UcfParams | CaptionedParams;
 
 function videoSeed(family: SyntheticFamily, seed: number, index: number): number {
-  let h = hashString(`synthetic-${family}`) ^ Math.imul(index + 1, 0x9e3779b1);
+  // 'shapes-upright' draws exactly the videos of 'shapes-large' (then stands their shapes upright).
+  let h = hashString(`synthetic-${family === 'shapes-upright' ? 'shapes-large' : family}`) ^ Math.imul(index + 1, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ Math.imul(Math.floor(seed) >>> 0, 0xc2b2ae35);
   return (h ^ (h >>> 13)) >>> 0;
 }
@@ -262,7 +274,7 @@ function randFigureStyle(rng: Rng, minSize: number, maxSize: number): FigureStyl
 function makeParams(family: SyntheticFamily, seed: number, index: number): VideoParams {
   const rng = new Rng(videoSeed(family, seed, index));
   if (family === 'captioned') return makeCaptionedParams(rng);
-  if (family === 'shapes' || family === 'shapes-large') {
+  if (isShapesFamily(family)) {
     const size = SHAPE_SIZES[family];
     const bg = randBackground(rng);
     const n = rng.int(1, size.maxCount);
@@ -283,6 +295,9 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
         spin: rng.uniform() < 0.5 ? 0 : (rng.uniform() - 0.5) * 0.1,
       });
     }
+    // Upright: drawn as above (so every other parameter is 'shapes-large''s), then no spin, squares
+    // axis-aligned (a vertex at 45 degrees) and triangles with a vertex straight up (-90: y points down).
+    if (family === 'shapes-upright') for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
     return { family, bg, shapes };
   }
   if (family === 'sky') {
@@ -713,7 +728,7 @@ export function syntheticVideoInfo(spec: Pick<SyntheticVideoSpec, 'family' | 'se
     const name = SYNTHETIC_UCF_CLASSES[p.label];
     return { label: p.label, className: name, caption: captionForClass(name) };
   }
-  if (p.family === 'shapes' || p.family === 'shapes-large') {
+  if (p.family === 'shapes' || p.family === 'shapes-large' || p.family === 'shapes-upright') {
     const parts = p.shapes.map((sh) => `a ${SHAPE_PALETTE[sh.colour].name} ${SYNTHETIC_SHAPE_KINDS[sh.kind]}`);
     const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
     return { label: p.shapes[0].kind, className: SYNTHETIC_SHAPE_KINDS[p.shapes[0].kind], caption: `a video of ${list} moving` };
@@ -825,7 +840,7 @@ export class SyntheticDataset implements ClipDataset {
     if (this.family === 'ucf') {
       this.numClasses = SYNTHETIC_UCF_CLASSES.length;
       this.classNames = SYNTHETIC_UCF_CLASSES;
-    } else if (this.family === 'shapes' || this.family === 'shapes-large') {
+    } else if (isShapesFamily(this.family)) {
       this.numClasses = SYNTHETIC_SHAPE_KINDS.length;
       this.classNames = SYNTHETIC_SHAPE_KINDS;
     }

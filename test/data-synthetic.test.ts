@@ -160,3 +160,54 @@ test('SyntheticDataset.get: the window start comes from rng, within the video, s
   assert.equal(syntheticFamilyFromSource('synthetic-foo'), null);
   assert.equal(syntheticFamilyFromSource('ucf101'), null);
 });
+
+test("shapes-upright: shapes-large's videos with squares axis-aligned, triangles pointing up, none spinning", () => {
+  const palette: Record<string, [number, number, number]> = {
+    red: [230, 40, 40], green: [40, 210, 60], blue: [40, 80, 240], yellow: [245, 225, 30],
+    magenta: [225, 50, 220], cyan: [40, 220, 230], orange: [250, 140, 20], white: [250, 250, 250],
+  };
+  const S = 64;
+  /** Rows and columns of the pixels of exactly `rgb` in one frame. */
+  const maskOf = (frame: Uint8Array, rgb: [number, number, number]): { ys: number[]; xs: number[] } => {
+    const ys: number[] = [];
+    const xs: number[] = [];
+    for (let p = 0; p < S * S; p++) if (frame[3 * p] === rgb[0] && frame[3 * p + 1] === rgb[1] && frame[3 * p + 2] === rgb[2]) { ys.push(Math.floor(p / S)); xs.push(p % S); }
+    return { ys, xs };
+  };
+  /** Mask pixels / bounding-box area: 1 for an axis-aligned square, about 0.5 for a diamond. */
+  const fill = (m: { ys: number[]; xs: number[] }): number =>
+    m.ys.length / ((Math.max(...m.ys) - Math.min(...m.ys) + 1) * (Math.max(...m.xs) - Math.min(...m.xs) + 1));
+  let squares = 0;
+  let triangles = 0;
+  let tiltedLarge = 0;
+  for (let index = 0; index < 60; index++) {
+    const up = syntheticVideoInfo(spec('shapes-upright', index));
+    assert.equal(up.caption, syntheticVideoInfo(spec('shapes-large', index)).caption, `video ${index}: same draws as shapes-large`);
+    const kinds = [...up.caption.matchAll(/a (\w+) (disc|square|triangle)/g)].map((m) => ({ colour: m[1], kind: m[2] }));
+    const upClip = renderSyntheticFrames(spec('shapes-upright', index, S), 0, 3, 7);
+    const largeClip = renderSyntheticFrames(spec('shapes-large', index, S), 0, 3, 7);
+    if (kinds.every((k) => k.kind === 'disc')) {
+      assert.deepEqual(upClip, largeClip, `video ${index}: discs only, so the same frames as shapes-large`);
+      continue;
+    }
+    if (kinds.length !== 1) continue; // a single polygon: no overlap to hide its outline
+    for (let f = 0; f < 3; f++) {
+      const m = maskOf(upClip.subarray(f * S * S * 3, (f + 1) * S * S * 3), palette[kinds[0].colour]);
+      if (m.ys.length < 40) continue; // squeezed against a wall
+      if (kinds[0].kind === 'square') {
+        assert.ok(fill(m) > 0.85, `video ${index} frame ${f}: an upright square fills its box (${fill(m).toFixed(2)})`);
+        squares++;
+        if (fill(maskOf(largeClip.subarray(f * S * S * 3, (f + 1) * S * S * 3), palette[kinds[0].colour])) < 0.75) tiltedLarge++;
+      } else {
+        // Pointing up: the top third of its rows is narrower than the bottom third.
+        const top = Math.min(...m.ys);
+        const h = Math.max(...m.ys) - top + 1;
+        const width = (from: number, to: number): number => m.ys.filter((y) => y - top >= from && y - top < to).length;
+        assert.ok(width(0, h / 3) < width((2 * h) / 3, h), `video ${index} frame ${f}: the triangle points up`);
+        triangles++;
+      }
+    }
+  }
+  assert.ok(squares >= 3 && triangles >= 3, `enough single squares (${squares}) and triangles (${triangles}) checked`);
+  assert.ok(tiltedLarge >= 1, 'shapes-large draws the same squares tilted');
+});

@@ -29,6 +29,7 @@ import { trainLongModel } from '../hierarchical/train';
 import { JOURNAL_DIR, sampleLong } from '../hierarchical/pipeline';
 import { hasJournal } from '../hierarchical/journal';
 import { prepareShards } from '../../data/shards';
+import { isShapesFamily, syntheticFamilyFromSource } from '../../data/synthetic';
 import type { DatasetKind } from '../../data/layouts';
 import { computeMetrics } from '../../metrics/evaluate';
 import { consistencyReadings } from '../../metrics/object-consistency-io';
@@ -66,7 +67,8 @@ function inputDir(plan: Plan, task: TaskSpec, role: string): string {
 
 /** Object consistency (metrics/object-consistency.ts) is defined for the synthetic shapes family. */
 function hasObjectConsistency(source: string): boolean {
-  return source === 'synthetic-shapes' || source === 'synthetic-shapes-large';
+  const family = syntheticFamilyFromSource(source);
+  return family !== null && isShapesFamily(family);
 }
 
 /** The data a stage reads: its config's data, or the train / test shards of its 'prepare' input. */
