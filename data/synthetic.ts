@@ -295,8 +295,8 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
         spin: rng.uniform() < 0.5 ? 0 : (rng.uniform() - 0.5) * 0.1,
       });
     }
-    // Upright: drawn as above (so every other parameter is 'shapes-large''s), then no spin, squares
-    // axis-aligned (a vertex at 45 degrees) and triangles with a vertex straight up (-90: y points down).
+    // Upright: drawn as above, so every other parameter is that of 'shapes-large'; then no spin,
+    // squares axis-aligned (a vertex at 45 degrees), triangles with a vertex straight up (-90: y points down).
     if (family === 'shapes-upright') for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
     return { family, bg, shapes };
   }

@@ -65,7 +65,7 @@ function inputDir(plan: Plan, task: TaskSpec, role: string): string {
   return taskDir(plan, dep);
 }
 
-/** Object consistency (metrics/object-consistency.ts) is defined for the synthetic shapes family. */
+/** Object consistency (metrics/object-consistency.ts) is defined for the synthetic shapes families. */
 function hasObjectConsistency(source: string): boolean {
   const family = syntheticFamilyFromSource(source);
   return family !== null && isShapesFamily(family);
