@@ -42,19 +42,20 @@ export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily 
 }
 
 /**
- * Sizes and counts of the shapes families (world units: the frame's short side is 1).
+ * Sizes and counts of the shapes families (world units: the frame's short side is 1), and how their
+ * shapes are posed.
  * 'shapes' (the first demo family): 1-3 shapes of circumradius 0.08-0.20, 5-13 px across at 32x32.
  * 'shapes-large': 1-2 shapes of circumradius 0.15-0.25, 10-16 px across at 32x32, so that a
  * triangle's corners are several pixels apart (experiments/RESULTS.md: at the small size every
  * model here generated discs).
- * 'shapes-upright': the same videos as 'shapes-large' (same seeds and draws) with every square
- * axis-aligned, every triangle pointing up and none spinning, so that each kind is one pattern
- * rather than one per angle.
+ * 'shapes-upright': the same videos as 'shapes-large' (`drawsOf`: its seeds and draws) with every
+ * square axis-aligned, every triangle pointing up and none spinning (`upright`), so that each kind
+ * is one pattern rather than one per angle.
  */
-const SHAPE_SIZES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number }> = {
+const SHAPE_FAMILIES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number; drawsOf?: ShapesFamily; upright?: boolean }> = {
   shapes: { rMin: 0.08, rSpan: 0.12, maxCount: 3 },
   'shapes-large': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
-  'shapes-upright': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
+  'shapes-upright': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', upright: true },
 };
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
@@ -254,9 +255,13 @@ interface UcfParams {
 
 type VideoParams = ShapesParams | SkyParams | TaichiParams | UcfParams | CaptionedParams;
 
+function isShapesParams(p: VideoParams): p is ShapesParams {
+  return isShapesFamily(p.family);
+}
+
 function videoSeed(family: SyntheticFamily, seed: number, index: number): number {
-  // 'shapes-upright' draws exactly the videos of 'shapes-large' (then stands their shapes upright).
-  let h = hashString(`synthetic-${family === 'shapes-upright' ? 'shapes-large' : family}`) ^ Math.imul(index + 1, 0x9e3779b1);
+  const drawn = isShapesFamily(family) ? (SHAPE_FAMILIES[family].drawsOf ?? family) : family;
+  let h = hashString(`synthetic-${drawn}`) ^ Math.imul(index + 1, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ Math.imul(Math.floor(seed) >>> 0, 0xc2b2ae35);
   return (h ^ (h >>> 13)) >>> 0;
 }
@@ -275,7 +280,7 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
   const rng = new Rng(videoSeed(family, seed, index));
   if (family === 'captioned') return makeCaptionedParams(rng);
   if (isShapesFamily(family)) {
-    const size = SHAPE_SIZES[family];
+    const size = SHAPE_FAMILIES[family];
     const bg = randBackground(rng);
     const n = rng.int(1, size.maxCount);
     const colours = rng.permutation(SHAPE_PALETTE.length);
@@ -295,9 +300,9 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
         spin: rng.uniform() < 0.5 ? 0 : (rng.uniform() - 0.5) * 0.1,
       });
     }
-    // Upright: drawn as above, so every other parameter is that of 'shapes-large'; then no spin,
-    // squares axis-aligned (a vertex at 45 degrees), triangles with a vertex straight up (-90: y points down).
-    if (family === 'shapes-upright') for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
+    // Upright: drawn as above, so every other parameter is the drawn family's; then no spin, squares
+    // axis-aligned (a vertex at 45 degrees), triangles with a vertex straight up (-90: y points down).
+    if (size.upright) for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
     return { family, bg, shapes };
   }
   if (family === 'sky') {
@@ -728,7 +733,7 @@ export function syntheticVideoInfo(spec: Pick<SyntheticVideoSpec, 'family' | 'se
     const name = SYNTHETIC_UCF_CLASSES[p.label];
     return { label: p.label, className: name, caption: captionForClass(name) };
   }
-  if (p.family === 'shapes' || p.family === 'shapes-large' || p.family === 'shapes-upright') {
+  if (isShapesParams(p)) {
     const parts = p.shapes.map((sh) => `a ${SHAPE_PALETTE[sh.colour].name} ${SYNTHETIC_SHAPE_KINDS[sh.kind]}`);
     const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
     return { label: p.shapes[0].kind, className: SYNTHETIC_SHAPE_KINDS[p.shapes[0].kind], caption: `a video of ${list} moving` };

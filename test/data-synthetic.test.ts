@@ -17,6 +17,12 @@ const spec = (family: SyntheticFamily, index: number, size = 32, seed = 3): Synt
   family, seed, index, height: size, width: size,
 });
 
+/** The shapes' colours by the names captions give them (written out here, not read from data/synthetic.ts). */
+const palette: Record<string, [number, number, number]> = {
+  red: [230, 40, 40], green: [40, 210, 60], blue: [40, 80, 240], yellow: [245, 225, 30],
+  magenta: [225, 50, 220], cyan: [40, 220, 230], orange: [250, 140, 20], white: [250, 250, 250],
+};
+
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
   assert.equal(a.length, b.length);
   let s = 0;
@@ -69,10 +75,6 @@ test('long videos: frame 5000 renders directly and motion stays coherent (small 
 });
 
 test('shapes: the colours named in the caption are drawn, on a textured background', () => {
-  const palette: Record<string, [number, number, number]> = {
-    red: [230, 40, 40], green: [40, 210, 60], blue: [40, 80, 240], yellow: [245, 225, 30],
-    magenta: [225, 50, 220], cyan: [40, 220, 230], orange: [250, 140, 20], white: [250, 250, 250],
-  };
   for (let index = 0; index < 8; index++) {
     const s = spec('shapes', index, 48);
     const info = syntheticVideoInfo(s);
@@ -162,10 +164,6 @@ test('SyntheticDataset.get: the window start comes from rng, within the video, s
 });
 
 test("shapes-upright: shapes-large's videos with squares axis-aligned, triangles pointing up, none spinning", () => {
-  const palette: Record<string, [number, number, number]> = {
-    red: [230, 40, 40], green: [40, 210, 60], blue: [40, 80, 240], yellow: [245, 225, 30],
-    magenta: [225, 50, 220], cyan: [40, 220, 230], orange: [250, 140, 20], white: [250, 250, 250],
-  };
   const S = 64;
   /** Rows and columns of the pixels of exactly `rgb` in one frame. */
   const maskOf = (frame: Uint8Array, rgb: [number, number, number]): { ys: number[]; xs: number[] } => {
