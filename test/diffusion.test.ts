@@ -28,7 +28,10 @@ import {
   epsFromV,
   epsModelFor,
   predictionTarget,
+  x0FromPrediction,
 } from '../lib/diffusion';
+import { withSelfCondition } from '../lib/diffusion/types';
+import { microBatched } from '../lib/hierarchical/sample';
 
 interface Fixture {
   idx: number[];
@@ -587,6 +590,69 @@ test('autoguidance: eps = eps_bad + s (eps_good - eps_bad) against a float64 ref
   assert.equal(autoguidedModel(good, bad, 1), good); // s = 1: the good model alone, one forward
   for (const s of [-0.5, NaN, Infinity]) assert.throws(() => autoguidedModel(good, bad, s), /autoguidance: scale s must be a finite number >= 0/);
   tf.dispose([x, cond.k]);
+});
+
+test('self-conditioning: each step reads the previous step\'s x_0 estimate (zeros first), both guidance branches the same; wrappers keep the flag', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const shape: [number, number, number, number, number] = [2, 2, 2, 2, 1];
+  const seen: Float32Array[] = [];
+  // An affine "network" that reads its estimate: eps = 0.3 x + 0.2 self_cond (+ cond.k).
+  const net = withSelfCondition((x, _t, cond) => {
+    const sc = cond!.self_cond as tf.Tensor5D;
+    seen.push(sc.dataSync() as Float32Array);
+    return tf.tidy(() => {
+      let e = tf.add(tf.mul(x, 0.3), tf.mul(sc, 0.2)) as tf.Tensor5D;
+      if (cond!.k) e = tf.add(e, tf.reshape(cond!.k, [x.shape[0], 1, 1, 1, 1])) as tf.Tensor5D;
+      return e;
+    });
+  }, true);
+  const yielded: Float32Array[] = [];
+  const before = tf.memory().numTensors;
+  const out = await sample(net, s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(8) }, (st) => {
+    yielded.push(st.x0.dataSync() as Float32Array);
+  });
+  out.dispose();
+  assert.equal(tf.memory().numTensors, before, 'leaked tensors');
+  assert.equal(seen.length, 6);
+  assert.ok(seen[0].every((v) => v === 0), 'the first step reads zeros');
+  for (let k = 1; k < 6; k++) assert.deepEqual(seen[k], yielded[k - 1], `step ${k} reads step ${k - 1}'s estimate`);
+  assert.ok(yielded[2].some((v) => v !== 0));
+  // Guidance (batched): both halves of the [x; x] forward read the same estimate.
+  seen.length = 0;
+  const cond = { k: tf.tensor1d([1, -1]) };
+  const uncond = { k: tf.tensor1d([0, 0]) };
+  const g = await sample(net, s, shape, { kind: 'ddim', steps: 3, rng: new Rng(9), cond, guidance: { scale: 0.5, uncond } });
+  assert.equal(seen.length, 3);
+  const half = seen[2].length / 2;
+  assert.ok(seen[2].some((v) => v !== 0));
+  assert.deepEqual(seen[2].slice(0, half), seen[2].slice(half));
+  // Without the flag no self_cond is passed (a plain network would refuse the key).
+  const keys: string[][] = [];
+  const plain: EpsModel = (x, _t, c) => {
+    keys.push(Object.keys(c ?? {}));
+    return tf.zerosLike(x);
+  };
+  const p = await sample(plain, s, shape, { kind: 'ddim', steps: 2, rng: new Rng(1), cond });
+  assert.deepEqual(keys, [['k'], ['k']]);
+  // Wrappers keep the flag; autoguidance gives the estimate only to the model that reads it.
+  assert.equal(epsModelFor(net, s, 'v').selfCondition, true);
+  assert.equal(microBatched(net, 1).selfCondition, true);
+  assert.equal(microBatched(plain, 1).selfCondition, undefined);
+  keys.length = 0;
+  const ag = autoguidedModel(net, plain, 2);
+  assert.equal(ag.selfCondition, true);
+  const x = tf.zeros(shape) as tf.Tensor5D;
+  tf.dispose(ag(x, new Int32Array([5, 5]), { self_cond: tf.zerosLike(x) }));
+  assert.deepEqual(keys, [[]]);
+  // x0FromPrediction inverts the forward process for eps and for v.
+  const x0 = tf.tensor(new Rng(4).normalArray(16), shape) as tf.Tensor5D;
+  const eps = tf.tensor(new Rng(5).normalArray(16), shape) as tf.Tensor5D;
+  const t = Int32Array.from([100, 800]);
+  const xt = qSample(s, x0, t, eps);
+  assert.ok(maxAbsDiff(x0FromPrediction(s, 'eps', xt, t, eps), x0) < 1e-4);
+  assert.ok(maxAbsDiff(x0FromPrediction(s, 'v', xt, t, vFromEps(s, x0, t, eps)), x0) < 1e-4);
+  tf.dispose([g, p, cond.k, uncond.k, x, x0, eps, xt]);
 });
 
 test('known values stay in place at every step and in the result', async () => {

@@ -261,11 +261,70 @@ test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tens
   b.dispose();
 });
 
-for (const prediction of ['eps', 'v'] as const)
-test(`a small UNet overfits one latent clip (${prediction}-prediction): loss falls and samples reproduce the clip`, async () => {
+test('self-conditioning in training: half the batches first estimate x_0 without gradient and the trained forward reads it; resumable; no leaks', async () => {
+  await ready;
+  const base = config();
+  const cfg = config({ unet: { ...base.unet, self_condition: true }, diffusion: { ...base.diffusion, prediction: 'v' } });
+  const n = 6;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(12).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  const tr = new LvdmTrainer({ config: cfg, latents: cache });
+  type Call = { x: Float32Array; t: Int32Array; out: Float32Array; self: Float32Array | null };
+  const calls: Call[][] = [];
+  const apply = tr.unet.apply.bind(tr.unet);
+  (tr.unet as { apply: typeof apply }).apply = (x, t, cond, opts) => {
+    const out = apply(x, t, cond, opts);
+    calls[calls.length - 1].push({ x: x.dataSync() as Float32Array, t: Int32Array.from(t as Int32Array), out: out.dataSync() as Float32Array, self: cond?.self_cond ? (cond.self_cond.dataSync() as Float32Array) : null });
+    return out;
+  };
+  const losses: number[] = [];
+  let count = 0;
+  let state: Record<string, unknown> = {};
+  let tensors = tr.checkpointTensors();
+  for (let i = 0; i < 12; i++) {
+    if (i === 4) {
+      tensors = tr.checkpointTensors();
+      state = JSON.parse(JSON.stringify(tr.checkpointState())) as Record<string, unknown>;
+      count = tf.memory().numTensors;
+    }
+    calls.push([]);
+    losses.push((await tr.trainStep(i)).loss);
+  }
+  assert.equal(tf.memory().numTensors, count, 'tensors leaked across self-conditioned steps');
+  const twice = calls.filter((c) => c.length === 2);
+  assert.ok(twice.length >= 2 && twice.length <= 10, `steps with an estimate: ${twice.length} of 12`);
+  for (const c of calls) {
+    if (c.length === 1) {
+      assert.equal(c[0].self, null, 'a step without an estimate reads none (zeros)');
+      continue;
+    }
+    const [first, second] = c;
+    assert.equal(first.self, null);
+    assert.deepEqual(second.x, first.x);
+    // x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar), eps = sqrt(abar) v + sqrt(1 - abar) x_t (v-prediction).
+    const m = first.x.length / first.t.length;
+    for (let k = 0; k < first.x.length; k++) {
+      const ab = tr.schedule.alphasCumprod[first.t[Math.floor(k / m)]];
+      const eps = Math.sqrt(ab) * first.out[k] + Math.sqrt(1 - ab) * first.x[k];
+      const x0 = (first.x[k] - Math.sqrt(1 - ab) * eps) / Math.sqrt(ab);
+      assert.ok(Math.abs(second.self![k] - x0) < 1e-3 * Math.max(1, Math.abs(x0)), `estimate ${k}: ${second.self![k]} against ${x0}`);
+    }
+  }
+  // Resumed from step 4, the same coin flips and losses.
+  const b = new LvdmTrainer({ config: cfg, latents: cache });
+  b.restore(tensors, state, 4, 'test');
+  const lb: number[] = [];
+  for (let i = 4; i < 12; i++) lb.push((await b.trainStep(i)).loss);
+  assert.deepEqual(lb, losses.slice(4));
+  tr.dispose();
+  b.dispose();
+});
+
+for (const [prediction, selfCondition] of [['eps', false], ['v', false], ['v', true]] as const)
+test(`a small UNet overfits one latent clip (${prediction}-prediction${selfCondition ? ', self-conditioned' : ''}): loss falls and samples reproduce the clip`, async () => {
   await ready;
   const cfg = config({
-    unet: { in_channels: 2, out_channels: 2, model_channels: 16, channel_mult: [1, 2], num_res_blocks: 1, attention_resolutions: [2], head_channels: 8, temporal_length: 2, norm_groups: 8 },
+    unet: { in_channels: 2, out_channels: 2, model_channels: 16, channel_mult: [1, 2], num_res_blocks: 1, attention_resolutions: [2], head_channels: 8, temporal_length: 2, norm_groups: 8, ...(selfCondition ? { self_condition: true } : {}) },
     diffusion: { loss: 'mse', prediction, optim: { kind: 'adam', lr: 3e-3, warmup_steps: 10 }, train: { steps: 150, batch_size: 8, ema_decay: 0 } },
   });
   const per = 2 * 4 * 4 * 2;

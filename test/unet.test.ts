@@ -360,6 +360,35 @@ test('mask and s change the output only where they should', async () => {
   store3.dispose();
 });
 
+test('self-conditioning: x_0 estimate as extra input channels, zeros when absent, frame by frame; errors name the key', async () => {
+  await ready;
+  const frames = 3;
+  const x = tf.tensor(new Rng(21).normalArray(2 * frames * 8 * 8 * 2), [2, frames, 8, 8, 2]) as tf.Tensor5D;
+  const t = new Int32Array([40, 600]);
+  const store = new ParamStore(new Rng(22));
+  const net = new UNet3D(store, tinyConfig({ temporal_attention: false, self_condition: true, mask_channel: true }));
+  randomizeZeroInit(store, 23);
+  // Input conv: x (2) + estimate (2) + mask (1) channels.
+  assert.deepEqual(store.get('input_blocks.0.0.weight')!.shape.slice(-2), [5, 8]);
+  assert.equal(net.inputChannels, 5);
+  assert.equal(net.asEpsModel().selfCondition, true);
+  const zeros = tf.zerosLike(x);
+  const base = net.apply(x, t);
+  assert.equal(maxAbsDiff(base, net.apply(x, t, { self_cond: zeros })), 0, 'a missing estimate is the zero estimate');
+  // An estimate that differs in frame 1 only changes frame 1 (no temporal attention).
+  const est = tf.tidy(() => tf.mul(zeros.add(1), tf.tensor([0, 1, 0], [1, frames, 1, 1, 1]))) as tf.Tensor5D;
+  const d = tf.tidy(() => Array.from(tf.max(tf.abs(tf.sub(base, net.apply(x, t, { self_cond: est }))), [0, 2, 3, 4]).dataSync()));
+  assert.ok(d[1] > 1e-3 && d[0] === 0 && d[2] === 0, `self_cond per frame: ${d}`);
+  assert.throws(() => net.apply(x, t, { self_cond: tf.zeros([2, frames, 8, 8, 3]) }), /cond.self_cond has shape \[2,3,8,8,3\], expected \[2,3,8,8,2\]/);
+  const plainStore = new ParamStore(new Rng(24));
+  const plain = new UNet3D(plainStore, tinyConfig());
+  assert.equal(plain.asEpsModel().selfCondition, undefined);
+  assert.throws(() => plain.apply(x, t, { self_cond: zeros }), /self_cond given but the model does not read one \(unet.self_condition is off\)/);
+  tf.dispose([x, zeros, base, est]);
+  store.dispose();
+  plainStore.dispose();
+});
+
 test('UNet gradients agree with finite differences (directional derivative)', async () => {
   await ready;
   const store = new ParamStore(new Rng(20));

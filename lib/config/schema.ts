@@ -181,6 +181,14 @@ export const UNetConfig = z
     dropout: z.number().min(0).lt(1).default(0),
     /** Extra input channel: 1 = given condition frame, 0 = frame to generate (long-video models). */
     mask_channel: z.boolean().default(false),
+    /**
+     * Self-conditioning (Chen, Zhang & Hinton 2022, "Analog Bits", arXiv 2208.04202, section 3.2):
+     * the network also reads its own earlier estimate of x_0 (in_channels more input channels, cond
+     * key 'self_cond', zeros when absent). Training feeds, for half the batches, the estimate of a
+     * first forward without gradient at the same step; samplers feed the previous step's estimate.
+     * Optional (unset = off) so that no stored config or content key changes.
+     */
+    self_condition: z.boolean().optional(),
     /** Embedding of the condition noise level s: none, a learned table of s_levels rows, or sinusoid + MLP. */
     s_embed: z.enum(['none', 'table', 'sinusoid']).default('none'),
     s_levels: posInt.default(251),

@@ -6,7 +6,7 @@ export { extract, qSample, qMeanVariance, predictX0FromEps, predictEpsFromX0, vF
 export type { LossKind } from './loss';
 export { diffusionLoss, sampleTimesteps, gaussianNoise, vLossWeights, motionWeights, withExtraWeights } from './loss';
 export type { Prediction } from './prediction';
-export { epsModelFor, predictionTarget } from './prediction';
+export { epsModelFor, predictionTarget, x0FromPrediction } from './prediction';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';
 export type { SamplerOptions, DdpmOptions, DdimOptions, DdimSpacing, SamplerSpec } from './samplers';
 export { writeKnown, concatCond, combineGuidance, cfgGuidance, autoguidedModel, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';

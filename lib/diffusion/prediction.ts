@@ -7,8 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NoiseSchedule } from './schedule';
-import { epsFromV, vFromEps } from './process';
-import { EpsModel, Timesteps } from './types';
+import { epsFromV, predictX0FromEps, vFromEps } from './process';
+import { EpsModel, Timesteps, withSelfCondition } from './types';
 
 export type Prediction = 'eps' | 'v';
 
@@ -20,11 +20,14 @@ function timestepArray(t: Timesteps): ArrayLike<number> {
 export function epsModelFor(net: EpsModel, schedule: NoiseSchedule, prediction: Prediction = 'eps'): EpsModel {
   if (prediction === 'eps') return net;
   if (prediction !== 'v') throw new Error(`unknown prediction '${String(prediction)}' (expected 'eps' or 'v')`);
-  return (x, t, cond) =>
-    tf.tidy(() => {
-      const v = net(x, t, cond);
-      return epsFromV(schedule, x, timestepArray(t), v);
-    });
+  return withSelfCondition(
+    (x, t, cond) =>
+      tf.tidy(() => {
+        const v = net(x, t, cond);
+        return epsFromV(schedule, x, timestepArray(t), v);
+      }),
+    net.selfCondition,
+  );
 }
 
 /** The regression target for the network: eps itself, or v from (x_0, eps). */
@@ -32,4 +35,9 @@ export function predictionTarget(schedule: NoiseSchedule, prediction: Prediction
   if (prediction === 'eps') return eps.clone();
   if (prediction !== 'v') throw new Error(`unknown prediction '${String(prediction)}' (expected 'eps' or 'v')`);
   return vFromEps(schedule, x0, t, eps);
+}
+
+/** The network's estimate of x_0 from its output at (x_t, t): (x_t - sqrt(1 - abar) eps) / sqrt(abar), eps from v for 'v'. */
+export function x0FromPrediction(schedule: NoiseSchedule, prediction: Prediction, xt: tf.Tensor5D, t: ArrayLike<number>, out: tf.Tensor5D): tf.Tensor5D {
+  return tf.tidy(() => predictX0FromEps(schedule, xt, t, prediction === 'v' ? epsFromV(schedule, xt, t, out) : out));
 }

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
 import { NoiseSchedule } from './schedule';
-import { Cond, EpsModel, Guidance, KnownValues, NoiseSource, SamplerStep } from './types';
+import { Cond, EpsModel, Guidance, KnownValues, NoiseSource, SamplerStep, withSelfCondition } from './types';
 
 export interface SamplerOptions {
   /** Seeded source of x_T and of the per-step noise (used unless `noise` is given). */
@@ -117,7 +117,16 @@ export function combineGuidance<T extends tf.Tensor>(epsC: T, epsU: T, s: number
 export function autoguidedModel(good: EpsModel, bad: EpsModel, s: number): EpsModel {
   if (!(Number.isFinite(s) && s >= 0)) throw new Error(`autoguidance: scale s must be a finite number >= 0, got ${s}`);
   if (s === 1) return good;
-  return (x, t, cond) => tf.tidy(() => combineGuidance(good(x, t, cond), bad(x, t, cond), s));
+  // One estimate of x_0 (the combined one) is fed back to whichever of the two reads it.
+  const self = good.selfCondition || bad.selfCondition;
+  return withSelfCondition((x, t, cond) => tf.tidy(() => combineGuidance(good(x, t, forModel(good, cond)), bad(x, t, forModel(bad, cond)), s)), self);
+}
+
+/** cond without `self_cond` for a model that does not read it. */
+function forModel(model: EpsModel, cond: Cond | undefined): Cond | undefined {
+  if (!cond || model.selfCondition || !('self_cond' in cond)) return cond;
+  const { self_cond: _, ...rest } = cond;
+  return rest;
 }
 
 /** Classifier-free guidance with scale s (text-to-video: eps_u from the empty or negative prompt) as a sampler `Guidance` (w = s - 1). */
@@ -157,17 +166,30 @@ function fullT(b: number, t: number): Int32Array {
   return new Int32Array(b).fill(t);
 }
 
-/** (x0, eps) from the model at timestep t with abar = abar_t, optionally clamping x0. */
+/**
+ * cond and guidance with the previous step's x_0 estimate as `self_cond` for a self-conditioned
+ * model (zeros before the first estimate, as in training; Chen et al. 2022, Algorithm 2); unchanged
+ * otherwise. Both guidance branches read the same estimate.
+ */
+function selfConditioned(model: EpsModel, x: tf.Tensor5D, prevX0: tf.Tensor5D | null, opts: SamplerOptions): { cond?: Cond; guidance?: Guidance } {
+  if (!model.selfCondition) return { cond: opts.cond, guidance: opts.guidance };
+  const self_cond = prevX0 ?? tf.zerosLike(x);
+  return { cond: { ...opts.cond, self_cond }, guidance: opts.guidance && { ...opts.guidance, uncond: { ...opts.guidance.uncond, self_cond } } };
+}
+
+/** (x0, eps) from the model at timestep t with abar = abar_t, optionally clamping x0; prevX0 = the previous step's estimate (self-conditioning). */
 function predict(
   model: EpsModel,
   x: tf.Tensor5D,
   t: number,
   ab: number,
   opts: SamplerOptions,
+  prevX0: tf.Tensor5D | null,
 ): { x0: tf.Tensor5D; eps: tf.Tensor5D } {
   return tf.tidy(() => {
     const xin = opts.known ? writeKnown(x, opts.known) : x;
-    let eps = guidedEps(model, xin, fullT(x.shape[0], t), opts.cond, opts.guidance);
+    const { cond, guidance } = selfConditioned(model, xin, prevX0, opts);
+    let eps = guidedEps(model, xin, fullT(x.shape[0], t), cond, guidance);
     // x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
     let x0 = tf.div(tf.sub(xin, tf.mul(eps, Math.sqrt(1 - ab))), Math.sqrt(ab)) as tf.Tensor5D;
     if (opts.clipX0 && opts.clipX0 > 0) {
@@ -203,7 +225,7 @@ async function* drive(
   shape: number[],
   opts: SamplerOptions,
   ts: number[],
-  update: (x: tf.Tensor5D, i: number, noise: NoiseSource) => { x: tf.Tensor5D; x0: tf.Tensor5D },
+  update: (x: tf.Tensor5D, i: number, noise: NoiseSource, prevX0: tf.Tensor5D | null) => { x: tf.Tensor5D; x0: tf.Tensor5D },
 ): AsyncGenerator<SamplerStep> {
   checkShape(shape, opts);
   const noise = noiseSource(opts);
@@ -217,7 +239,7 @@ async function* drive(
   try {
     for (let k = 0; k < ts.length; k++) {
       const i = ts.length - 1 - k; // walk the timesteps from the noisiest down
-      const r = update(x, i, noise);
+      const r = update(x, i, noise, x0);
       let nx = r.x;
       if (opts.known) {
         const w = writeKnown(nx, opts.known);
@@ -242,8 +264,8 @@ export function ddpmSteps(model: EpsModel, schedule: NoiseSchedule, shape: numbe
   const large = opts.variance === 'beta';
   if (opts.variance !== undefined && opts.variance !== 'posterior' && !large)
     throw new Error(`DDPM: unknown variance '${String(opts.variance)}' (expected 'posterior' or 'beta')`);
-  return drive(shape, opts, ts, (x, t, noise) => {
-    const { x0, eps } = predict(model, x, t, schedule.alphasCumprod[t], opts);
+  return drive(shape, opts, ts, (x, t, noise, prevX0) => {
+    const { x0, eps } = predict(model, x, t, schedule.alphasCumprod[t], opts, prevX0);
     const nx = tf.tidy(() => {
       // mu~_t = coef1 x_0 + coef2 x_t (eq. 7)
       const mean = tf.add(tf.mul(x0, schedule.posteriorMeanCoef1[t]), tf.mul(x, schedule.posteriorMeanCoef2[t])) as tf.Tensor5D;
@@ -265,12 +287,12 @@ export function ddimSteps(model: EpsModel, schedule: NoiseSchedule, shape: numbe
   const eta = opts.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new Error(`DDIM: eta must be in [0, 1], got ${eta}`);
   const ts = ddimStartingAt(ddimTimesteps(schedule.T, opts.steps, opts.spacing ?? 'trailing'), opts, schedule.T);
-  return drive(shape, opts, ts, (x, i, noise) => {
+  return drive(shape, opts, ts, (x, i, noise, prevX0) => {
     const t = ts[i];
     const ab = schedule.alphasCumprod[t];
     const abPrev = i > 0 ? schedule.alphasCumprod[ts[i - 1]] : opts.finalAlpha === 'alpha0' ? schedule.alphasCumprod[0] : 1;
     const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
-    const { x0, eps } = predict(model, x, t, ab, opts);
+    const { x0, eps } = predict(model, x, t, ab, opts, prevX0);
     const nx = tf.tidy(() => {
       const dirCoef = Math.sqrt(Math.max(1 - abPrev - sigma * sigma, 0));
       let y = tf.add(tf.mul(x0, Math.sqrt(abPrev)), tf.mul(eps, dirCoef)) as tf.Tensor5D;

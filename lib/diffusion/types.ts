@@ -20,7 +20,18 @@ export type Timesteps = Int32Array | tf.Tensor1D;
  * eps_theta(x_t, t, cond): [B, ...] -> noise prediction of the same shape. Must not dispose its
  * inputs; the caller disposes the result.
  */
-export type EpsModel = (x: tf.Tensor5D, t: Timesteps, cond?: Cond) => tf.Tensor5D;
+export type EpsModel = ((x: tf.Tensor5D, t: Timesteps, cond?: Cond) => tf.Tensor5D) & {
+  /**
+   * The network reads an earlier estimate of x_0 as `cond.self_cond` (self-conditioning, Chen et
+   * al. 2022): the samplers then pass the previous step's estimate (zeros at the first step).
+   */
+  readonly selfCondition?: boolean;
+};
+
+/** `fn` as an EpsModel that does (true) or does not read `cond.self_cond`; wrappers use it to keep the flag of the model they wrap. */
+export function withSelfCondition(fn: (x: tf.Tensor5D, t: Timesteps, cond?: Cond) => tf.Tensor5D, on: boolean | undefined): EpsModel {
+  return on ? Object.assign(fn, { selfCondition: true }) : fn;
+}
 
 /** Draws standard normal noise of a shape (an Rng-backed default is provided by the samplers). */
 export type NoiseSource = (shape: number[]) => tf.Tensor;

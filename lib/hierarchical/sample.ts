@@ -14,7 +14,7 @@ import { LongVideoConfig } from '../config/schema';
 import { Rng } from '../nn/rng';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { sample, writeKnown } from '../diffusion/samplers';
-import { Cond, EpsModel, Guidance, NoiseSource, Timesteps } from '../diffusion/types';
+import { Cond, EpsModel, Guidance, NoiseSource, Timesteps, withSelfCondition } from '../diffusion/types';
 import { condFor, frameMask, sLevel, uncondFor } from './conditioning';
 import { perturbLatents } from './perturb';
 
@@ -43,7 +43,7 @@ export function perItemNoise(rngs: readonly Rng[]): NoiseSource {
 /** Runs `model` on at most `maxBatch` items per forward (splits x, t and every cond entry along axis 0). */
 export function microBatched(model: EpsModel, maxBatch: number): EpsModel {
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`microBatched: maxBatch must be a positive integer, got ${maxBatch}`);
-  return (x: tf.Tensor5D, t: Timesteps, cond?: Cond) => {
+  return withSelfCondition((x: tf.Tensor5D, t: Timesteps, cond?: Cond) => {
     const b = x.shape[0];
     if (b <= maxBatch) return model(x, t, cond);
     const tv = t instanceof Int32Array ? t : Int32Array.from(t.dataSync());
@@ -61,7 +61,7 @@ export function microBatched(model: EpsModel, maxBatch: number): EpsModel {
     } finally {
       tf.dispose(parts);
     }
-  };
+  }, model.selfCondition);
 }
 
 export interface ConditionalWindowOptions {

@@ -8,6 +8,9 @@
  * The batch construction is a hook (`prepareBatch`), so conditional training (masks, perturbed
  * condition frames, s; issue 6) reuses this trainer with its own preparer.
  *
+ * Self-conditioning (unet.self_condition): for half the batches the network also reads its own
+ * x_0 estimate from a first forward without gradient (`selfConditionInput`).
+ *
  * Text-to-video (config `text`, lvdm-facts.md section 6): a CLIP text encoder is built in the same
  * ParamStore (trained jointly unless frozen), each batch carries its clips' captions as tokens,
  * each caption replaced by the empty prompt with probability text.p_uncond, and the tokens are
@@ -24,7 +27,7 @@ import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
 import { diffusionLoss, gaussianNoise, motionWeights, sampleTimesteps, vLossWeights, withExtraWeights } from '../diffusion/loss';
 import { checkMotionKeys } from '../nn/motion-weights';
-import { predictionTarget } from '../diffusion/prediction';
+import { predictionTarget, x0FromPrediction } from '../diffusion/prediction';
 import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
 import { TextConditioner } from '../text/conditioner';
@@ -183,9 +186,11 @@ export class LvdmTrainer implements Trainer {
     if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
     if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight, this.cfg.motion_threshold ?? 0));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
+    const selfCond = this.selfConditionInput(batch, dropRng);
     const { value, grads } = tf.variableGrads(
       () => {
-        const cond = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
+        const encoded = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
+        const cond = selfCond ? { ...encoded, self_cond: selfCond } : encoded;
         return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), target, this.cfg.loss, batch.weights);
       },
       this.params.map(([, v]) => v),
@@ -201,8 +206,22 @@ export class LvdmTrainer implements Trainer {
     if (this.cfg.optim.grad_clip > 0) logs.grad_norm = clipGradNorm(named, this.cfg.optim.grad_clip);
     this.opt.apply(named, lr);
     this.ema?.update();
-    tf.dispose([value, ...named.values(), batch.x, batch.target, batch.x0, target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {})]);
+    tf.dispose([value, ...named.values(), batch.x, batch.target, batch.x0, target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {}), ...(selfCond ? [selfCond] : [])]);
     return logs;
+  }
+
+  /**
+   * Self-conditioning (unet.self_condition; Chen et al. 2022, Algorithm 1): with probability 1/2 the
+   * network's own x_0 estimate from a first forward at the same x_t and t, outside the gradient tape
+   * (a constant input to the trained forward); otherwise null (the network reads zeros).
+   */
+  private selfConditionInput(batch: PreparedBatch, dropRng: Rng | undefined): tf.Tensor5D | null {
+    if (!this.unetCfg.self_condition || this.rng.uniform() >= 0.5) return null;
+    return tf.tidy(() => {
+      const cond = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
+      const out = this.unet.apply(batch.x, batch.t, cond, { rng: dropRng?.fork('self-cond') });
+      return x0FromPrediction(this.schedule, this.cfg.prediction ?? 'eps', batch.x, batch.t, out);
+    });
   }
 
   checkpointTensors(): Map<string, NamedArray> {

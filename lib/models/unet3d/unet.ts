@@ -16,7 +16,7 @@ import { ParamStore, Scope, init } from '../../nn/params';
 import { Conv2d, GroupNorm, Linear, silu } from '../../nn/layers';
 import { Rng } from '../../nn/rng';
 import { UNetConfig } from '../../config/schema';
-import { Cond, EpsModel, Timesteps } from '../../diffusion/types';
+import { Cond, EpsModel, Timesteps, withSelfCondition } from '../../diffusion/types';
 import { sinusoidEmbedding, timestepValues } from './embedding';
 import { adaptiveGroupNorm, clipGroupNorm, groupsFor } from './norm';
 import { ForwardContext, ResBlock, frameConv } from './resblock';
@@ -25,9 +25,10 @@ import { SpatialTemporalTransformer } from './transformer';
 
 /**
  * Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B] (long videos);
- * `context` [B, L, context_dim] text tokens and `context_mask` [B, L] (text-to-video).
+ * `context` [B, L, context_dim] text tokens and `context_mask` [B, L] (text-to-video); `self_cond`
+ * [B, T, H, W, in_channels], an earlier estimate of x_0 (unet.self_condition).
  */
-export const UNET_COND_KEYS = ['mask', 's', 'context', 'context_mask'] as const;
+export const UNET_COND_KEYS = ['mask', 's', 'context', 'context_mask', 'self_cond'] as const;
 
 export interface UNetForwardOptions {
   /** Enables dropout (training) with this Rng. */
@@ -52,7 +53,7 @@ function headsFor(cfg: UNetConfig, ch: number): number {
 export class UNet3D {
   readonly store: ParamStore;
   readonly embDim: number;
-  /** Input channels including the mask channel. */
+  /** Input channels including the self-conditioning and mask channels. */
   readonly inputChannels: number;
   private readonly timeEmbed: [Linear, Linear];
   private readonly sTable: tf.Variable | null = null;
@@ -71,7 +72,7 @@ export class UNet3D {
     const mc = cfg.model_channels;
     const E = 4 * mc;
     this.embDim = E;
-    this.inputChannels = cfg.in_channels + (cfg.mask_channel ? 1 : 0);
+    this.inputChannels = cfg.in_channels * (cfg.self_condition ? 2 : 1) + (cfg.mask_channel ? 1 : 0);
     const te = root.child('time_embed');
     this.timeEmbed = [new Linear(te.child(0), mc, E), new Linear(te.child(2), E, E)];
     if (cfg.s_mode === 'per_frame' && cfg.s_embed !== 'none' && !cfg.mask_channel)
@@ -224,6 +225,18 @@ export class UNet3D {
     return { context: c as tf.Tensor3D, mask: cond?.context_mask as tf.Tensor2D | undefined };
   }
 
+  /** The self-conditioning input (zeros when the model has it and cond lacks it), or null when the model has none. */
+  private selfCondOf(cond: Cond | undefined, shape: number[]): tf.Tensor | null {
+    const sc = cond?.self_cond;
+    if (!this.cfg.self_condition) {
+      if (sc) throw new Error(`unet: cond.self_cond given but the model does not read one (unet.self_condition is off)`);
+      return null;
+    }
+    if (!sc) return tf.zeros(shape);
+    if (sc.shape.length !== shape.length || sc.shape.some((d, i) => d !== shape[i])) throw new Error(`unet: cond.self_cond has shape [${sc.shape}], expected [${shape}] (the shape of x)`);
+    return sc;
+  }
+
   /** eps prediction: x [B, T, H, W, in_channels], t [B] -> [B, T, H, W, out_channels]. */
   apply(x: tf.Tensor5D, t: Timesteps, cond?: Cond, opts: UNetForwardOptions = {}): tf.Tensor5D {
     return tf.tidy(() => {
@@ -234,6 +247,8 @@ export class UNet3D {
       const n = b * frames;
       const mask = this.maskOf(cond, b, frames);
       let h = tf.reshape(x, [n, hh, ww, c]) as tf.Tensor4D; // frames folded into the batch
+      const selfCond = this.selfCondOf(cond, x.shape);
+      if (selfCond) h = tf.concat([h, tf.reshape(selfCond, [n, hh, ww, c])], 3) as tf.Tensor4D; // [N, H, W, 2C]
       if (this.cfg.mask_channel) {
         // Missing mask = all frames generated (unconditional).
         const m = mask ? tf.reshape(mask, [n, 1, 1, 1]) : tf.zeros([n, 1, 1, 1]);
@@ -270,7 +285,7 @@ export class UNet3D {
 
   /** The network as a sampler's EpsModel. */
   asEpsModel(): EpsModel {
-    return (x, t, cond) => this.apply(x, t, cond);
+    return withSelfCondition((x, t, cond) => this.apply(x, t, cond), Boolean(this.cfg.self_condition));
   }
 }
 
