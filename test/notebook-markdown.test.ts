@@ -13,6 +13,13 @@ test('pipe tables are read with their heading, columns in order, cells trimmed',
   assert.deepEqual(t[1].rows, [{ a: '1', b: '2' }]);
 });
 
+test('lines inside fenced code blocks are neither headings nor tables', () => {
+  const md = ['## Results', '```sh', '# a shell comment, not a heading', '| a | b |', '|---|---|', '| 1 | 2 |', '```', '| x | y |', '|---|---|', '| 3 | 4 |', '~~~~', '```', '# still code', '~~~~', '| p | q |', '|---|---|', '| 5 | 6 |'].join('\n');
+  const t = markdownTables(md);
+  assert.deepEqual(t.map((x) => x.heading), ['Results', 'Results']);
+  assert.deepEqual(t.map((x) => x.rows), [[{ x: '3', y: '4' }], [{ p: '5', q: '6' }]]);
+});
+
 test('a column name used twice in a header keeps both columns (the second as "name (2)")', () => {
   const [t] = markdownTables(['| setting | diff | 95% interval | kvd | 95% interval |', '|---|---|---|---|---|', '| s = 50 | -1 | -2 to 0 | -5 | -9 to -1 |'].join('\n'));
   assert.deepEqual(t.columns, ['setting', 'diff', '95% interval', 'kvd', '95% interval (2)']);

@@ -27,12 +27,27 @@ function uniqueNames(names: readonly string[]): string[] {
   });
 }
 
-/** Every pipe table of `text` (header row, separator row, body rows). */
+/** A fence line (CommonMark: three or more backticks or tildes, up to three spaces of indent). */
+const fence = (line: string): string | null => /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1] ?? null;
+
+/** Every pipe table of `text` (header row, separator row, body rows); lines inside fenced code
+ *  blocks are code, neither headings nor tables (a shell comment '# ...' there is no heading). */
 export function markdownTables(text: string): MarkdownTable[] {
   const lines = text.split(/\r?\n/);
   const out: MarkdownTable[] = [];
   let heading = '';
+  let open: string | null = null;
   for (let i = 0; i < lines.length; i++) {
+    const f = fence(lines[i]);
+    if (open !== null) {
+      // A fence closes on the same character, at least as long (CommonMark 4.5).
+      if (f !== null && f[0] === open[0] && f.length >= open.length && lines[i].trim() === f) open = null;
+      continue;
+    }
+    if (f !== null) {
+      open = f;
+      continue;
+    }
     const h = /^#{1,6}\s+(.*)$/.exec(lines[i]);
     if (h) heading = h[1].trim();
     if (!isRow(lines[i]) || !isSeparator(lines[i + 1])) continue;

@@ -6,6 +6,7 @@
  * direct [T, T, d] contraction the PyTorch code does.
  */
 import { UNetConfig } from '../../config/schema';
+import { unetInputChannels } from './unet';
 
 export interface FlopCount {
   /** As executed here. */
@@ -53,7 +54,7 @@ export function unetFlops(cfg: UNetConfig, shape: { batch: number; frames: numbe
   linear(b, mc, E);
   linear(b, E, E);
   let hw = shape.height * shape.width;
-  conv(hw, cfg.in_channels * (cfg.self_condition ? 2 : 1) + (cfg.mask_channel ? 1 : 0), mc, 3);
+  conv(hw, unetInputChannels(cfg), mc, 3);
   const skips = [mc];
   let ch = mc;
   let ds = 1;

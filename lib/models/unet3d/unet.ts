@@ -42,6 +42,12 @@ type Block =
   | { kind: 'up'; conv: Conv2d }
   | { kind: 'conv'; conv: Conv2d };
 
+/** Channels the first convolution reads: the latent, an estimate of x_0 when self-conditioned
+ *  (Chen et al. 2022), and the long-video mask channel (LVDM section 3.3). */
+export function unetInputChannels(cfg: UNetConfig): number {
+  return cfg.in_channels * (cfg.self_condition ? 2 : 1) + (cfg.mask_channel ? 1 : 0);
+}
+
 /** Heads for a level with `ch` channels. */
 function headsFor(cfg: UNetConfig, ch: number): number {
   const heads = cfg.num_heads ?? ch / cfg.head_channels;
@@ -72,7 +78,7 @@ export class UNet3D {
     const mc = cfg.model_channels;
     const E = 4 * mc;
     this.embDim = E;
-    this.inputChannels = cfg.in_channels * (cfg.self_condition ? 2 : 1) + (cfg.mask_channel ? 1 : 0);
+    this.inputChannels = unetInputChannels(cfg);
     const te = root.child('time_embed');
     this.timeEmbed = [new Linear(te.child(0), mc, E), new Linear(te.child(2), E, E)];
     if (cfg.s_mode === 'per_frame' && cfg.s_embed !== 'none' && !cfg.mask_channel)
