@@ -109,7 +109,12 @@ function curveFigure(series: readonly Series[], key: CurveKey, floors: { label: 
     fig.data.push({ type: 'scatter', mode: 'lines', name: `${budgetMinutes}-minute budget`, x: [budgetMinutes, budgetMinutes], y: [Math.min(...y), Math.max(...y)], line: { color: 'black', dash: 'dot' } });
   }
   if (key === 'fvd_proxy') fig.layout.yaxis.type = 'log';
-  if (series.length > 1) fig.layout.legend = { orientation: 'h', x: 0, y: -0.25, yanchor: 'top' }; // long labels: below the plot
+  if (series.length > 1) {
+    // Long labels: below the plot, with a bottom margin that holds two rows of them (the automatic
+    // margin cut the second row off under a log axis).
+    fig.layout.legend = { orientation: 'h', x: 0, y: -0.25, yanchor: 'top' };
+    fig.layout.margin = { ...fig.layout.margin, b: 150 };
+  }
   return fig;
 }
 
