@@ -15,10 +15,11 @@
  * scratch": that plus the autoencoder's and the decoder stage's wall times.
  *
  *   node --import tsx experiments/shapes-quality-curve.ts [--experiment experiments/shapes.yaml] [--run runs/shapes] [--set key=value ...] [--n 32] [--steps 25] [--eta 0] [--seed 1] [--plot-only]
- *     [--label LEGEND] [--compare RUN=LABEL ...] [--budget MINUTES]
+ *     [--label LEGEND] [--compare RUN=LABEL ...] [--budget MINUTES] [--every STEPS]
  * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.
  * --compare draws other runs' curves (their quality-curve/results.json) in the same figures, with
- * this run's floors; --budget marks a time budget with a vertical line.)
+ * this run's floors; --budget marks a time budget with a vertical line; --every samples only the
+ * snapshots whose step is a multiple of STEPS, for a coarser curve in less time.)
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
  * Writes <run>/quality-curve/{results.json, <reading>.html/.png, step-<k>/}; prints a markdown table.
  * --plot-only redraws the figures and the table from an earlier results.json, sampling nothing.
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
       label: { type: 'string' },
       compare: { type: 'string', multiple: true, default: [] },
       budget: { type: 'string' },
+      every: { type: 'string', default: '1' },
     },
   });
   const label = values.label ?? `${path.basename(values.experiment!, '.yaml')} (short model snapshots)`;
@@ -140,6 +142,8 @@ async function main(): Promise<void> {
   const budget = values.budget === undefined ? null : Number(values.budget);
   if (budget !== null && !(budget > 0)) throw new Error(`--budget: expected minutes > 0, got '${values.budget}'`);
   const figureOptions = { label, compare, budget };
+  const every = Number(values.every);
+  if (!(Number.isInteger(every) && every > 0)) throw new Error(`--every: expected a whole number of steps > 0, got '${values.every}'`);
   const n = Number(values.n);
   const experiment = values.experiment!;
   const plan = planExperiment(experiment, { out: values.run, set: values.set });
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
   const snapshots = fs
     .readdirSync(path.join(lvdmDir, SNAPSHOT_DIR))
     .map((f) => ({ f, step: Number(/^lvdm-(\d+)\.safetensors$/.exec(f)?.[1]) }))
-    .filter((s) => Number.isFinite(s.step))
+    .filter((s) => Number.isFinite(s.step) && s.step % every === 0)
     .sort((a, b) => a.step - b.step);
   const out = path.join(plan.runDir, 'quality-curve');
   fs.mkdirSync(out, { recursive: true });
