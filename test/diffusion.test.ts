@@ -32,6 +32,7 @@ import {
 } from '../lib/diffusion';
 import { withSelfCondition } from '../lib/diffusion/types';
 import { microBatched } from '../lib/hierarchical/sample';
+import { DiffusionConfig } from '../lib/config/schema';
 
 interface Fixture {
   idx: number[];
@@ -151,6 +152,31 @@ test('diffusionLoss: L1 / MSE and the weighted mean over selected frames', async
   const ts = sampleTimesteps(new Rng(1), 10000, 1000);
   assert.ok(Math.min(...ts) === 0 && Math.max(...ts) === 999);
   assert.deepEqual(sampleTimesteps(new Rng(5), 8, 1000), sampleTimesteps(new Rng(5), 8, 1000));
+});
+
+test('sampleTimesteps logit_normal: the empirical CDF of t matches scipy Phi((logit(k / T) - mean) / std)', () => {
+  const ref = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'timestep_sampling.json'), 'utf8')) as {
+    T: number;
+    k: number[];
+    cases: { mean: number; std: number; cdf: number[] }[];
+  };
+  const n = 40000;
+  for (const c of ref.cases) {
+    const ts = sampleTimesteps(new Rng(3), n, ref.T, { logit_normal: { mean: c.mean, std: c.std } });
+    assert.ok(ts.every((t) => Number.isInteger(t) && t >= 0 && t < ref.T), 'every t in {0..T-1}');
+    ref.k.forEach((k, i) => {
+      const below = ts.reduce((a, t) => a + (t < k ? 1 : 0), 0) / n;
+      // Binomial standard error at most 0.0025 for 40,000 draws; 0.01 is four of them.
+      assert.ok(Math.abs(below - c.cdf[i]) < 0.01, `mean ${c.mean} std ${c.std}: P(t < ${k}) = ${below}, scipy ${c.cdf[i]}`);
+    });
+  }
+  // Unset draws the uniform timesteps, the same draws as before the option existed.
+  const r = new Rng(9);
+  const uniform = Int32Array.from({ length: 16 }, () => r.int(0, 999));
+  assert.deepEqual(sampleTimesteps(new Rng(9), 16, 1000, undefined), uniform);
+  // The schema rejects a non-positive std, naming the key.
+  const bad = DiffusionConfig.safeParse({ train: { steps: 1, batch_size: 1 }, timestep_sampling: { logit_normal: { std: 0 } } });
+  assert.ok(!bad.success && bad.error.issues.some((i) => i.path.join('.') === 'timestep_sampling.logit_normal.std'));
 });
 
 test('vLossWeights: the eps error times the weight is the v-prediction error (v = sqrt(abar) eps - sqrt(1 - abar) x0)', async () => {

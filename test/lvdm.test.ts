@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { Rng } from '../lib/nn/rng';
-import { ExperimentConfig } from '../lib/config/schema';
+import { ExperimentConfig, LongVideoConfig } from '../lib/config/schema';
+import { drawConditional } from '../lib/hierarchical/batch';
 import { epsModelFor, sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
@@ -229,6 +230,35 @@ test("prediction 'v': the trainer regresses on sqrt(abar) eps - sqrt(1 - abar) z
   tf.dispose([x]);
   model.dispose();
   tr.dispose();
+});
+
+test('diffusion.timestep_sampling reaches the batches of the short and the long-video trainers', async () => {
+  await ready;
+  const base = config();
+  // std 0.001 around logit 0: every t is floor(T / 2) or the step below it; uniform t would spread over {0..T-1}.
+  const sampling = { logit_normal: { mean: 0, std: 0.001 } };
+  const cfg = config({ diffusion: { ...base.diffusion, timestep_sampling: sampling } });
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  const seen: number[] = [];
+  let T = 0;
+  const tr = new LvdmTrainer({
+    config: cfg,
+    latents: cache,
+    prepareBatch: (z0, ctx) => {
+      assert.deepEqual(ctx.timestepSampling, sampling);
+      T = ctx.schedule.T;
+      const b = plainBatch(z0, ctx);
+      seen.push(...b.t);
+      return b;
+    },
+  });
+  await tr.trainStep(0);
+  tr.dispose();
+  assert.ok(seen.length > 0 && seen.every((t) => t === T / 2 || t === T / 2 - 1), `t ${seen} (T ${T})`);
+  const long = drawConditional(new Rng(2), LongVideoConfig.parse({ role: 'prediction', window: 2, p_cond: 0.5, s_max: null }), 64, 2, 1, 1000, sampling);
+  assert.ok(long.t.every((t) => t === 500 || t === 499), `long-video t ${long.t}`);
 });
 
 test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tensors leak across steps', async () => {

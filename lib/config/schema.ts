@@ -274,6 +274,17 @@ export const DiffusionConfig = z
      */
     timestep_weighting: z.enum(['v']).optional(),
     /**
+     * How training draws t: unset = uniformly from {0, ..., T-1} (DDPM, LVDM). `logit_normal`:
+     * t = min(T - 1, floor(T * sigmoid(n))), n ~ N(mean, std) (Esser et al. 2024, "Scaling rectified
+     * flow transformers", section 3.1): more of each batch at the middle steps, fewer at both ends.
+     * On shapes the object's kind is decided at steps 300-600 (experiments/RESULTS.md, "Where the
+     * corners are lost"). Also used by the long-video models' conditional batches.
+     */
+    timestep_sampling: z
+      .object({ logit_normal: z.object({ mean: z.number().finite().default(0), std: z.number().positive().finite().default(1) }).strict() })
+      .strict()
+      .optional(),
+    /**
      * What the network predicts: unset = 'eps' (LVDM). 'v' = sqrt(abar) eps - sqrt(1 - abar) x0
      * (Salimans & Ho 2022): the loss is on v and samplers convert v to eps
      * (lib/diffusion/prediction.ts). At the noisiest steps an eps network must carry x0 in a small
@@ -391,6 +402,7 @@ export type NoiseScheduleConfig = z.infer<typeof NoiseScheduleConfig>;
 export type SamplingConfig = z.infer<typeof SamplingConfig>;
 export type LatentCacheConfig = z.infer<typeof LatentCacheConfig>;
 export type DiffusionConfig = z.infer<typeof DiffusionConfig>;
+export type TimestepSampling = NonNullable<DiffusionConfig['timestep_sampling']>;
 export type LongVideoConfig = z.infer<typeof LongVideoConfig>;
 export type ExperimentConfig = z.infer<typeof ExperimentConfig>;
 export type TextConfig = z.infer<typeof TextConfig>;

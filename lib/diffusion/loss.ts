@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
 import type { NoiseSchedule } from './schedule';
+import type { TimestepSampling } from '../config/schema';
 
 export type LossKind = 'l1' | 'mse';
 
@@ -31,10 +32,18 @@ export function diffusionLoss(pred: tf.Tensor, target: tf.Tensor, kind: LossKind
   });
 }
 
-/** B timesteps drawn uniformly from {0, ..., T-1}. */
-export function sampleTimesteps(rng: Rng, batch: number, T: number): Int32Array {
+/**
+ * B training timesteps: uniformly from {0, ..., T-1} (L_simple), or with `sampling.logit_normal`
+ * t = min(T - 1, floor(T * sigmoid(n))), n ~ N(mean, std) (Esser et al. 2024, section 3.1: the
+ * logit-normal density over t / T, weighting the middle steps).
+ */
+export function sampleTimesteps(rng: Rng, batch: number, T: number, sampling?: TimestepSampling): Int32Array {
   const t = new Int32Array(batch);
-  for (let i = 0; i < batch; i++) t[i] = rng.int(0, T - 1);
+  const ln = sampling?.logit_normal;
+  for (let i = 0; i < batch; i++) {
+    if (!ln) t[i] = rng.int(0, T - 1);
+    else t[i] = Math.min(T - 1, Math.floor(T / (1 + Math.exp(-(ln.mean + ln.std * rng.normal())))));
+  }
   return t;
 }
 

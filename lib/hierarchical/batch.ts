@@ -12,10 +12,11 @@
  * batch independently from the same numbers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LongVideoConfig } from '../config/schema';
+import { LongVideoConfig, TimestepSampling } from '../config/schema';
 import { Rng } from '../nn/rng';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { qSample } from '../diffusion/process';
+import { sampleTimesteps } from '../diffusion/loss';
 import { BatchPreparer, PreparedBatch } from '../lvdm/trainer';
 import { conditionalKind, condFor, frameMask } from './conditioning';
 import { composeInput, frameMask5d, perturbLatents } from './perturb';
@@ -42,7 +43,15 @@ export function windowSpan(spec: Pick<LongVideoConfig, 'window' | 'latent_stride
 }
 
 /** Draws a batch's randomness in a fixed order: offsets, mask choice, t, s, eps, eps'. */
-export function drawConditional(rng: Rng, spec: LongVideoConfig, batch: number, clipLatents: number, frameSize: number, T: number): ConditionalDraws {
+export function drawConditional(
+  rng: Rng,
+  spec: LongVideoConfig,
+  batch: number,
+  clipLatents: number,
+  frameSize: number,
+  T: number,
+  timestepSampling?: TimestepSampling,
+): ConditionalDraws {
   const span = windowSpan(spec);
   if (span > clipLatents)
     throw new Error(
@@ -51,7 +60,7 @@ export function drawConditional(rng: Rng, spec: LongVideoConfig, batch: number, 
     );
   const offsets = Int32Array.from({ length: batch }, () => rng.int(0, clipLatents - span));
   const conditional = Uint8Array.from({ length: batch }, () => (rng.uniform() < spec.p_cond ? 1 : 0));
-  const t = Int32Array.from({ length: batch }, () => rng.int(0, T - 1));
+  const t = sampleTimesteps(rng, batch, T, timestepSampling);
   const sMax = spec.s_max;
   if (sMax !== null && sMax >= T) throw new Error(`long.s_max ${sMax} must be below the number of diffusion timesteps ${T}`);
   const s = Array.from(conditional, (c) => (sMax !== null && c === 1 ? rng.int(0, sMax) : null));
@@ -102,9 +111,9 @@ export function buildConditionalBatch(z0: tf.Tensor5D, draws: ConditionalDraws, 
 
 /** The BatchPreparer of a prediction / interpolation model. */
 export function conditionalBatchPreparer(spec: LongVideoConfig): BatchPreparer {
-  return (z0, { schedule, rng }) => {
+  return (z0, { schedule, rng, timestepSampling }) => {
     const [b, l, h, w, c] = z0.shape;
-    const draws = drawConditional(rng, spec, b, l, h * w * c, schedule.T);
+    const draws = drawConditional(rng, spec, b, l, h * w * c, schedule.T, timestepSampling);
     return buildConditionalBatch(z0, draws, spec, schedule);
   };
 }

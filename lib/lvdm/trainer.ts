@@ -1,6 +1,6 @@
 /**
  * LvdmTrainer: epsilon-prediction training of the UNet3D on cached, normalised latents
- * (lvdm-facts.md section 2): z_0 from the cache, t ~ U{0..T-1}, eps ~ N(0, I),
+ * (lvdm-facts.md section 2): z_0 from the cache, t ~ U{0..T-1} (or diffusion.timestep_sampling), eps ~ N(0, I),
  * x_t = q(z_0, t, eps), loss = |eps - eps_theta(x_t, t)| (L1) or squared (MSE), or the same on
  * v = sqrt(abar_t) eps - sqrt(1 - abar_t) z_0 when diffusion.prediction is 'v'; AdamW; EMA of the
  * weights for sampling. Implements the shared `Trainer` (run folders, resume, logs: lib/train/loop).
@@ -17,7 +17,7 @@
  * encoded inside the gradient tape.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ExperimentConfig, UNetConfig, DiffusionConfig } from '../config/schema';
+import { ExperimentConfig, UNetConfig, DiffusionConfig, TimestepSampling } from '../config/schema';
 import { NamedArray, ParamStore } from '../nn/params';
 import { Rng, RngState, hashString } from '../nn/rng';
 import { Adam, Ema, clipGradNorm, lrAt } from '../train/optim';
@@ -52,14 +52,16 @@ export interface BatchContext {
   step: number;
   /** Captions of the batch's clips, when the latent cache has them. */
   captions?: readonly string[];
+  /** How t is drawn (`diffusion.timestep_sampling`; unset = uniform). */
+  timestepSampling?: TimestepSampling;
 }
 
 /** Builds a batch from clean normalised latents z0 [B, t, h, w, c] (z0 is disposed by the caller). */
 export type BatchPreparer = (z0: tf.Tensor5D, ctx: BatchContext) => PreparedBatch;
 
 /** Unconditional LVDM: x_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps, target eps. */
-export const plainBatch: BatchPreparer = (z0, { schedule, rng }) => {
-  const t = sampleTimesteps(rng, z0.shape[0], schedule.T);
+export const plainBatch: BatchPreparer = (z0, { schedule, rng, timestepSampling }) => {
+  const t = sampleTimesteps(rng, z0.shape[0], schedule.T, timestepSampling);
   const noise = gaussianNoise(rng, z0.shape) as tf.Tensor5D;
   return { x: qSample(schedule, z0, t, noise), t, target: noise, x0: z0.clone() };
 };
@@ -180,7 +182,13 @@ export class LvdmTrainer implements Trainer {
     const indices = this.nextIndices(b);
     const z0 = this.opts.latents.sample(indices, this.rng);
     const all = this.opts.latents.captions;
-    const batch = this.prepare(z0, { schedule: this.schedule, rng: this.rng, step, captions: all ? indices.map((i) => all[i]) : undefined });
+    const batch = this.prepare(z0, {
+      schedule: this.schedule,
+      rng: this.rng,
+      step,
+      captions: all ? indices.map((i) => all[i]) : undefined,
+      timestepSampling: this.cfg.timestep_sampling,
+    });
     z0.dispose();
     const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
     if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
