@@ -100,7 +100,8 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   const { cache, file: cacheFile } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
   const trainer = new LvdmTrainer({ config: cfg, latents: cache });
   try {
-    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}`);
+    const tln = diffusion.timestep_sampling?.logit_normal;
+    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}${tln ? `, t logit-normal(${tln.mean}, ${tln.std})` : ''}`);
     const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, 'train-lvdm');
     return { ...r, latentCache: cacheFile };
   } finally {
