@@ -19,7 +19,7 @@
  * (--set: the run's overrides, as given to `lvdm run`, so the stages plan to the run's keys.
  * --compare draws other runs' curves (their quality-curve/results.json) in the same figures, with
  * this run's floors; --budget marks a time budget with a vertical line; --every samples only the
- * snapshots whose step is a multiple of STEPS, for a coarser curve in less time.)
+ * snapshots whose step is a multiple of STEPS, for a coarser curve in less time; none is an error.)
  * Needs the run's ae, lvdm and real tasks finished (`lvdm run experiments/shapes.yaml --only ae,lvdm,real`).
  * Writes <run>/quality-curve/{results.json, <reading>.html/.png, step-<k>/}; prints a markdown table.
  * --plot-only redraws the figures and the table from an earlier results.json, sampling nothing.
@@ -164,11 +164,14 @@ async function main(): Promise<void> {
   const lvdmDir = dirOf('lvdm');
   const realDir = dirOf('real');
   const aeMinutes = ((readDone(aeDir)?.wall_s ?? 0) + (decDir !== aeDir ? (readDone(decDir)?.wall_s ?? 0) : 0)) / 60; // 'sweep.decoder: ae' is the autoencoder itself
-  const snapshots = fs
+  const all = fs
     .readdirSync(path.join(lvdmDir, SNAPSHOT_DIR))
     .map((f) => ({ f, step: Number(/^lvdm-(\d+)\.safetensors$/.exec(f)?.[1]) }))
-    .filter((s) => Number.isFinite(s.step) && s.step % every === 0)
+    .filter((s) => Number.isFinite(s.step))
     .sort((a, b) => a.step - b.step);
+  const snapshots = all.filter((s) => s.step % every === 0);
+  if (snapshots.length === 0)
+    throw new Error(`--every ${every}: no snapshot in ${path.join(lvdmDir, SNAPSHOT_DIR)} is at a multiple of it (steps ${all.map((s) => s.step).join(', ') || 'none'})`);
   const out = path.join(plan.runDir, 'quality-curve');
   fs.mkdirSync(out, { recursive: true });
   const floors = JSON.parse(fs.readFileSync(path.join(realDir, 'floors.json'), 'utf8')) as { real_vs_real: { fvd: number }; reconstruction: { fvd: number } };
