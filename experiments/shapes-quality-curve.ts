@@ -134,7 +134,7 @@ async function main(): Promise<void> {
       label: { type: 'string' },
       compare: { type: 'string', multiple: true, default: [] },
       budget: { type: 'string' },
-      every: { type: 'string', default: '1' },
+      every: { type: 'string' },
     },
   });
   const label = values.label ?? `${path.basename(values.experiment!, '.yaml')} (short model snapshots)`;
@@ -142,7 +142,8 @@ async function main(): Promise<void> {
   const budget = values.budget === undefined ? null : Number(values.budget);
   if (budget !== null && !(budget > 0)) throw new Error(`--budget: expected minutes > 0, got '${values.budget}'`);
   const figureOptions = { label, compare, budget };
-  const every = Number(values.every);
+  if (values['plot-only'] && values.every !== undefined) throw new Error('--every: --plot-only samples nothing, so it has no snapshots to choose; drop one of them');
+  const every = Number(values.every ?? '1');
   if (!(Number.isInteger(every) && every > 0)) throw new Error(`--every: expected a whole number of steps > 0, got '${values.every}'`);
   const n = Number(values.n);
   const experiment = values.experiment!;
