@@ -12,11 +12,10 @@
  * sweep, or `lvdm sample --seed` with the same seed and --n), and paired sets hold as many clips.
  * Used for the paired tables of experiments/RESULTS.md from "A deeper short model" on.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClipConsistency } from '../metrics/object-consistency';
-import { videoConsistency } from '../metrics/object-consistency-io';
+import { findSampleSets, videoConsistency } from '../metrics/object-consistency-io';
 import { bootstrapMeanColumns } from '../lib/results/stats';
 
 const READINGS: readonly { name: string; of: (c: ClipConsistency) => number }[] = [
@@ -24,11 +23,12 @@ const READINGS: readonly { name: string; of: (c: ClipConsistency) => number }[] 
   { name: 'consistent squares and triangles', of: (c) => Number(c.consistent && (c.kind === 'square' || c.kind === 'triangle')) },
 ];
 
-/** A sample folder's video array (a run's videos.npz or lvdm sample's samples.npz), else the path itself. */
+/** The one video array a path names: the array itself, or a sample folder's own videos.npz / samples.npz. */
 function videoArray(set: string): string {
-  if (!fs.existsSync(set) || !fs.statSync(set).isDirectory()) return set;
-  const found = ['videos.npz', 'samples.npz'].map((f) => path.join(set, f)).find((f) => fs.existsSync(f));
-  if (!found) throw new Error(`${set}: expected a sample folder holding videos.npz or samples.npz (write them with lvdm run, or lvdm sample --npz)`);
+  const [found] = findSampleSets(set);
+  if (!found.endsWith('.npz') || !(found === set || path.dirname(path.resolve(found)) === path.resolve(set))) {
+    throw new Error(`${set}: expected a video array (videos.npz or samples.npz, as lvdm run and lvdm sample --npz write them) or a sample folder holding one`);
+  }
   return found;
 }
 

@@ -116,14 +116,16 @@ export async function videoConsistency(input: string, opts: VideoConsistencyOpti
 }
 
 /**
- * The sample sets under `dir`: its own `videos.npz`, else every `videos.npz` below it (a run
- * folder: one per sweep point), else the folder itself (a folder of video files).
+ * The sample sets under `dir`: its own `videos.npz` (a sweep point's folder) or `samples.npz`
+ * (`lvdm sample --npz`), so the raw array is read rather than the folder's GIF/MP4 previews; else
+ * every `videos.npz` below it (a run folder: one per sweep point), else the folder itself (a
+ * folder of video files).
  */
 export function findSampleSets(dir: string, fileName = 'videos.npz'): string[] {
   if (!fs.existsSync(dir)) throw new Error(`${dir}: not found (expected a .npz/.npy video array or a folder of videos)`);
   if (!fs.statSync(dir).isDirectory()) return [dir];
-  const own = path.join(dir, fileName);
-  if (fs.existsSync(own)) return [own];
+  const own = [fileName, 'samples.npz'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+  if (own) return [own];
   const found: string[] = [];
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {

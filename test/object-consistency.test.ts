@@ -169,6 +169,11 @@ test('lvdm consistency reads the runner\'s videos.npz, run folders and windows; 
     assert.deepEqual(parsed.per_clip.map((c) => c.kind), expected.perClip.map((c) => c.kind ?? ''));
 
     assert.deepEqual(findSampleSets(path.join(dir, 'run')), [a, b]);
+    // lvdm sample --npz's folder: its samples.npz is read, not its GIF previews.
+    fs.mkdirSync(path.join(dir, 'sampled'));
+    writeNpz(path.join(dir, 'sampled', 'samples.npz'), { videos: { shape: real.shape, data: real.data } });
+    fs.writeFileSync(path.join(dir, 'sampled', 'sample_000.gif'), '');
+    assert.deepEqual(findSampleSets(path.join(dir, 'sampled')), [path.join(dir, 'sampled', 'samples.npz')]);
     const both = await runCli([path.join(dir, 'run'), '--no-table', '--out', path.join(dir, 'c.json')]);
     assert.equal(both.out.split('\n').length, 2);
     assert.match(both.out, /b[/\\]videos\.npz: object consistency 0\.0000 \(0\/5 clips consistent\); failed first: .*velocity \d/);

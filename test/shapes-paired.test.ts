@@ -59,7 +59,7 @@ test('shapes-paired: counts and paired differences of real clips against the sam
     const uneven = paired(['--a', path.join(dir, 'a'), '--b', path.join(dir, 'c.npz'), '--b', path.join(dir, 'c.npz')]);
     assert.match(uneven.out, /--a\/--b: expected as many sets of model A as of model B \(at least one\), got 1 and 2/);
     const empty = paired(['--a', dir, '--b', dir]);
-    assert.match(empty.out, /expected a sample folder holding videos\.npz or samples\.npz/);
+    assert.match(empty.out, /expected a video array \(videos\.npz or samples\.npz, as lvdm run and lvdm sample --npz write them\) or a sample folder holding one/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
