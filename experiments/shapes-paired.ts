@@ -7,20 +7,22 @@
  *
  *   node --import tsx experiments/shapes-paired.ts --a SET --a SET ... --b SET --b SET ...
  *
- * SET is a video array as `lvdm run` and `lvdm sample --npz` write it (videos.npz / samples.npz), or a
- * sample folder holding one (its array is read, not its few preview GIFs). The i-th --a pairs with the i-th --b (the same seed of the same
- * sweep, or `lvdm sample --seed` with the same seed and --n), and paired sets hold as many clips.
+ * SET is a video array as `lvdm run` and `lvdm sample --npz` write it (videos.npz / samples.npz),
+ * or a sample folder holding one (its array is read, not its preview GIFs). The i-th --a pairs with
+ * the i-th --b (the same seed of the same sweep, or `lvdm sample --seed` with the same seed and
+ * --n), and paired sets hold as many clips.
  * Used for the paired tables of experiments/RESULTS.md from "A deeper short model" on.
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClipConsistency } from '../metrics/object-consistency';
 import { findSampleSets, videoConsistency } from '../metrics/object-consistency-io';
+import { isPolygon } from '../metrics/shape-kind';
 import { bootstrapMeanColumns } from '../lib/results/stats';
 
 const READINGS: readonly { name: string; of: (c: ClipConsistency) => number }[] = [
   { name: 'consistent objects', of: (c) => Number(c.consistent) },
-  { name: 'consistent squares and triangles', of: (c) => Number(c.consistent && (c.kind === 'square' || c.kind === 'triangle')) },
+  { name: 'consistent squares and triangles', of: (c) => Number(c.consistent && isPolygon(c.kind)) },
 ];
 
 /** The one video array a path names: the array itself, or a sample folder's own videos.npz / samples.npz. */

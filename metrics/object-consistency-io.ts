@@ -10,6 +10,7 @@ import { openNpyArray } from '../lib/io/npy';
 import { RgbImage, videoGrid } from '../lib/io/image';
 import { displayScale, upscaleNearest } from '../lib/autoencoder/outputs';
 import { openVideoSource, videoArrayKey } from './videos';
+import { isPolygon } from './shape-kind';
 import { CONSISTENCY_DEFAULTS, ClipConsistency, ConsistencyOptions, ConsistencyResult, ValueRange, clipBytes, clipConsistency, summarizeConsistency } from './object-consistency';
 
 export interface VideoConsistencyOptions extends ConsistencyOptions {
@@ -202,6 +203,6 @@ export async function consistencyReadings(input: string, opts: { window?: number
   const r = await videoConsistency(input, { ...opts, minEdge: 0 });
   const objectPerClip = r.perClip.map((c) => c.consistent && c.edge >= CONSISTENCY_DEFAULTS.minEdge);
   const n = Math.max(1, objectPerClip.length);
-  const polygons = r.perClip.filter((c, i) => objectPerClip[i] && (c.kind === 'square' || c.kind === 'triangle')).length / n;
+  const polygons = r.perClip.filter((c, i) => objectPerClip[i] && isPolygon(c.kind)).length / n;
   return { object: objectPerClip.filter(Boolean).length / n, motion: r.fraction, objectPerClip, polygons };
 }

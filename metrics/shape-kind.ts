@@ -16,6 +16,11 @@
 export type ShapeKind = 'disc' | 'square' | 'triangle';
 export const SHAPE_KINDS: readonly ShapeKind[] = ['disc', 'square', 'triangle'];
 
+/** A kind with corners: what the polygons reading ("recognisable shapes") counts. */
+export function isPolygon(kind: ShapeKind | null): boolean {
+  return kind === 'square' || kind === 'triangle';
+}
+
 /** Angular sectors of the polar outline. */
 export const OUTLINE_SECTORS = 24;
 
