@@ -14,6 +14,7 @@ import {
   diffusionLoss,
   guidedEps,
   autoguidedModel,
+  noiseLevelExperts,
   predictEpsFromX0,
   predictX0FromEps,
   qPosterior,
@@ -616,6 +617,44 @@ test('autoguidance: eps = eps_bad + s (eps_good - eps_bad) against a float64 ref
   assert.equal(autoguidedModel(good, bad, 1), good); // s = 1: the good model alone, one forward
   for (const s of [-0.5, NaN, Infinity]) assert.throws(() => autoguidedModel(good, bad, s), /autoguidance: scale s must be a finite number >= 0/);
   tf.dispose([x, cond.k]);
+});
+
+test('noise-level experts: the low model denoises t < below, the high model the rest, along a whole DDIM run; self_cond only to the model that reads it; straddling batches refused; no leaks', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const shape: [number, number, number, number, number] = [2, 2, 2, 2, 1];
+  const calls: string[] = [];
+  const first = (t: Int32Array | tf.Tensor1D): number => (t instanceof Int32Array ? t[0] : t.dataSync()[0]);
+  const high = withSelfCondition((x, t, cond) => {
+    calls.push(`high ${first(t)} ${cond && 'self_cond' in cond ? 'sc' : '-'}`);
+    return tf.mul(x, 0.1) as tf.Tensor5D;
+  }, true);
+  const low: EpsModel = (x, t, cond) => {
+    calls.push(`low ${first(t)} ${cond && 'self_cond' in cond ? 'sc' : '-'}`);
+    return tf.mul(x, -0.2) as tf.Tensor5D;
+  };
+  const experts = noiseLevelExperts(high, low, 500);
+  assert.equal(experts.selfCondition, true);
+  const before = tf.memory().numTensors;
+  const out = await sample(experts, s, shape, { kind: 'ddim', steps: 6, eta: 0, rng: new Rng(2) });
+  out.dispose();
+  assert.equal(tf.memory().numTensors, before, 'leaked tensors');
+  const ts = ddimTimesteps(s.T, 6, 'trailing').slice().reverse();
+  assert.deepEqual(calls, ts.map((t) => (t < 500 ? `low ${t} -` : `high ${t} sc`)));
+  assert.ok(calls.some((c) => c.startsWith('low')) && calls.some((c) => c.startsWith('high')));
+  // With noise (eta 1) the experts' samples equal sampling with one model that switches by hand.
+  const byHand = withSelfCondition((x, t) => tf.mul(x, first(t) < 500 ? -0.2 : 0.1) as tf.Tensor5D, true);
+  const [a, b] = [await sample(experts, s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(3) }), await sample(byHand, s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(3) })];
+  assert.ok(maxAbsDiff(a, b) < 1e-6);
+  tf.dispose([a, b]);
+  const x = tf.zeros(shape) as tf.Tensor5D;
+  assert.throws(() => experts(x, new Int32Array([400, 600])), /noise-level experts: one call with timesteps on both sides of t = 500 \(400 to 600\)/);
+  const tt = tf.tensor1d([499, 499], 'int32');
+  calls.length = 0;
+  tf.dispose(experts(x, tt));
+  assert.deepEqual(calls, ['low 499 -']);
+  for (const bad of [0, 2.5, NaN]) assert.throws(() => noiseLevelExperts(high, low, bad), /noise-level experts: the switch timestep must be an integer >= 1/);
+  tf.dispose([x, tt]);
 });
 
 test('self-conditioning: each step reads the previous step\'s x_0 estimate (zeros first), both guidance branches the same; wrappers keep the flag', async () => {

@@ -339,4 +339,25 @@ test('lvdm import / export / sample on the command line', async () => {
   assert.equal(info.frames, 10);
   assert.equal(info.height, 16);
   assert.equal(info.eta, 1);
+  // Noise-level experts on the command line: the model with itself below t = 500 samples as it
+  // does alone; the switch is recorded; a switch without a model, a switch out of range and a
+  // missing file are refused by name.
+  const ckpt = path.join(out, 'lvdm.safetensors');
+  const plainNpz = path.join(out, 'plain');
+  const expertNpz = path.join(out, 'experts');
+  const args = ['sample', '--ckpt', ckpt, '--n', '1', '--steps', '2', '--seed', '1', '--npz', '--quiet'];
+  assert.equal((await runLvdm([...args, '--out', plainNpz])).code, 0);
+  const ex = await runLvdm([...args, '--out', expertNpz, '--low-noise', ckpt, '--switch-t', '500']);
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(expertNpz, 'samples.npz')), fs.readFileSync(path.join(plainNpz, 'samples.npz')));
+  const exInfo = JSON.parse(fs.readFileSync(path.join(expertNpz, 'samples.json'), 'utf8')) as { low_noise: { ckpt: string; below: number } };
+  assert.deepEqual(exInfo.low_noise.below, 500);
+  assert.equal(exInfo.low_noise.ckpt, ckpt);
+  const noModel = await runLvdm([...args, '--out', path.join(out, 'x1'), '--switch-t', '500']);
+  assert.match(noModel.stderr, /--switch-t: needs --low-noise <model\.safetensors>/);
+  const outOfRange = await runLvdm([...args, '--out', path.join(out, 'x2'), '--low-noise', ckpt, '--switch-t', '0']);
+  assert.match(outOfRange.stderr, /--switch-t: expected a timestep in 1\.\.999, got 0/);
+  const missing = await runLvdm([...args, '--out', path.join(out, 'x3'), '--low-noise', path.join(out, 'nope.safetensors')]);
+  assert.match(missing.stderr, /--low-noise: file .*nope\.safetensors not found/);
+  for (const r of [noModel, outOfRange, missing]) assert.notEqual(r.code, 0);
 });

@@ -12,7 +12,7 @@ import { epsModelFor, sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
 import { upsampleNearest2x } from '../lib/models/unet3d';
-import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, checkAutoguide, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, checkAutoguide, checkLowNoiseExpert, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
 import { latentCacheFile } from '../lib/lvdm/pipeline';
 
 const ready = initBackend({ quiet: true });
@@ -435,6 +435,21 @@ test('weights export -> load -> generate -> MP4, GIF, grid PNG and npz', async (
   assert.throws(() => checkAutoguide(good, other), /autoguidance: .*other-latents\.safetensors cannot guide .*good\.safetensors: latent normalisations \(shift, scale\) differ/);
   await assert.rejects(generateVideos(good, new PoolCodec(), { ...opts, autoguide: { model: other, scale: 2 } }), /latent normalisations/);
   checkAutoguide(good, model);
+  // Noise-level experts: the model with itself below the switch is the model alone; the step-0
+  // weights below t = T are the step-0 model alone; a switch halfway uses both.
+  const before3 = tf.memory().numTensors;
+  const half = Math.floor(good.schedule.T / 2);
+  const self = await generateVideos(good, new PoolCodec(), { ...opts, lowNoise: { model: good, below: half } });
+  const allLow = await generateVideos(good, new PoolCodec(), { ...opts, lowNoise: { model, below: good.schedule.T } });
+  const plainModel = await generateVideos(model, new PoolCodec(), opts);
+  const split = await generateVideos(good, new PoolCodec(), { ...opts, lowNoise: { model, below: half } });
+  assert.equal(tf.memory().numTensors, before3);
+  assert.deepEqual(self.videos, plainGood.videos);
+  assert.deepEqual(allLow.videos, plainModel.videos);
+  assert.notDeepEqual(split.videos, plainGood.videos);
+  assert.notDeepEqual(split.videos, plainModel.videos);
+  assert.throws(() => checkLowNoiseExpert(good, other), /noise-level experts: .*other-latents\.safetensors cannot denoise below the switch for .*good\.safetensors: latent normalisations \(shift, scale\) differ/);
+  await assert.rejects(generateVideos(good, new PoolCodec(), { ...opts, lowNoise: { model: other, below: half } }), /noise-level experts: .*latent normalisations/);
   good.dispose();
   other.dispose();
   model.dispose();

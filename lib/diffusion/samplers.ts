@@ -122,6 +122,26 @@ export function autoguidedModel(good: EpsModel, bad: EpsModel, s: number): EpsMo
   return withSelfCondition((x, t, cond) => tf.tidy(() => combineGuidance(good(x, t, forModel(good, cond)), bad(x, t, forModel(bad, cond)), s)), self);
 }
 
+/**
+ * Expert denoisers by noise level (Balaji et al. 2022, eDiff-I, section 4: an ensemble of
+ * denoisers, each trained for or chosen at a range of noise levels): `low` denoises the timesteps
+ * t < below, `high` the rest. One x_0 estimate is fed back to whichever of the two reads it
+ * (self-conditioning). A sampler's step gives every batch element the same t; timesteps on both
+ * sides of `below` in one call are refused.
+ */
+export function noiseLevelExperts(high: EpsModel, low: EpsModel, below: number): EpsModel {
+  if (!(Number.isInteger(below) && below >= 1)) throw new Error(`noise-level experts: the switch timestep must be an integer >= 1, got ${below}`);
+  const self = high.selfCondition || low.selfCondition;
+  return withSelfCondition((x, t, cond) => {
+    const ts = t instanceof Int32Array ? t : t.dataSync();
+    const nLow = ts.filter((v) => v < below).length;
+    if (nLow !== 0 && nLow !== ts.length)
+      throw new Error(`noise-level experts: one call with timesteps on both sides of t = ${below} (${Math.min(...ts)} to ${Math.max(...ts)})`);
+    const expert = nLow ? low : high;
+    return expert(x, t, forModel(expert, cond));
+  }, self);
+}
+
 /** cond without `self_cond` for a model that does not read it. */
 function forModel(model: EpsModel, cond: Cond | undefined): Cond | undefined {
   if (!cond || model.selfCondition || !('self_cond' in cond)) return cond;

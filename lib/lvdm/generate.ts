@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
-import { autoguidedModel, cfgGuidance, sample } from '../diffusion/samplers';
+import { autoguidedModel, cfgGuidance, noiseLevelExperts, sample } from '../diffusion/samplers';
 import { Cond, Guidance } from '../diffusion/types';
 import { floatToUint8, videoGrid, writeGif, writePng } from '../io/image';
 import { writeMp4 } from '../io/video-writer';
@@ -44,6 +44,11 @@ export interface GenerateOptions {
    * (an earlier snapshot, a smaller network) and the scale s of D_bad + s (D_good - D_bad).
    */
   autoguide?: { model: LoadedLvdm; scale: number };
+  /**
+   * Noise-level experts (lib/diffusion/samplers.ts noiseLevelExperts): another model of the same
+   * latents denoises the timesteps t < below; the model itself the rest.
+   */
+  lowNoise?: { model: LoadedLvdm; below: number };
   /** Called after each batch with the number of videos done. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -92,6 +97,7 @@ export function sampleConditioning(model: LoadedLvdm, n: number, latentFrames: n
 export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): Promise<tf.Tensor5D> {
   // Checked where the two models are combined, so every caller of sampleLatents gets the check.
   if (opts.autoguide) checkAutoguide(model, opts.autoguide.model);
+  if (opts.lowNoise) checkLowNoiseExpert(model, opts.lowNoise.model);
   const [, h, w, c] = model.state.latent_shape;
   const shape = [n, latentFrames, h, w, c];
   const per = latentFrames * h * w * c;
@@ -103,7 +109,8 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
   try {
     const spec =
       opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond, guidance } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, spacing: opts.spacing, finalAlpha: opts.finalAlpha, xT, rng, cond, guidance };
-    const eps = opts.autoguide ? autoguidedModel(model.eps, opts.autoguide.model.eps, opts.autoguide.scale) : model.eps;
+    const denoiser = opts.lowNoise ? noiseLevelExperts(model.eps, opts.lowNoise.model.eps, opts.lowNoise.below) : model.eps;
+    const eps = opts.autoguide ? autoguidedModel(denoiser, opts.autoguide.model.eps, opts.autoguide.scale) : denoiser;
     return await sample(eps, model.schedule, shape, spec);
   } finally {
     tf.dispose([xT, ...Object.values(cond ?? {}), ...Object.values(guidance?.uncond ?? {})]);
@@ -111,19 +118,32 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
 }
 
 /**
- * Throws unless `bad` can guide `good` (autoguidance): the same latents (shape and normalisation),
- * the same noise schedule and the same conditioning inputs, so D_good and D_bad answer the same question.
+ * Why `b` cannot stand in for `a` on the same sampling trajectory (null when it can): the same
+ * latents (shape and normalisation), the same noise schedule and the same conditioning inputs, so
+ * both answer the same question.
  */
-export function checkAutoguide(good: LoadedLvdm, bad: LoadedLvdm): void {
-  const why = (what: string, a: unknown, b: unknown): Error =>
-    new Error(`autoguidance: ${bad.source} cannot guide ${good.source}: ${what} differ (${JSON.stringify(b)} against ${JSON.stringify(a)})`);
-  const [gs, bs] = [good.state, bad.state];
-  if (gs.latent_shape.join() !== bs.latent_shape.join()) throw why('latent shapes', gs.latent_shape, bs.latent_shape);
-  if (gs.latent.shift !== bs.latent.shift || gs.latent.scale !== bs.latent.scale) throw why('latent normalisations (shift, scale)', gs.latent, bs.latent);
-  const [ga, ba] = [good.schedule.alphasCumprod, bad.schedule.alphasCumprod];
-  if (ga.length !== ba.length || ga.some((v, i) => Math.abs(v - ba[i]) > 1e-7)) throw why('noise schedules (T, abar_t)', ga.length, ba.length);
+function latentTaskDifference(a: LoadedLvdm, b: LoadedLvdm): string | null {
+  const differ = (what: string, va: unknown, vb: unknown): string => `${what} differ (${JSON.stringify(vb)} against ${JSON.stringify(va)})`;
+  const [as, bs] = [a.state, b.state];
+  if (as.latent_shape.join() !== bs.latent_shape.join()) return differ('latent shapes', as.latent_shape, bs.latent_shape);
+  if (as.latent.shift !== bs.latent.shift || as.latent.scale !== bs.latent.scale) return differ('latent normalisations (shift, scale)', as.latent, bs.latent);
+  const [aa, ba] = [a.schedule.alphasCumprod, b.schedule.alphasCumprod];
+  if (aa.length !== ba.length || aa.some((v, i) => Math.abs(v - ba[i]) > 1e-7)) return differ('noise schedules (T, abar_t)', aa.length, ba.length);
   const inputs = (m: LoadedLvdm): string => `text ${m.text ? 'yes' : 'no'}, mask ${m.unet.cfg.mask_channel}, s ${m.unet.cfg.s_embed}`;
-  if (inputs(good) !== inputs(bad)) throw why('conditioning inputs', inputs(good), inputs(bad));
+  if (inputs(a) !== inputs(b)) return differ('conditioning inputs', inputs(a), inputs(b));
+  return null;
+}
+
+/** Throws unless `bad` can guide `good` (autoguidance: latentTaskDifference). */
+export function checkAutoguide(good: LoadedLvdm, bad: LoadedLvdm): void {
+  const why = latentTaskDifference(good, bad);
+  if (why) throw new Error(`autoguidance: ${bad.source} cannot guide ${good.source}: ${why}`);
+}
+
+/** Throws unless `low` can denoise the low noise levels of `model`'s trajectory (noise-level experts: latentTaskDifference). */
+export function checkLowNoiseExpert(model: LoadedLvdm, low: LoadedLvdm): void {
+  const why = latentTaskDifference(model, low);
+  if (why) throw new Error(`noise-level experts: ${low.source} cannot denoise below the switch for ${model.source}: ${why}`);
 }
 
 /** Samples, decodes and converts `opts.n` videos. */

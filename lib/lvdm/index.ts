@@ -5,7 +5,7 @@ export { LvdmTrainer, plainBatch, textBatch, dropCaptions, textConditionerFor, s
 export type { PreparedBatch, BatchContext, BatchPreparer, LvdmTrainerOptions } from './trainer';
 export { LVDM_WEIGHTS, saveLvdmWeights, loadLvdm, resolveAutoencoder } from './weights';
 export type { LoadedLvdm, LvdmWeightsState } from './weights';
-export { generateVideos, sampleLatents, sampleConditioning, unconditionalCond, checkAutoguide, writeSampleOutputs } from './generate';
+export { generateVideos, sampleLatents, sampleConditioning, unconditionalCond, checkAutoguide, checkLowNoiseExpert, writeSampleOutputs } from './generate';
 export type { GenerateOptions, GeneratedVideos, SampleOutputOptions } from './generate';
 export { trainLvdm, prepareLatents, DEFAULT_LATENT_CACHE_DIR } from './pipeline';
 export type { TrainLvdmOptions, TrainLvdmResult } from './pipeline';

@@ -27,6 +27,10 @@ the same latents (an earlier snapshot, e.g. runs/X/store/short/<key>/snapshots/l
 or a smaller network): D = D_bad + s (D_good - D_bad), s = --autoguide-scale (default 2; 1 = none).
 It needs no conditioning, so unconditional models can be guided; two forwards per step.
 
+Noise-level experts (Balaji et al. 2022, eDiff-I): --low-noise LOW.safetensors denoises the
+timesteps t < --switch-t (default 500) with another model of the same latents, --ckpt the rest
+(e.g. a model that keeps the objects at high noise and one that draws their outlines below).
+
 Example:
   lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples
   lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples
@@ -42,6 +46,8 @@ Example:
     'negative-prompt': { type: 'string', help: 'text-to-video: prompt of the unconditional branch (default: empty)' },
     autoguide: { type: 'string', help: 'autoguidance: a weaker model of the same latents (e.g. an early snapshot) to guide with' },
     'autoguide-scale': { type: 'string', help: 'autoguidance scale s >= 0 of D_bad + s (D_good - D_bad) (default 2)' },
+    'low-noise': { type: 'string', help: 'noise-level experts: a model of the same latents that denoises the timesteps below --switch-t' },
+    'switch-t': { type: 'string', help: 'noise-level experts: the first timestep denoised by --ckpt again (default 500)' },
     frames: { type: 'string', help: 'frames per video (default: the training clip length)' },
     steps: { type: 'string', help: 'DDIM steps (default from the config, usually 50)' },
     eta: { type: 'string', help: 'DDIM eta in [0, 1] (0 = deterministic)' },
@@ -75,8 +81,15 @@ Example:
     if (agScale !== undefined && !(agScale >= 0)) throw new Error(`--autoguide-scale: expected a scale >= 0, got ${agScale}`);
     if (agFile !== undefined && !fs.existsSync(agFile)) throw new Error(`--autoguide: file ${agFile} not found`);
     const autoguide = agFile !== undefined ? { model: loadLvdm(agFile), scale: agScale ?? 2 } : undefined;
+    const switchT = int(values, 'switch-t');
+    const lowFile = str(values, 'low-noise');
+    if (switchT !== undefined && lowFile === undefined) throw new Error('--switch-t: needs --low-noise <model.safetensors>');
+    if (switchT !== undefined && !(switchT >= 1 && switchT < model.schedule.T)) throw new Error(`--switch-t: expected a timestep in 1..${model.schedule.T - 1}, got ${switchT}`);
+    if (lowFile !== undefined && !fs.existsSync(lowFile)) throw new Error(`--low-noise: file ${lowFile} not found`);
+    const lowNoise = lowFile !== undefined ? { model: loadLvdm(lowFile), below: switchT ?? 500 } : undefined;
     const opts = {
       autoguide,
+      lowNoise,
       n: prompts ? prompts.length : int(values, 'n', 16)!,
       prompts,
       cfg,
@@ -110,6 +123,7 @@ Example:
         seed: opts.seed,
         ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
         ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
+        ...(lowNoise ? { low_noise: { ckpt: lowFile, step: lowNoise.model.step, below: lowNoise.below } } : {}),
         sample_seconds: gen.sampleSeconds,
         decode_seconds: gen.decodeSeconds,
         files: files.map((f) => path.relative(out, f)),
@@ -120,6 +134,7 @@ Example:
     } finally {
       model.dispose();
       autoguide?.model.dispose();
+      lowNoise?.model.dispose();
       ae.dispose();
     }
   },
