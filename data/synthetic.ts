@@ -74,8 +74,24 @@ export const SYNTHETIC_UCF_CLASSES: readonly string[] = [
   'LightBlinking',
 ];
 
-/** Class names of the shapes family: the kind of the first (largest-drawn-first) shape. */
+/** The kinds of shape the shapes families draw. */
 export const SYNTHETIC_SHAPE_KINDS: readonly string[] = ['disc', 'square', 'triangle'];
+
+/**
+ * Class names of the shapes families: the set of kinds a clip shows, label = (bit mask of its kinds,
+ * bit k for SYNTHETIC_SHAPE_KINDS[k]) - 1: 'disc', 'square', 'disc+square', 'triangle', ... A
+ * class-conditional model asked for 'square' draws clips in which every shape is a square.
+ */
+export const SYNTHETIC_SHAPE_CLASSES: readonly string[] = Array.from({ length: 2 ** SYNTHETIC_SHAPE_KINDS.length - 1 }, (_, i) =>
+  SYNTHETIC_SHAPE_KINDS.filter((_, k) => ((i + 1) >> k) & 1).join('+'),
+);
+
+/** The kinds (indices into SYNTHETIC_SHAPE_KINDS) of a shapes class label. */
+export function shapeClassKinds(label: number): number[] {
+  if (!Number.isInteger(label) || label < 0 || label >= SYNTHETIC_SHAPE_CLASSES.length)
+    throw new Error(`shapes class label ${label} outside [0, ${SYNTHETIC_SHAPE_CLASSES.length - 1}] (${SYNTHETIC_SHAPE_CLASSES.join(', ')})`);
+  return SYNTHETIC_SHAPE_KINDS.map((_, k) => k).filter((k) => ((label + 1) >> k) & 1);
+}
 
 /** Identifies one synthetic video. */
 export interface SyntheticVideoSpec {
@@ -736,7 +752,8 @@ export function syntheticVideoInfo(spec: Pick<SyntheticVideoSpec, 'family' | 'se
   if (isShapesParams(p)) {
     const parts = p.shapes.map((sh) => `a ${SHAPE_PALETTE[sh.colour].name} ${SYNTHETIC_SHAPE_KINDS[sh.kind]}`);
     const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
-    return { label: p.shapes[0].kind, className: SYNTHETIC_SHAPE_KINDS[p.shapes[0].kind], caption: `a video of ${list} moving` };
+    const label = p.shapes.reduce((mask, sh) => mask | (1 << sh.kind), 0) - 1;
+    return { label, className: SYNTHETIC_SHAPE_CLASSES[label], caption: `a video of ${list} moving` };
   }
   if (p.family === 'sky') return { caption: 'a time-lapse video of clouds drifting across the sky' };
   if (p.family === 'captioned') return { caption: captionOf(p.attributes) };
@@ -846,8 +863,8 @@ export class SyntheticDataset implements ClipDataset {
       this.numClasses = SYNTHETIC_UCF_CLASSES.length;
       this.classNames = SYNTHETIC_UCF_CLASSES;
     } else if (isShapesFamily(this.family)) {
-      this.numClasses = SYNTHETIC_SHAPE_KINDS.length;
-      this.classNames = SYNTHETIC_SHAPE_KINDS;
+      this.numClasses = SYNTHETIC_SHAPE_CLASSES.length;
+      this.classNames = SYNTHETIC_SHAPE_CLASSES;
     }
   }
 

@@ -33,6 +33,7 @@ import { writeNpz } from '../lib/io/npy';
 import { loadAutoencoder } from '../lib/autoencoder/io';
 import { loadLvdm } from '../lib/lvdm/weights';
 import { SNAPSHOT_DIR } from '../lib/lvdm/pipeline';
+import { heldOutConditioning } from '../lib/lvdm/captions';
 import { generateVideos, writeSampleOutputs } from '../lib/lvdm/generate';
 import { planExperiment, findTask, taskDir, readDone } from '../lib/experiments/plan';
 import { protocolFor, REAL_CLIPS, VIDEOS_FILE } from '../lib/experiments/execute';
@@ -185,7 +186,8 @@ async function main(): Promise<void> {
   try {
     for (const s of snapshots) {
       const model = loadLvdm(path.join(lvdmDir, SNAPSHOT_DIR, s.f));
-      const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: Number(values.eta), seed: Number(values.seed) });
+      const asked = await heldOutConditioning(model, n); // conditional snapshots: the held-out clips' captions or labels, unguided
+      const gen = await generateVideos(model, ae.ae, { n, batchSize: Number(values.batch), sampler: 'ddim', steps: Number(values.steps), eta: Number(values.eta), seed: Number(values.seed), ...asked });
       model.dispose();
       const { frames: t, height: h, width: w } = gen;
       const all = new Uint8Array(n * t * h * w * 3);

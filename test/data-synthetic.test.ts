@@ -3,15 +3,18 @@ import assert from 'node:assert/strict';
 import { Rng } from '../lib/nn/rng';
 import {
   SYNTHETIC_FAMILIES,
+  SYNTHETIC_SHAPE_CLASSES,
   SYNTHETIC_UCF_CLASSES,
   SyntheticDataset,
   type SyntheticFamily,
   type SyntheticVideoSpec,
   renderSyntheticFrames,
+  shapeClassKinds,
   syntheticFamilyFromSource,
   syntheticVideoInfo,
 } from '../data/synthetic';
 import { bounce } from '../data/raster';
+import { clipConsistency } from '../metrics/object-consistency';
 
 const spec = (family: SyntheticFamily, index: number, size = 32, seed = 3): SyntheticVideoSpec => ({
   family, seed, index, height: size, width: size,
@@ -208,4 +211,29 @@ test("shapes-upright: shapes-large's videos with squares axis-aligned, triangles
   }
   assert.ok(squares >= 3 && triangles >= 3, `enough single squares (${squares}) and triangles (${triangles}) checked`);
   assert.ok(tiltedLarge >= 1, 'shapes-large draws the same squares tilted');
+});
+
+test('shapes classes: the set of kinds a clip shows (caption and pixels agree); names and bit masks; errors name the range', () => {
+  assert.deepEqual(SYNTHETIC_SHAPE_CLASSES, ['disc', 'square', 'disc+square', 'triangle', 'disc+triangle', 'square+triangle', 'disc+square+triangle']);
+  assert.deepEqual(shapeClassKinds(0), [0]);
+  assert.deepEqual(shapeClassKinds(5), [1, 2]);
+  assert.deepEqual(shapeClassKinds(6), [0, 1, 2]);
+  assert.throws(() => shapeClassKinds(7), /shapes class label 7 outside \[0, 6\]/);
+  assert.equal(new SyntheticDataset({ family: 'shapes-large', size: 4 }).numClasses, 7);
+  const kinds = ['disc', 'square', 'triangle'];
+  let checkedByPixels = 0;
+  for (let index = 0; index < 40; index++) {
+    const s = spec('shapes-large', index);
+    const info = syntheticVideoInfo(s);
+    const named = new Set([...info.caption.matchAll(/(disc|square|triangle)/g)].map((m) => m[1]));
+    assert.deepEqual(shapeClassKinds(info.label!).map((k) => kinds[k]), kinds.filter((k) => named.has(k)), `video ${index}: ${info.caption}`);
+    assert.equal(info.className, SYNTHETIC_SHAPE_CLASSES[info.label!]);
+    // One-shape clips: the kind read from the drawn outline (metrics/shape-kind.ts) is the class.
+    if (/^a video of a \w+ \w+ moving$/.test(info.caption)) {
+      const clip = renderSyntheticFrames(s, 0, 16);
+      assert.equal(clipConsistency(clip, [16, 32, 32, 3]).kind, info.className, `video ${index}: ${info.caption}`);
+      checkedByPixels += 1;
+    }
+  }
+  assert.ok(checkedByPixels >= 10, `${checkedByPixels} one-shape clips read`);
 });

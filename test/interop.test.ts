@@ -19,7 +19,8 @@ import { decodeSafetensors, encodeSafetensors, loadSafetensors } from '../lib/io
 import { loadLvdm } from '../lib/lvdm/weights';
 import { loadAutoencoder } from '../lib/autoencoder/io';
 import { exportPublic, importPublic } from '../lib/interop/convert';
-import { readPublicConfig } from '../lib/interop/public-config';
+import { readPublicConfig, unetToPublic } from '../lib/interop/public-config';
+import { UNetConfig } from '../lib/config/schema';
 import { openTorchFile, encodeTorchStateDict, stateDictOf } from '../lib/interop/torch-file';
 import { ZipReader, writeZip } from '../lib/interop/zip';
 import { unpickle } from '../lib/interop/pickle';
@@ -316,6 +317,11 @@ test('a model with the corrected switches is not exported silently as public', (
   const vFile = path.join(dir, 'v.safetensors');
   fs.writeFileSync(vFile, encodeSafetensors(st.tensors as Map<string, { shape: number[]; data: Float32Array }>, { ...st.metadata, lvdm: JSON.stringify(vMeta) }));
   assert.throws(() => exportPublic({ ckpt: vFile, out: path.join(dir, 'v.ckpt'), allowBehaviourChange: true }), /predicts eps.*this model predicts v/);
+  // Inputs the public UNet does not read are refused by name (self-conditioning, class labels).
+  const unet = { ...(meta.config.unet as object), relative_key: 'public' };
+  assert.doesNotThrow(() => unetToPublic(UNetConfig.parse(unet), 32));
+  assert.throws(() => unetToPublic(UNetConfig.parse({ ...unet, self_condition: true }), 32), /export: unet\.self_condition: the public UNet reads no x_0 estimate/);
+  assert.throws(() => unetToPublic(UNetConfig.parse({ ...unet, num_classes: 7 }), 32), /export: unet\.num_classes: .* a class-conditional model has no public counterpart/);
 });
 
 test('lvdm import / export / sample on the command line', async () => {

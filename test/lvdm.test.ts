@@ -12,7 +12,10 @@ import { epsModelFor, sample } from '../lib/diffusion';
 import { readNpz } from '../lib/io/npy';
 import { SyntheticDataset } from '../data/synthetic';
 import { upsampleNearest2x } from '../lib/models/unet3d';
-import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, checkAutoguide, checkLowNoiseExpert, plainBatch, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import { LatentCache, LatentCodec, LvdmTrainer, generateVideos, checkAutoguide, checkLowNoiseExpert, plainBatch, classBatch, dropConditions, sampleLatents, loadLvdm, prepareLatents, saveLvdmWeights, writeSampleOutputs } from '../lib/lvdm';
+import type { BatchPreparer } from '../lib/lvdm';
+import type { EpsModel } from '../lib/diffusion/types';
+
 import { latentCacheFile } from '../lib/lvdm/pipeline';
 
 const ready = initBackend({ quiet: true });
@@ -455,3 +458,149 @@ test('weights export -> load -> generate -> MP4, GIF, grid PNG and npz', async (
   model.dispose();
   tr.dispose();
 });
+
+test('class-conditional training: labels ride along from the cache, dropped to the null label with class_p_uncond; a cache without labels is encoded again; errors name the key', async () => {
+  await ready;
+  // Condition dropout: the rate is p, and dropped values are the null value.
+  const many = new Array<number>(20000).fill(2);
+  for (const p of [0, 0.1, 0.5, 1]) {
+    const dropped = dropConditions(many, p, 7, new Rng(12));
+    assert.ok(dropped.every((v) => v === 2 || v === 7));
+    const rate = dropped.filter((v) => v === 7).length / many.length;
+    assert.ok(Math.abs(rate - p) <= 4 * Math.sqrt((p * (1 - p)) / many.length) + 1e-12, `p=${p}: ${rate}`);
+  }
+  const sched = { T: 10 } as Parameters<BatchPreparer>[1]['schedule'];
+  const z0 = tf.zeros([4, 2, 4, 4, 3]) as tf.Tensor5D;
+  const prep = classBatch(3, 0.5);
+  assert.throws(() => prep(z0, { schedule: sched, rng: new Rng(1), step: 0 }), /class-conditional training \(unet.num_classes\) needs class labels, but the latent cache has none/);
+  assert.throws(() => prep(z0, { schedule: sched, rng: new Rng(1), step: 0, labels: [0, 1, 5, 2] }), /class label 5 of the training data is outside unet.num_classes \(3 classes: 0..2\)/);
+  z0.dispose();
+
+  // The trainer reads each clip's label from the cache and feeds class_label to the network.
+  const unet = { ...config().unet!, num_classes: 3 };
+  const cfg = config({ unet, diffusion: { ...config().diffusion!, class_p_uncond: 0 } });
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const labels = [2, 0, 1, 2];
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 }, undefined, labels);
+  const seen: number[][] = [];
+  const inner = classBatch(3, 0);
+  const tr = new LvdmTrainer({ config: cfg, latents: cache, prepareBatch: (z, ctx) => {
+    const b = inner(z, ctx);
+    seen.push(Array.from(b.cond!.class_label.dataSync()));
+    return b;
+  } });
+  await tr.trainStep(0);
+  const before = tf.memory().numTensors;
+  await tr.trainStep(1);
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak across steps');
+  // Two steps of batch 2 cover one epoch: every clip once, each with its own label.
+  assert.deepEqual(seen.flat().sort(), [...labels].sort());
+  tr.dispose();
+  // The config's own preparer is the class batch (a step runs end to end); refusals name the keys.
+  const own = new LvdmTrainer({ config: config({ unet, diffusion: { ...config().diffusion!, class_p_uncond: 0.1 } }), latents: cache });
+  await own.trainStep(0);
+  own.dispose();
+  assert.throws(() => new LvdmTrainer({ config: config({ diffusion: { ...config().diffusion!, class_p_uncond: 0.1 } }), latents: cache }), /diffusion.class_p_uncond is set but the model is not class-conditional/);
+  const unlabelled = new LatentCache(cache.mean, cache.logvar, n, cache.shape, cache.norm);
+  const plainCache = new LvdmTrainer({ config: cfg, latents: unlabelled });
+  await assert.rejects(plainCache.trainStep(0), /needs class labels, but the latent cache has none/);
+  plainCache.dispose();
+
+  // Labels are saved with the cache; a class-conditional config does not reuse a cache written without them.
+  const dir = tmpDir('class-cache');
+  const ae = path.join(dir, 'autoencoder.safetensors');
+  fs.writeFileSync(ae, 'stand-in: read only when the cache must be encoded again');
+  const { file, key } = latentCacheFile(cfg, ae, dir);
+  cache.save(file, key);
+  assert.deepEqual(LatentCache.load(file, key)?.labels, labels);
+  assert.deepEqual((await prepareLatents(cfg, ae, dir, () => {})).cache.labels, labels);
+  unlabelled.save(file, key);
+  assert.equal((await prepareLatents(config(), ae, dir, () => {})).cache.labels, undefined, 'an unconditional model reuses it');
+  const logs: string[] = [];
+  await assert.rejects(prepareLatents(cfg, ae, dir, (m) => logs.push(m)));
+  assert.ok(logs.some((m) => /has no class labels; encoding again/.test(m)), logs.join('\n'));
+  // A labelled data source fills the labels when the cache is built.
+  const dataset = new SyntheticDataset({ family: 'shapes-large', size: 3, frames: 4, height: 8, width: 8, seed: 2 });
+  const built = await LatentCache.build({ codec: new PoolCodec(), dataset, windowsPerVideo: 2, batchSize: 4, seed: 1 });
+  const expected = await Promise.all([0, 1, 2, 0, 1, 2].map(async (i) => (await dataset.get(i, new Rng(1))).label));
+  assert.deepEqual(built.labels, expected);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('class-conditional sampling: one label per video; s = 1 is the conditional model alone, s = 0 the null label, other s guided; refused where they do not fit', async () => {
+  await ready;
+  const unet = { ...config().unet!, num_classes: 3 };
+  const cfg = config({ unet });
+  const n = 3;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 }, undefined, [0, 1, 2]);
+  const tr = new LvdmTrainer({ config: cfg, latents: cache });
+  await tr.trainStep(0);
+  // Random output projections, so that every path (the class embedding included) reaches eps.
+  for (const [name, v] of tr.store.entries()) if (/out_layers\.3|^out\.2/.test(name)) tf.tidy(() => v.assign(tf.tensor(new Rng(9).normalArray(v.size, 0, 0.2), v.shape)));
+  const dir = tmpDir('class-sample');
+  const file = path.join(dir, 'lvdm.safetensors');
+  saveLvdmWeights(file, tr.store.snapshot(), cfg, { autoencoder: '/nonexistent', latent: cache.norm, latent_shape: cache.shape, clip: { frames: 4, height: 8, width: 8 }, ema: false }, 1);
+  tr.dispose();
+  const model = loadLvdm(file);
+  const opts = { n: 2, frames: 4, batchSize: 2, sampler: 'ddim' as const, steps: 3, eta: 0, seed: 5 };
+  const before = tf.memory().numTensors;
+  const gen = async (classLabels: number[], cfgScale?: number): Promise<Float32Array[]> => {
+    const z = await sampleLatents(model, 2, 2, 0, { ...opts, classLabels, cfg: cfgScale });
+    const v = z.dataSync() as Float32Array;
+    z.dispose();
+    return [v.slice(0, per), v.slice(per)];
+  };
+  const a = await gen([0, 1]);
+  const b = await gen([2, 1]);
+  assert.ok(maxAbsDiffArrays(a[0], b[0]) > 1e-3, 'the label changes its video');
+  assert.deepEqual(a[1], b[1], 'and only its own');
+  assert.deepEqual(await gen([0, 1], 1), a);
+  const nullLabel = await gen([3, 3]);
+  assert.deepEqual(await gen([0, 1], 0), nullLabel, 's = 0 samples the null label');
+  // s = 3 equals DDIM with eps_u + 3 (eps_c - eps_u) built by hand from the network.
+  const guided = await gen([0, 1], 3);
+  assert.ok(maxAbsDiffArrays(guided[0], a[0]) > 1e-3);
+  const eps = model.eps;
+  const byHand: EpsModel = (x, t) =>
+    tf.tidy(() => {
+      const c = eps(x, t, { class_label: tf.tensor1d([0, 1], 'int32') });
+      const u = eps(x, t, { class_label: tf.tensor1d([3, 3], 'int32') });
+      return tf.add(u, tf.mul(tf.sub(c, u), 3)) as tf.Tensor5D;
+    });
+  const noise = new Float32Array(2 * per);
+  for (let i = 0; i < 2; i++) noise.set(new Rng(5).fork(`sample-${i}`).normalArray(per), i * per);
+  const xT = tf.tensor5d(noise, [2, 2, 4, 4, 3]);
+  const z = await sample(byHand, model.schedule, [2, 2, 4, 4, 3], { kind: 'ddim', steps: 3, eta: 0, xT, rng: new Rng(5).fork('steps-0') });
+  const zv = z.dataSync() as Float32Array;
+  tf.dispose([xT, z]);
+  const maxDiff = Math.max(maxAbsDiffArrays(zv.slice(0, per), guided[0]), maxAbsDiffArrays(zv.slice(per), guided[1]));
+  const scale = Math.max(...Array.from(zv, Math.abs));
+  // float32 rounding only: the sampler runs both branches as one batch [x; x], the hand-built model as two.
+  assert.ok(maxDiff < 2e-4 * Math.max(1, scale), `guided sampling against the hand-built guided model: ${maxDiff} (values up to ${scale})`);
+  // Videos: generateVideos decodes the same latents.
+  assert.equal((await generateVideos(model, new PoolCodec(), { ...opts, classLabels: [0, 1] })).videos.length, 2);
+  assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
+  await assert.rejects(generateVideos(model, new PoolCodec(), opts), /a class-conditional model needs class labels \(lvdm sample --class NAME\)/);
+  await assert.rejects(gen([0, 4]), /class label 4 outside \[0, 3\] \(3 classes; 3 = none\)/);
+  await assert.rejects(gen([0]), /1 class labels for 2 videos/);
+  const plainTr = new LvdmTrainer({ config: config(), latents: cache });
+  const plainFile = path.join(dir, 'plain.safetensors');
+  saveLvdmWeights(plainFile, plainTr.samplingWeights(), config(), { autoencoder: '/nonexistent', latent: cache.norm, latent_shape: cache.shape, clip: { frames: 4, height: 8, width: 8 }, ema: true }, 1);
+  plainTr.dispose();
+  const plain = loadLvdm(plainFile);
+  await assert.rejects(generateVideos(plain, new PoolCodec(), { ...opts, classLabels: [0, 1] }), /class labels given, but this model is not class-conditional \(unet.num_classes is unset\)/);
+  // A class-conditional model cannot guide or stand in for an unconditional one.
+  assert.throws(() => checkAutoguide(plain, model), /conditioning inputs differ/);
+  plain.dispose();
+  model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function maxAbsDiffArrays(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -389,6 +389,56 @@ test('self-conditioning: x_0 estimate as extra input channels, zeros when absent
   plainStore.dispose();
 });
 
+test('class embedding: num_classes + 1 rows join the time embedding of every frame; only the row of the label matters; gradients reach the used rows; errors name the key', async () => {
+  await ready;
+  const before = tf.memory().numTensors;
+  const frames = 3;
+  const x = tf.tensor(new Rng(31).normalArray(2 * frames * 8 * 8 * 2), [2, frames, 8, 8, 2]) as tf.Tensor5D;
+  const t = new Int32Array([40, 600]);
+  const store = new ParamStore(new Rng(32));
+  const net = new UNet3D(store, tinyConfig({ temporal_attention: false, num_classes: 3 }));
+  randomizeZeroInit(store, 33);
+  const table = store.get('class_emb.weight')!;
+  assert.deepEqual(table.shape, [4, 32], 'num_classes + 1 rows (the last is the null label) of 4 x model_channels');
+  const label = (a: number, b: number): tf.Tensor1D => tf.tensor1d([a, b], 'int32');
+  const perFrame = (a: tf.Tensor5D, b: tf.Tensor5D): number[] => tf.tidy(() => Array.from(tf.max(tf.abs(tf.sub(a, b)), [0, 2, 3, 4]).dataSync()));
+  const l0 = label(0, 0);
+  const l1 = label(1, 1);
+  const l2 = label(2, 2);
+  const lNull = label(3, 3);
+  const out0 = net.apply(x, t, { class_label: l0 });
+  const out1 = net.apply(x, t, { class_label: l1 });
+  const d = perFrame(out0, out1);
+  assert.ok(d.every((v) => v > 1e-4), `a label reaches every frame: ${d}`);
+  // Only the label's row matters: with row 2 set to row 1, labels 1 and 2 give the same output.
+  const row2 = tf.tidy(() => table.slice([2, 0], [1, -1]));
+  tf.tidy(() => table.assign(tf.concat([table.slice([0, 0], [2, -1]), table.slice([1, 0], [1, -1]), table.slice([3, 0], [1, -1])], 0)));
+  const out2 = net.apply(x, t, { class_label: l2 });
+  assert.equal(maxAbsDiff(out1, out2), 0);
+  tf.tidy(() => table.assign(tf.concat([table.slice([0, 0], [2, -1]), row2, table.slice([3, 0], [1, -1])], 0)));
+  // Gradients of sum(r * out) reach the rows of the labels in the batch (0 and the null label), not the others.
+  const r = tf.tensor(new Rng(34).normalArray(out0.size), out0.shape);
+  const mixed = label(0, 3);
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(r, net.apply(x, t, { class_label: mixed }))) as tf.Scalar, [table]);
+  const g = grads[table.name].arraySync() as number[][];
+  const rowNorm = g.map((row) => Math.max(...row.map(Math.abs)));
+  assert.ok(rowNorm[0] > 1e-6 && rowNorm[3] > 1e-6 && rowNorm[1] === 0 && rowNorm[2] === 0, `row gradients ${rowNorm}`);
+  // Errors name the key and the allowed range.
+  assert.throws(() => net.apply(x, t), /class-conditional: cond.class_label \(\[B\] labels, 3 = none\) is required/);
+  const four = label(4, 0);
+  assert.throws(() => net.apply(x, t, { class_label: four }), /cond.class_label value 4 outside the table \[0, 3\]/);
+  const one = tf.tensor1d([1], 'int32');
+  assert.throws(() => net.apply(x, t, { class_label: one }), /cond.class_label has 1 entries for a batch of 2/);
+  const plainStore = new ParamStore(new Rng(35));
+  const plain = new UNet3D(plainStore, tinyConfig());
+  assert.throws(() => plainStore.get('class_emb.weight'), /no parameter 'class_emb.weight'/);
+  assert.throws(() => plain.apply(x, t, { class_label: l0 }), /class_label given but the model has no class embedding \(unet.num_classes is not set\)/);
+  tf.dispose([x, l0, l1, l2, lNull, out0, out1, out2, row2, r, mixed, value, one, four, ...Object.values(grads)]);
+  store.dispose();
+  plainStore.dispose();
+  assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
+});
+
 test('UNet gradients agree with finite differences (directional derivative)', async () => {
   await ready;
   const store = new ParamStore(new Rng(20));

@@ -194,6 +194,15 @@ export const UNetConfig = z
     s_levels: posInt.default(251),
     /** 'add': s embedding added to the time embedding of every frame; 'per_frame': condition frames use it instead. */
     s_mode: z.enum(['add', 'per_frame']).default('add'),
+    /**
+     * Class-conditional model (ADM, Dhariwal & Nichol 2021, section 3; classifier-free guidance, Ho &
+     * Salimans 2022): a learned table of num_classes + 1 rows, indexed by the clip's class label
+     * (cond key 'class_label', [B] integers; row num_classes is the null label, the unconditional
+     * score), joins the time embedding of every frame. Training drops labels to the null label with
+     * probability diffusion.class_p_uncond. Optional (unset = unconditional) so that no stored
+     * config or content key changes.
+     */
+    num_classes: posInt.optional(),
     /** Text-to-video: channels of the text tokens (text.width); adds cross-attention to every attention block. */
     context_dim: posInt.optional(),
     /** Feed-forward layer in every attention block, hidden size ff_mult x channels (0: none; text-to-video uses 4; GEGLU in 'st_transformer' blocks). */
@@ -306,6 +315,12 @@ export const DiffusionConfig = z
      * the motion weight above a threshold").
      */
     motion_threshold: z.number().min(0).optional(),
+    /**
+     * Class-conditional models (unet.num_classes): the probability that a training clip's label is
+     * replaced by the null label, so that one network also learns the unconditional score for
+     * classifier-free guidance (Ho & Salimans 2022; unset = 0.1, as text.p_uncond).
+     */
+    class_p_uncond: z.number().min(0).max(1).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

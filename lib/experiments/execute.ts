@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { heldOutCaptions } from '../lvdm/captions';
+import { heldOutConditioning } from '../lvdm/captions';
 import { DataConfig, DecoderFinetuneConfig, ExperimentConfig } from '../config/schema';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
 import { backendName } from '../backend';
@@ -287,9 +287,10 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
     try {
       // Autoguidance (sweep.models.short.guide): the point's w weights the weaker model, s = 1 + w.
       if ('guide' in taskInputs(plan, task)) autoguide = { model: loadLvdm(path.join(inputDir(plan, task, 'guide'), LVDM_WEIGHTS)), scale: 1 + p.w };
-      // Text-to-video: prompts are the held-out clips' captions; the sweep's w is LVDM's guidance weight, s_cfg = 1 + w.
-      const prompts = model.text ? await heldOutCaptions(model.config, c.n) : undefined;
-      const cfg = model.text ? 1 + p.w : undefined;
+      // Text-to-video and class-conditional models: prompts / labels are the held-out clips' captions / labels;
+      // the sweep's w is the guidance weight, s_cfg = 1 + w.
+      const { prompts, classLabels } = await heldOutConditioning(model, c.n);
+      const cfg = prompts || classLabels ? 1 + p.w : undefined;
       const gen = await generateVideos(model, ae.ae, {
         n: c.n,
         frames: p.frames,
@@ -299,6 +300,7 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
         eta: c.eta,
         seed: p.seed,
         prompts,
+        classLabels,
         cfg,
         autoguide,
         onProgress: (done, total) => progress(done / total, `${task.id} ${done}/${total} videos`),
@@ -312,6 +314,7 @@ async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: 
         sample_seconds: gen.sampleSeconds,
         decode_seconds: gen.decodeSeconds,
         ...(prompts ? { cfg_scale: cfg, prompts } : {}),
+        ...(classLabels ? { cfg_scale: cfg, class_labels: classLabels } : {}),
         ...(autoguide ? { autoguide_scale: autoguide.scale, autoguide_step: autoguide.model.step } : {}),
       };
     } finally {

@@ -159,11 +159,12 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
             ? { pred: sw.models.hierarchical!.pred, interp: sw.models.hierarchical!.interp }
             : { pred: sw.models.autoregressive!.pred };
       const st = e.stages[modelStage(p.mode)] as Exclude<StageConfig, { kind: 'prepare' | 'autoencoder' }>;
-      // A short model's w is classifier-free guidance (s_cfg = 1 + w) of a text-conditioned model, or autoguidance by sweep.models.short.guide.
+      // A short model's w is classifier-free guidance (s_cfg = 1 + w) of a text- or class-conditional model, or autoguidance by sweep.models.short.guide.
       const guide = p.mode === 'short' ? sw.models.short!.guide : undefined;
-      if (p.mode === 'short' && p.w !== 0 && !(st.kind === 'short' && st.text) && guide === undefined)
+      const conditional = st.kind === 'short' && (st.text !== undefined || st.unet?.num_classes !== undefined);
+      if (p.mode === 'short' && p.w !== 0 && !conditional && guide === undefined)
         throw new ConfigError(
-          `${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has no 'text' section (guidance needs a text-conditioned model, or a weaker model in sweep.models.short.guide for autoguidance); use w: 0`,
+          `${file}: key 'sweep.grids': short-video point ${pid} has w = ${p.w}, but stage '${modelStage(p.mode)}' has neither a 'text' section nor unet.num_classes (guidance needs a text- or class-conditional model, or a weaker model in sweep.models.short.guide for autoguidance); use w: 0`,
         );
       if (p.mode === 'short' && p.w !== 0 && guide !== undefined) inputs.guide = guide;
       inputs.autoencoder = sw.decoder ?? st.autoencoder;

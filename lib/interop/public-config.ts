@@ -379,6 +379,8 @@ export function unetToPublic(u: UNetConfig, imageSize: number): { target: string
   if (st && u.mask_channel) bad('text-to-video UNets with a mask channel have no public counterpart');
   if (u.s_embed === 'sinusoid' && u.s_mode !== 'per_frame') bad("unet.s_embed 'sinusoid' with s_mode 'add' has no public counterpart");
   if (u.s_embed === 'table' && u.s_mode !== 'add') bad("unet.s_embed 'table' with s_mode 'per_frame' has no public counterpart");
+  if (u.self_condition) bad('unet.self_condition: the public UNet reads no x_0 estimate (its first convolution has in_channels inputs)');
+  if (u.num_classes !== undefined) bad("unet.num_classes: the public UNet's label table embeds the condition noise level s of long videos; a class-conditional model has no public counterpart");
   const params: Obj = {
     image_size: imageSize,
     in_channels: u.in_channels + (u.mask_channel ? 1 : 0),

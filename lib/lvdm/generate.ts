@@ -35,7 +35,9 @@ export interface GenerateOptions {
   seed: number;
   /** Text-to-video: one prompt per video (n of them); required by text-conditioned models. */
   prompts?: readonly string[];
-  /** Classifier-free guidance scale s: eps = eps_u + s (eps_c - eps_u); 1 (default) = conditional only. */
+  /** Class-conditional models (unet.num_classes): one class label per video (n of them); the model's num_classes is the null label. */
+  classLabels?: readonly number[];
+  /** Classifier-free guidance scale s of text or class conditioning: eps = eps_u + s (eps_c - eps_u); 1 (default) = conditional only. */
   cfg?: number;
   /** Prompt of the unconditional branch eps_u (default: the empty prompt). */
   negativePrompt?: string;
@@ -74,23 +76,34 @@ export function unconditionalCond(model: LoadedLvdm, batch: number, latentFrames
 
 /**
  * Conditioning and guidance of samples first..first+n-1: text-to-video models encode their prompts
- * (and, for s != 1, the negative or empty prompt as the unconditional branch); other models get
+ * (and, for s != 1, the negative or empty prompt as the unconditional branch); class-conditional
+ * models read their labels (and the null label as the unconditional branch); other models get
  * `unconditionalCond`. The caller disposes the returned tensors.
  */
 export function sampleConditioning(model: LoadedLvdm, n: number, latentFrames: number, first: number, opts: GenerateOptions): { cond?: Cond; guidance?: Guidance } {
-  if (!model.text) {
-    if (opts.prompts) throw new Error(`${model.source}: prompts given, but this model is not text-conditioned (its config has no 'text' section)`);
+  const classes = model.unet.cfg.num_classes;
+  if (opts.prompts && !model.text) throw new Error(`${model.source}: prompts given, but this model is not text-conditioned (its config has no 'text' section)`);
+  if (opts.classLabels && classes === undefined) throw new Error(`${model.source}: class labels given, but this model is not class-conditional (unet.num_classes is unset)`);
+  let branches: { cond: () => Cond; uncond: () => Cond };
+  if (model.text) {
+    const text = model.text;
+    if (!opts.prompts) throw new Error(`${model.source}: a text-to-video model needs prompts (lvdm sample --prompt "..." or --prompts FILE)`);
+    const prompts = opts.prompts.slice(first, first + n);
+    if (prompts.length !== n) throw new Error(`${opts.prompts.length} prompts for ${opts.n} videos`);
+    branches = { cond: () => text.encode(prompts), uncond: () => text.encode(new Array<string>(n).fill(opts.negativePrompt ?? '')) };
+  } else if (classes !== undefined) {
+    if (!opts.classLabels) throw new Error(`${model.source}: a class-conditional model needs class labels (lvdm sample --class NAME)`);
+    const labels = opts.classLabels.slice(first, first + n);
+    if (labels.length !== n) throw new Error(`${opts.classLabels.length} class labels for ${opts.n} videos`);
+    for (const v of labels) if (!Number.isInteger(v) || v < 0 || v > classes) throw new Error(`${model.source}: class label ${v} outside [0, ${classes}] (${classes} classes; ${classes} = none)`);
+    branches = { cond: () => ({ class_label: tf.tensor1d(labels, 'int32') }), uncond: () => ({ class_label: tf.fill([n], classes, 'int32') }) };
+  } else {
     return { cond: unconditionalCond(model, n, latentFrames) };
   }
-  if (!opts.prompts) throw new Error(`${model.source}: a text-to-video model needs prompts (lvdm sample --prompt "..." or --prompts FILE)`);
-  const prompts = opts.prompts.slice(first, first + n);
-  if (prompts.length !== n) throw new Error(`${opts.prompts.length} prompts for ${opts.n} videos`);
   const s = opts.cfg ?? 1;
-  const negative = (): Cond => model.text!.encode(new Array<string>(n).fill(opts.negativePrompt ?? ''));
   // s = 1: eps_c alone; s = 0: eps_u alone (one forward each); otherwise both, combined.
-  if (s === 0) return { cond: negative() };
-  const cond = model.text.encode(prompts);
-  return { cond, guidance: s === 1 ? undefined : cfgGuidance(s, negative()) };
+  if (s === 0) return { cond: branches.uncond() };
+  return { cond: branches.cond(), guidance: s === 1 ? undefined : cfgGuidance(s, branches.uncond()) };
 }
 
 /** Normalised latents [n, t, h, w, c] for samples first..first+n-1. */
@@ -129,7 +142,7 @@ function latentTaskDifference(a: LoadedLvdm, b: LoadedLvdm): string | null {
   if (as.latent.shift !== bs.latent.shift || as.latent.scale !== bs.latent.scale) return differ('latent normalisations (shift, scale)', as.latent, bs.latent);
   const [aa, ba] = [a.schedule.alphasCumprod, b.schedule.alphasCumprod];
   if (aa.length !== ba.length || aa.some((v, i) => Math.abs(v - ba[i]) > 1e-7)) return differ('noise schedules (T, abar_t)', aa.length, ba.length);
-  const inputs = (m: LoadedLvdm): string => `text ${m.text ? 'yes' : 'no'}, mask ${m.unet.cfg.mask_channel}, s ${m.unet.cfg.s_embed}`;
+  const inputs = (m: LoadedLvdm): string => `text ${m.text ? 'yes' : 'no'}, classes ${m.unet.cfg.num_classes ?? 'none'}, mask ${m.unet.cfg.mask_channel}, s ${m.unet.cfg.s_embed}`;
   if (inputs(a) !== inputs(b)) return differ('conditioning inputs', inputs(a), inputs(b));
   return null;
 }

@@ -1,7 +1,7 @@
 /** Latent video diffusion: latent cache, trainer, weights, generation, demo stage. */
 export { LatentCache, latentCacheKey } from './latents';
 export type { LatentCodec, LatentNorm, LatentCacheKey } from './latents';
-export { LvdmTrainer, plainBatch, textBatch, dropCaptions, textConditionerFor, scheduleFromConfig, lvdmSections } from './trainer';
+export { LvdmTrainer, plainBatch, textBatch, classBatch, dropCaptions, dropConditions, textConditionerFor, scheduleFromConfig, lvdmSections } from './trainer';
 export type { PreparedBatch, BatchContext, BatchPreparer, LvdmTrainerOptions } from './trainer';
 export { LVDM_WEIGHTS, saveLvdmWeights, loadLvdm, resolveAutoencoder } from './weights';
 export type { LoadedLvdm, LvdmWeightsState } from './weights';

@@ -51,12 +51,15 @@ export class LatentCache {
     readonly norm: LatentNorm,
     /** Caption of each cached clip (text-to-video), when the data set has captions. */
     readonly captions?: readonly string[],
+    /** Class label of each cached clip (class-conditional models), when the data set has labels. */
+    readonly labels?: readonly number[],
   ) {
     this.shape = shape;
     this.per = shape.reduce((a, b) => a * b, 1);
     if (mean.length !== count * this.per || logvar.length !== count * this.per)
       throw new Error(`LatentCache: ${count} clips of [${shape}] need ${count * this.per} values, got ${mean.length} / ${logvar.length}`);
     if (captions && captions.length !== count) throw new Error(`LatentCache: ${captions.length} captions for ${count} clips`);
+    if (labels && labels.length !== count) throw new Error(`LatentCache: ${labels.length} labels for ${count} clips`);
   }
 
   /**
@@ -84,7 +87,9 @@ export class LatentCache {
     const rng = new Rng(opts.seed).fork('latent-cache');
     const pixels = dataset.frames * dataset.height * dataset.width * 3;
     const captions: string[] = [];
+    const labels: number[] = [];
     let captioned = true;
+    let labelled = true;
     for (let start = 0; start < total; start += opts.batchSize) {
       const n = Math.min(opts.batchSize, total - start);
       const buf = new Float32Array(n * pixels);
@@ -94,6 +99,8 @@ export class LatentCache {
         toUnitRange(clip.video, buf, j * pixels);
         captions.push(clip.caption ?? '');
         captioned &&= clip.caption !== undefined;
+        labels.push(clip.label ?? -1);
+        labelled &&= clip.label !== undefined;
       }
       const x = tf.tensor5d(buf, [n, dataset.frames, dataset.height, dataset.width, 3]);
       const p = codec.encode(x);
@@ -102,7 +109,7 @@ export class LatentCache {
       tf.dispose([x, p.mean, p.logvar]);
       opts.onProgress?.(start + n, total);
     }
-    return new LatentCache(mean, logvar, total, shape, opts.norm ?? LatentCache.statsNorm(mean, logvar), captioned ? captions : undefined);
+    return new LatentCache(mean, logvar, total, shape, opts.norm ?? LatentCache.statsNorm(mean, logvar), captioned ? captions : undefined, labelled ? labels : undefined);
   }
 
   /**
@@ -124,7 +131,7 @@ export class LatentCache {
   /** The same latents with the normalised values multiplied by `b` (diffusion.latents.input_scale). */
   withInputScale(b: number): LatentCache {
     if (!(b > 0 && Number.isFinite(b))) throw new Error(`LatentCache: input scale must be a positive number, got ${b}`);
-    return new LatentCache(this.mean, this.logvar, this.count, this.shape, { shift: this.norm.shift, scale: this.norm.scale * b }, this.captions);
+    return new LatentCache(this.mean, this.logvar, this.count, this.shape, { shift: this.norm.shift, scale: this.norm.scale * b }, this.captions, this.labels);
   }
 
   /** Normalised posterior samples of the given clips: [B, t, h, w, c]. */
@@ -152,7 +159,7 @@ export class LatentCache {
         ['mean', { shape, data: this.mean }],
         ['logvar', { shape, data: this.logvar }],
       ]),
-      { lvdm_latents: JSON.stringify({ key, norm: this.norm, ...(this.captions ? { captions: this.captions } : {}) }) },
+      { lvdm_latents: JSON.stringify({ key, norm: this.norm, ...(this.captions ? { captions: this.captions } : {}), ...(this.labels ? { labels: this.labels } : {}) }) },
     );
   }
 
@@ -161,14 +168,14 @@ export class LatentCache {
     if (!fs.existsSync(file)) return null;
     const { tensors, metadata } = loadSafetensors(file);
     if (!metadata.lvdm_latents) throw new Error(`${file}: not a latent cache (no 'lvdm_latents' metadata)`);
-    const meta = JSON.parse(metadata.lvdm_latents) as { key: LatentCacheKey; norm: LatentNorm; captions?: string[] };
+    const meta = JSON.parse(metadata.lvdm_latents) as { key: LatentCacheKey; norm: LatentNorm; captions?: string[]; labels?: number[] };
     if (key && JSON.stringify(meta.key) !== JSON.stringify(key)) return null;
     const mean = tensors.get('mean');
     const logvar = tensors.get('logvar');
     if (!mean || !logvar || !(mean.data instanceof Float32Array) || !(logvar.data instanceof Float32Array))
       throw new Error(`${file}: latent cache needs float32 tensors 'mean' and 'logvar'`);
     const [count, ...shape] = mean.shape;
-    return new LatentCache(mean.data, logvar.data, count, shape as [number, number, number, number], meta.norm, meta.captions);
+    return new LatentCache(mean.data, logvar.data, count, shape as [number, number, number, number], meta.norm, meta.captions, meta.labels);
   }
 }
 

@@ -56,10 +56,13 @@ async function loadOrBuildLatents(config: ExperimentConfig, autoencoder: string,
   const { diffusion } = lvdmSections(config);
   const { file, key } = latentCacheFile(config, autoencoder, cacheDir);
   const cached = LatentCache.load(file, key);
-  if (cached) {
+  // A class-conditional model needs the clips' labels, which caches written before labels were kept lack.
+  const labelsMissing = cached !== null && config.unet?.num_classes !== undefined && !cached.labels;
+  if (cached && !labelsMissing) {
     log(`latents: ${cached.count} clips of [${cached.shape}] from cache ${file}`);
     return { cache: cached, file };
   }
+  if (labelsMissing) log(`latents: cache ${file} has no class labels; encoding again`);
   const loaded = loadAutoencoder(autoencoder);
   try {
     const dataset = datasetFromConfig(config.data, 'train', config.seed);

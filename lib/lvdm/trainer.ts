@@ -15,6 +15,10 @@
  * ParamStore (trained jointly unless frozen), each batch carries its clips' captions as tokens,
  * each caption replaced by the empty prompt with probability text.p_uncond, and the tokens are
  * encoded inside the gradient tape.
+ *
+ * Class-conditional models (unet.num_classes; ADM with classifier-free guidance): each batch carries
+ * its clips' class labels as `class_label`, each replaced by the null label (num_classes) with
+ * probability diffusion.class_p_uncond.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ExperimentConfig, UNetConfig, DiffusionConfig, TimestepSampling } from '../config/schema';
@@ -52,6 +56,8 @@ export interface BatchContext {
   step: number;
   /** Captions of the batch's clips, when the latent cache has them. */
   captions?: readonly string[];
+  /** Class labels of the batch's clips, when the latent cache has them. */
+  labels?: readonly number[];
   /** How t is drawn (`diffusion.timestep_sampling`; unset = uniform). */
   timestepSampling?: TimestepSampling;
 }
@@ -66,9 +72,38 @@ export const plainBatch: BatchPreparer = (z0, { schedule, rng, timestepSampling 
   return { x: qSample(schedule, z0, t, noise), t, target: noise, x0: z0.clone() };
 };
 
+/** Each value replaced by `none` with probability p (one uniform draw per value): classifier-free guidance's condition dropout. */
+export function dropConditions<T>(values: readonly T[], p: number, none: T, rng: Rng): T[] {
+  return values.map((c) => (rng.uniform() < p ? none : c));
+}
+
 /** Each caption replaced by the empty prompt with probability p (one uniform draw per caption). */
 export function dropCaptions(captions: readonly string[], p: number, rng: Rng): string[] {
-  return captions.map((c) => (rng.uniform() < p ? '' : c));
+  return dropConditions(captions, p, '', rng);
+}
+
+/** Probability of the null label in class-conditional training when diffusion.class_p_uncond is unset. */
+export const DEFAULT_CLASS_P_UNCOND = 0.1;
+
+/** Class-conditional LVDM: plainBatch with the clips' labels (the null label num_classes with probability pUncond) as `class_label`. */
+export function classBatch(numClasses: number, pUncond: number): BatchPreparer {
+  return (z0, ctx) => {
+    if (!ctx.labels) throw new Error(`class-conditional training (unet.num_classes) needs class labels, but the latent cache has none (does data.source provide labels?)`);
+    for (const v of ctx.labels)
+      if (!Number.isInteger(v) || v < 0 || v >= numClasses) throw new Error(`class label ${v} of the training data is outside unet.num_classes (${numClasses} classes: 0..${numClasses - 1})`);
+    const base = plainBatch(z0, ctx);
+    return { ...base, cond: { class_label: tf.tensor1d(dropConditions(ctx.labels, pUncond, numClasses, ctx.rng), 'int32') } };
+  };
+}
+
+/** The batch preparer of a config: text-to-video, class-conditional or plain. */
+function batchPreparerFor(config: ExperimentConfig, text: TextConditioner | null): BatchPreparer {
+  const classes = config.unet?.num_classes;
+  if (text && classes !== undefined) throw new Error(`config '${config.name}': unet.num_classes and a 'text' section together are not supported; condition on one of them`);
+  if (text) return textBatch(text, config.text!.p_uncond);
+  if (classes !== undefined) return classBatch(classes, config.diffusion?.class_p_uncond ?? DEFAULT_CLASS_P_UNCOND);
+  if (config.diffusion?.class_p_uncond !== undefined) throw new Error(`config '${config.name}': diffusion.class_p_uncond is set but the model is not class-conditional (unet.num_classes is unset)`);
+  return plainBatch;
 }
 
 /** Text-to-video: plainBatch with the captions (empty with probability pUncond) as `tokens` / `token_mask`. */
@@ -153,7 +188,7 @@ export class LvdmTrainer implements Trainer {
     this.opt = new Adam(this.params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, kind: o.kind });
     this.ema = diffusion.train.ema_decay > 0 ? new Ema(this.params, diffusion.train.ema_decay) : null;
     this.rng = root.fork('train-lvdm');
-    this.prepare = opts.prepareBatch ?? (this.text ? textBatch(this.text, opts.config.text!.p_uncond) : plainBatch);
+    this.prepare = opts.prepareBatch ?? batchPreparerFor(opts.config, this.text);
   }
 
   lr(step: number): number {
@@ -181,12 +216,13 @@ export class LvdmTrainer implements Trainer {
     const b = this.cfg.train.batch_size;
     const indices = this.nextIndices(b);
     const z0 = this.opts.latents.sample(indices, this.rng);
-    const all = this.opts.latents.captions;
+    const { captions, labels } = this.opts.latents;
     const batch = this.prepare(z0, {
       schedule: this.schedule,
       rng: this.rng,
       step,
-      captions: all ? indices.map((i) => all[i]) : undefined,
+      captions: captions ? indices.map((i) => captions[i]) : undefined,
+      labels: labels ? indices.map((i) => labels[i]) : undefined,
       timestepSampling: this.cfg.timestep_sampling,
     });
     z0.dispose();

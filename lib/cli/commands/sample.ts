@@ -6,7 +6,8 @@ import { initBackend } from '../../backend';
 import { loadAutoencoder } from '../../autoencoder/io';
 import { writeJsonAtomic } from '../../io/atomic';
 import { generateVideos, writeSampleOutputs } from '../../lvdm/generate';
-import { loadLvdm, resolveAutoencoder } from '../../lvdm/weights';
+import { loadLvdm, resolveAutoencoder, type LoadedLvdm } from '../../lvdm/weights';
+import { datasetFromConfig } from '../../../data/from-config';
 import * as path from 'node:path';
 
 export const command: Command = {
@@ -22,6 +23,10 @@ eps = eps_u + s (eps_c - eps_u), s = --cfg (default 1: no guidance; up to 15), t
 branch eps_u from the empty prompt or --negative-prompt. Video i of prompt p uses the noise of
 sample p * n + i, so the same seed compares guidance scales on the same noise.
 
+Class-conditional models (unet.num_classes) take --class NAME[,NAME...] (class names of the model's
+data source, e.g. square,triangle on the shapes families, or label numbers) and make --n videos per
+class (default 1), with the same --cfg guidance, the unconditional branch from the null label.
+
 Autoguidance (Karras et al. 2024): --autoguide BAD.safetensors guides the model with a weaker one of
 the same latents (an earlier snapshot, e.g. runs/X/store/short/<key>/snapshots/lvdm-500.safetensors,
 or a smaller network): D = D_bad + s (D_good - D_bad), s = --autoguide-scale (default 2; 1 = none).
@@ -34,15 +39,17 @@ timesteps t < --switch-t (default 500) with another model of the same latents, -
 Example:
   lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples
   lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples
+  lvdm sample --ckpt runs/shapes-class/store/short/<key>/lvdm.safetensors --class disc,square,triangle --cfg 4 --n 4 --out runs/class-samples
   lvdm sample --ckpt runs/x/lvdm.safetensors --autoguide runs/x/snapshots/lvdm-500.safetensors --autoguide-scale 2 --out runs/ag`,
   options: {
     ckpt: { type: 'string', help: 'lvdm.safetensors (or a train-lvdm checkpoint-last.safetensors: EMA weights are used)' },
     ae: { type: 'string', help: 'autoencoder weights (default: the one recorded with the model)' },
     out: { type: 'string', short: 'o', help: 'output folder (must be empty or new, unless --force)' },
-    n: { type: 'string', help: 'number of videos (default 16); with prompts: videos per prompt (default 1)' },
+    n: { type: 'string', help: 'number of videos (default 16); with prompts or --class: videos per prompt or class (default 1)' },
     prompt: { type: 'string', help: 'text-to-video: the prompt' },
     prompts: { type: 'string', help: 'text-to-video: a file with one prompt per line' },
-    cfg: { type: 'string', help: 'text-to-video: classifier-free guidance scale s >= 0 (default 1 = none)' },
+    class: { type: 'string', help: 'class-conditional models: class names or label numbers, comma-separated (--n videos each)' },
+    cfg: { type: 'string', help: 'text-to-video and class-conditional models: classifier-free guidance scale s >= 0 (default 1 = none)' },
     'negative-prompt': { type: 'string', help: 'text-to-video: prompt of the unconditional branch (default: empty)' },
     autoguide: { type: 'string', help: 'autoguidance: a weaker model of the same latents (e.g. an early snapshot) to guide with' },
     'autoguide-scale': { type: 'string', help: 'autoguidance scale s >= 0 of D_bad + s (D_good - D_bad) (default 2)' },
@@ -73,6 +80,9 @@ Example:
     const eta = num(values, 'eta', s.eta)!;
     if (!(eta >= 0 && eta <= 1)) throw new Error(`--eta: expected a number in [0, 1], got ${eta}`);
     const prompts = promptList(str(values, 'prompt'), str(values, 'prompts'), int(values, 'n', 1)!);
+    const classSpec = str(values, 'class');
+    if (classSpec !== undefined && prompts) throw new Error('--class and --prompt/--prompts: give one of them');
+    const classes = classSpec !== undefined ? classLabelList(classSpec, int(values, 'n', 1)!, model) : undefined;
     const cfg = num(values, 'cfg');
     if (cfg !== undefined && !(cfg >= 0)) throw new Error(`--cfg: expected a guidance scale >= 0, got ${cfg}`);
     const agScale = num(values, 'autoguide-scale');
@@ -90,8 +100,9 @@ Example:
     const opts = {
       autoguide,
       lowNoise,
-      n: prompts ? prompts.length : int(values, 'n', 16)!,
+      n: prompts ? prompts.length : classes ? classes.length : int(values, 'n', 16)!,
       prompts,
+      classLabels: classes,
       cfg,
       negativePrompt: str(values, 'negative-prompt'),
       frames: int(values, 'frames'),
@@ -122,6 +133,7 @@ Example:
         eta: sampler === 'ddim' ? eta : null,
         seed: opts.seed,
         ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
+        ...(classes ? { class_labels: classes, classes: classes.map((c) => classNamesOf(model)?.[c] ?? String(c)), cfg: cfg ?? 1 } : {}),
         ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
         ...(lowNoise ? { low_noise: { ckpt: lowFile, step: lowNoise.model.step, below: lowNoise.below } } : {}),
         sample_seconds: gen.sampleSeconds,
@@ -152,4 +164,29 @@ function promptList(prompt: string | undefined, file: string | undefined, perPro
     if (list.length === 0) throw new Error(`--prompts: ${file} has no prompts (one per line)`);
   } else return undefined;
   return list.flatMap((p) => new Array<string>(perPrompt).fill(p));
+}
+
+/** Class names of a model's data source (undefined when it has none or cannot be opened here). */
+function classNamesOf(model: LoadedLvdm): readonly string[] | undefined {
+  try {
+    return datasetFromConfig(model.config.data, 'train', model.config.seed).classNames;
+  } catch {
+    return undefined;
+  }
+}
+
+/** --class a,b,... -> one label per video (each class repeated `perClass` times): names of the model's data source's classes, or label numbers. */
+function classLabelList(spec: string, perClass: number, model: LoadedLvdm): number[] {
+  if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`--n: expected a positive integer, got ${perClass}`);
+  const k = model.unet.cfg.num_classes;
+  if (k === undefined) throw new Error(`--class: ${model.source} is not class-conditional (unet.num_classes is unset)`);
+  const names = classNamesOf(model);
+  const known = names ? `${names.map((n, i) => `${i} ${n}`).join(', ')}` : `label numbers 0..${k - 1}`;
+  const labels = spec.split(',').map((item) => {
+    const name = item.trim();
+    const label = /^\d+$/.test(name) ? Number(name) : (names?.indexOf(name) ?? -1);
+    if (!(label >= 0 && label < k)) throw new Error(`--class: '${name}' is not a class of this model (${known})`);
+    return label;
+  });
+  return labels.flatMap((l) => new Array<number>(perClass).fill(l));
 }

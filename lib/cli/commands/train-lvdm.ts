@@ -8,7 +8,7 @@ import { generateVideos, writeSampleOutputs } from '../../lvdm/generate';
 import { loadLvdm } from '../../lvdm/weights';
 import { loadAutoencoder } from '../../autoencoder/io';
 import { TRAIN_OPTIONS, trainArgs } from './common';
-import { heldOutCaptions } from '../../lvdm/captions';
+import { heldOutConditioning } from '../../lvdm/captions';
 
 export const command: Command = {
   name: 'train-lvdm',
@@ -38,9 +38,9 @@ Example:
       const ae = loadAutoencoder(model.state.autoencoder);
       try {
         const s = args.config.diffusion!.sampling;
-        // Text-to-video models preview the captions of held-out clips.
-        const prompts = model.text ? await heldOutCaptions(args.config, n) : undefined;
-        const gen = await generateVideos(model, ae.ae, { n, batchSize: s.batch_size, sampler: s.sampler, steps: s.steps, eta: s.eta, seed: args.config.seed, prompts });
+        // Conditional models preview the captions or labels of held-out clips.
+        const asked = await heldOutConditioning(model, n);
+        const gen = await generateVideos(model, ae.ae, { n, batchSize: s.batch_size, sampler: s.sampler, steps: s.steps, eta: s.eta, seed: args.config.seed, ...asked });
         const files = await writeSampleOutputs(path.join(r.outDir, 'preview'), gen, { fps: s.fps, mp4: false });
         console.log(`preview: ${files.join(', ')}`);
       } finally {

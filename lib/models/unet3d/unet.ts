@@ -26,9 +26,10 @@ import { SpatialTemporalTransformer } from './transformer';
 /**
  * Conditioning understood by UNet3D: `mask` [B, T] (or [B, T, 1, 1, 1]) and `s` [B] (long videos);
  * `context` [B, L, context_dim] text tokens and `context_mask` [B, L] (text-to-video); `self_cond`
- * [B, T, H, W, in_channels], an earlier estimate of x_0 (unet.self_condition).
+ * [B, T, H, W, in_channels], an earlier estimate of x_0 (unet.self_condition); `class_label` [B]
+ * integers in [0, num_classes], num_classes being the null label (unet.num_classes).
  */
-export const UNET_COND_KEYS = ['mask', 's', 'context', 'context_mask', 'self_cond'] as const;
+export const UNET_COND_KEYS = ['mask', 's', 'context', 'context_mask', 'self_cond', 'class_label'] as const;
 
 export interface UNetForwardOptions {
   /** Enables dropout (training) with this Rng. */
@@ -64,6 +65,7 @@ export class UNet3D {
   private readonly timeEmbed: [Linear, Linear];
   private readonly sTable: tf.Variable | null = null;
   private readonly sEmbed: [Linear, Linear] | null = null;
+  private readonly classTable: tf.Variable | null = null;
   private readonly inputBlocks: Block[][] = [];
   private readonly middleBlock: Block[] = [];
   private readonly outputBlocks: Block[][] = [];
@@ -90,6 +92,8 @@ export class UNet3D {
       const se = root.child('time_embed_cond');
       this.sEmbed = [new Linear(se.child(0), mc, E), new Linear(se.child(2), E, E)];
     }
+    // ADM's class embedding (nn.Embedding(num_classes, 4 * model_channels)), one more row for the null label.
+    if (cfg.num_classes !== undefined) this.classTable = root.child('class_emb').param('weight', [cfg.num_classes + 1, E], init.normal(1));
     const resOpts = { embChannels: E, scaleShiftNorm: cfg.scale_shift_norm, normGroups: cfg.norm_groups, dropout: cfg.dropout };
     const attnOpts = (ch: number): ConstructorParameters<typeof STAttentionBlock>[2] => ({
       heads: headsFor(cfg, ch),
@@ -174,8 +178,28 @@ export class UNet3D {
     for (const a of this.attnBlocks) if (a.temporal) a.temporal.keyOrientation = o;
   }
 
-  /** Per-frame embedding [B*T, E] from t (and s / mask when configured). */
-  private embedding(t: Timesteps, b: number, frames: number, mask: tf.Tensor2D | null, s: tf.Tensor | undefined): tf.Tensor2D {
+  /** Rows of `table` [rows, E] for the integer `values` [B] (a one-hot matmul rather than a gather: its gradient is a matmul, and wasm has no UnsortedSegmentSum). */
+  private static lookup(table: tf.Variable, values: ArrayLike<number>, what: string): tf.Tensor2D {
+    const rows = table.shape[0];
+    for (const v of Array.from(values)) if (!Number.isInteger(v) || v < 0 || v >= rows) throw new Error(`unet: ${what} value ${v} outside the table [0, ${rows - 1}]`);
+    const oneHot = tf.cast(tf.oneHot(tf.tensor1d(Int32Array.from(values), 'int32'), rows), 'float32') as tf.Tensor2D; // [B, rows]
+    return tf.matMul(oneHot, table as tf.Tensor2D) as tf.Tensor2D;
+  }
+
+  /** The class embedding [B, E] of cond.class_label, or null for a model without classes. */
+  private classEmbedding(label: tf.Tensor | undefined, b: number): tf.Tensor2D | null {
+    if (!this.classTable) {
+      if (label) throw new Error(`unet: cond.class_label given but the model has no class embedding (unet.num_classes is not set)`);
+      return null;
+    }
+    if (!label) throw new Error(`unet: this model is class-conditional: cond.class_label ([B] labels, ${this.cfg.num_classes} = none) is required`);
+    const values = label.dataSync();
+    if (values.length !== b) throw new Error(`unet: cond.class_label has ${values.length} entries for a batch of ${b}`);
+    return UNet3D.lookup(this.classTable, values, 'cond.class_label');
+  }
+
+  /** Per-frame embedding [B*T, E] from t (and s / mask / class label when configured). */
+  private embedding(t: Timesteps, b: number, frames: number, mask: tf.Tensor2D | null, s: tf.Tensor | undefined, classLabel: tf.Tensor | undefined): tf.Tensor2D {
     return tf.tidy(() => {
       const tv = timestepValues(t);
       if (tv.length !== b) throw new Error(`unet: ${tv.length} timesteps given for a batch of ${b}`);
@@ -187,17 +211,16 @@ export class UNet3D {
         const sv = timestepValues(s as Timesteps);
         if (sv.length !== b) throw new Error(`unet: cond.s has ${sv.length} entries for a batch of ${b}`);
         if (this.sTable) {
-          const levels = this.cfg.s_levels;
-          for (const v of sv) if (!Number.isInteger(v) || v < 0 || v >= levels) throw new Error(`unet: cond.s value ${v} outside the table [0, ${levels - 1}]`);
-          // One-hot matmul rather than gather: its gradient is a matmul (wasm has no UnsortedSegmentSum).
-          const oneHot = tf.cast(tf.oneHot(tf.tensor1d(Int32Array.from(sv), 'int32'), levels), 'float32') as tf.Tensor2D; // [B, levels]
-          sEmb = tf.matMul(oneHot, this.sTable as tf.Tensor2D) as tf.Tensor2D;
+          sEmb = UNet3D.lookup(this.sTable, sv, 'cond.s');
         } else if (this.sEmbed) {
           sEmb = mlp(this.sEmbed, sinusoidEmbedding(sv, this.cfg.model_channels));
         }
       } else if (s) {
         throw new Error(`unet: cond.s given but the model has no s embedding (unet.s_embed is 'none')`);
       }
+      // ADM (Dhariwal & Nichol 2021): emb = time_embed(t) + label_emb(y).
+      const classEmb = this.classEmbedding(classLabel, b);
+      if (classEmb) emb = tf.add(emb, classEmb);
       const E = this.embDim;
       const perFrame = (e: tf.Tensor2D): tf.Tensor3D => tf.mul(tf.reshape(e, [b, 1, E]), tf.ones([1, frames, 1])) as tf.Tensor3D; // [B, T, E]
       if (sEmb && this.cfg.s_mode === 'per_frame') {
@@ -260,7 +283,7 @@ export class UNet3D {
         const m = mask ? tf.reshape(mask, [n, 1, 1, 1]) : tf.zeros([n, 1, 1, 1]);
         h = tf.concat([h, tf.mul(tf.ones([n, hh, ww, 1]), m)], 3) as tf.Tensor4D; // [N, H, W, C+1]
       }
-      const emb = this.embedding(t, b, frames, mask, cond?.s);
+      const emb = this.embedding(t, b, frames, mask, cond?.s, cond?.class_label);
       const text = this.textOf(cond, b);
       const clip = this.cfg.norm_scope === 'clip';
       const ctx: ForwardContext = { embAct: silu(emb), rng: opts.rng, clipNormFrames: clip ? frames : undefined };
