@@ -82,7 +82,8 @@ Example:
     const prompts = promptList(str(values, 'prompt'), str(values, 'prompts'), int(values, 'n', 1)!);
     const classSpec = str(values, 'class');
     if (classSpec !== undefined && prompts) throw new Error('--class and --prompt/--prompts: give one of them');
-    const classes = classSpec !== undefined ? classLabelList(classSpec, int(values, 'n', 1)!, model) : undefined;
+    const classNames = classSpec !== undefined ? classNamesOf(model) : undefined;
+    const classes = classSpec !== undefined ? classLabelList(classSpec, int(values, 'n', 1)!, model, classNames) : undefined;
     const cfg = num(values, 'cfg');
     if (cfg !== undefined && !(cfg >= 0)) throw new Error(`--cfg: expected a guidance scale >= 0, got ${cfg}`);
     const agScale = num(values, 'autoguide-scale');
@@ -133,7 +134,7 @@ Example:
         eta: sampler === 'ddim' ? eta : null,
         seed: opts.seed,
         ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
-        ...(classes ? { class_labels: classes, classes: classes.map((c) => classNamesOf(model)?.[c] ?? String(c)), cfg: cfg ?? 1 } : {}),
+        ...(classes ? { class_labels: classes, classes: classes.map((c) => classNames?.[c] ?? String(c)), cfg: cfg ?? 1 } : {}),
         ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
         ...(lowNoise ? { low_noise: { ckpt: lowFile, step: lowNoise.model.step, below: lowNoise.below } } : {}),
         sample_seconds: gen.sampleSeconds,
@@ -176,11 +177,10 @@ function classNamesOf(model: LoadedLvdm): readonly string[] | undefined {
 }
 
 /** --class a,b,... -> one label per video (each class repeated `perClass` times): names of the model's data source's classes, or label numbers. */
-function classLabelList(spec: string, perClass: number, model: LoadedLvdm): number[] {
+function classLabelList(spec: string, perClass: number, model: LoadedLvdm, names: readonly string[] | undefined): number[] {
   if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`--n: expected a positive integer, got ${perClass}`);
   const k = model.unet.cfg.num_classes;
   if (k === undefined) throw new Error(`--class: ${model.source} is not class-conditional (unet.num_classes is unset)`);
-  const names = classNamesOf(model);
   const known = names ? `${names.map((n, i) => `${i} ${n}`).join(', ')}` : `label numbers 0..${k - 1}`;
   const labels = spec.split(',').map((item) => {
     const name = item.trim();
