@@ -27,8 +27,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { loadLvdm } from '../lib/lvdm/weights';
-import { clipsToTensor, loadAutoencoder, type LoadedAutoencoder } from '../lib/autoencoder/io';
-import { readNpz, writeNpz } from '../lib/io/npy';
+import { loadAutoencoder, type LoadedAutoencoder } from '../lib/autoencoder/io';
+import { writeNpz } from '../lib/io/npy';
+import { encodeRealClips } from './real-latents';
 import { floatToUint8 } from '../lib/io/image';
 import { Rng } from '../lib/nn/rng';
 import { qSample } from '../lib/diffusion/process';
@@ -59,17 +60,8 @@ async function main(): Promise<void> {
   await initBackend({ quiet: true });
   const model = loadLvdm(modelFile);
   const ae: LoadedAutoencoder = loadAutoencoder(aeFile);
-  const videos = readNpz(realFile).get('videos');
-  if (!videos || videos.shape.length !== 5 || !(videos.data instanceof Uint8Array)) throw new Error(`${realFile}: expected uint8 'videos' [N, T, H, W, 3]`);
-  const [count, frames, height, width] = videos.shape;
-  const n = Math.min(Number(values.n), count);
-  const per = frames * height * width * 3;
-  const data = videos.data;
-  const clips = Array.from({ length: n }, (_, i) => data.subarray(i * per, (i + 1) * per));
+  const { zn, n, frames, height, width } = encodeRealClips(realFile, Number(values.n), model, ae);
   const { shift, scale } = model.state.latent; // z_n = scale * (z + shift), input scale included
-  const x = clipsToTensor(clips, frames, height, width);
-  const zn = tf.tidy(() => tf.mul(tf.add(ae.ae.encode(x).mean, shift), scale) as tf.Tensor5D);
-  x.dispose();
   const ab = model.schedule.alphasCumprod;
   const keep = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'corner-probe-'));
   const read = async (name: string, z: tf.Tensor5D): Promise<string> => {

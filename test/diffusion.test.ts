@@ -15,6 +15,7 @@ import {
   guidedEps,
   autoguidedModel,
   noiseLevelExperts,
+  epsilonScaledModel,
   predictEpsFromX0,
   predictX0FromEps,
   qPosterior,
@@ -655,6 +656,41 @@ test('noise-level experts: the low model denoises t < below, the high model the 
   assert.deepEqual(calls, ['low 499 -']);
   for (const bad of [0, 2.5, NaN]) assert.throws(() => noiseLevelExperts(high, low, bad), /noise-level experts: the switch timestep must be an integer >= 1/);
   tf.dispose([x, tt]);
+});
+
+test('epsilon scaling: eps / (lambda + k t) per batch element, along a whole DDIM run as a hand-scaled model; lambda 1 is the model; self_cond passed through; bad lambdas refused; no leaks', async () => {
+  await ready;
+  const s = NoiseSchedule.fromConfig(LVDM_SCHEDULE);
+  const shape: [number, number, number, number, number] = [2, 2, 2, 2, 1];
+  const net = withSelfCondition((x, _t, cond) => tf.add(tf.mul(x, 0.3), cond && 'self_cond' in cond ? tf.mul(cond.self_cond, 0.1) : 0) as tf.Tensor5D, true);
+  const x = tf.tensor5d(Array.from({ length: 16 }, (_, i) => i / 7 - 1), shape);
+  const t = new Int32Array([100, 900]);
+  const before = tf.memory().numTensors;
+  const out = epsilonScaledModel(net, 1.5, 0.001)(x, t);
+  const [got, xs] = [out.dataSync(), x.dataSync()];
+  out.dispose();
+  for (let i = 0; i < xs.length; i++) {
+    const l = 1.5 + 0.001 * t[i < 8 ? 0 : 1];
+    assert.ok(Math.abs(got[i] - (0.3 * xs[i]) / l) < 1e-6, `element ${i}: ${got[i]} against ${(0.3 * xs[i]) / l}`);
+  }
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(epsilonScaledModel(net, 1), net);
+  assert.equal(epsilonScaledModel(net, 1.02).selfCondition, true);
+  // Along DDIM with eta 1 the scaled model samples as a network that divides by hand.
+  const byHand = withSelfCondition((xx, tt, cond) => tf.tidy(() => tf.div(net(xx, tt, cond), 1.02 + 0.0001 * (tt instanceof Int32Array ? tt[0] : tt.dataSync()[0])) as tf.Tensor5D), true);
+  const [a, b] = [
+    await sample(epsilonScaledModel(net, 1.02, 0.0001), s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(3) }),
+    await sample(byHand, s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(3) }),
+  ];
+  const plain = await sample(net, s, shape, { kind: 'ddim', steps: 6, eta: 1, rng: new Rng(3) });
+  assert.ok(maxAbsDiff(a, b) < 1e-5, `scaled vs by hand: ${maxAbsDiff(a, b)}`);
+  assert.ok(maxAbsDiff(a, plain) > 1e-3, 'scaling changed nothing');
+  tf.dispose([a, b, plain]);
+  assert.equal(tf.memory().numTensors, before, 'leaked tensors');
+  for (const bad of [0, -1, NaN, Infinity]) assert.throws(() => epsilonScaledModel(net, bad), /epsilon scaling: lambda must be a finite number > 0/);
+  assert.throws(() => epsilonScaledModel(net, 1, NaN), /epsilon scaling: the slope k must be a finite number/);
+  assert.throws(() => epsilonScaledModel(net, 1, -0.02)(x, t), /epsilon scaling: lambda_t = 1 \+ -0.02 t is -1 at t = 100; it must stay > 0/);
+  x.dispose();
 });
 
 test('self-conditioning: each step reads the previous step\'s x_0 estimate (zeros first), both guidance branches the same; wrappers keep the flag', async () => {

@@ -366,4 +366,16 @@ test('lvdm import / export / sample on the command line', async () => {
   const missing = await runLvdm([...args, '--out', path.join(out, 'x3'), '--low-noise', path.join(out, 'nope.safetensors')]);
   assert.match(missing.stderr, /--low-noise: file .*nope\.safetensors not found/);
   for (const r of [noModel, outOfRange, missing]) assert.notEqual(r.code, 0);
+  // Epsilon scaling on the command line: lambda 1 samples as the model alone and is recorded;
+  // a slope without lambda and a lambda <= 0 are refused by name.
+  const scaledNpz = path.join(out, 'eps-scaled');
+  const sc = await runLvdm([...args, '--out', scaledNpz, '--eps-scale', '1']);
+  assert.equal(sc.code, 0, sc.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(scaledNpz, 'samples.npz')), fs.readFileSync(path.join(plainNpz, 'samples.npz')));
+  assert.deepEqual((JSON.parse(fs.readFileSync(path.join(scaledNpz, 'samples.json'), 'utf8')) as { eps_scale: unknown }).eps_scale, { lambda: 1, k: 0 });
+  const slopeOnly = await runLvdm([...args, '--out', path.join(out, 'x4'), '--eps-scale-slope', '0.001']);
+  assert.match(slopeOnly.stderr, /--eps-scale-slope: needs --eps-scale L/);
+  const zero = await runLvdm([...args, '--out', path.join(out, 'x5'), '--eps-scale', '0']);
+  assert.match(zero.stderr, /--eps-scale: expected a number > 0, got 0/);
+  for (const r of [slopeOnly, zero]) assert.notEqual(r.code, 0);
 });

@@ -264,6 +264,58 @@ test('diffusion.timestep_sampling reaches the batches of the short and the long-
   assert.ok(long.t.every((t) => t === 500 || t === 499), `long-video t ${long.t}`);
 });
 
+test('diffusion.input_perturbation (DDPM-IP): x_t is made from eps + gamma xi, the target stays eps, every other draw is unchanged; refused for conditional batches', async () => {
+  await ready;
+  const base = config();
+  const n = 4;
+  const per = 2 * 4 * 4 * 3;
+  const cache = new LatentCache(new Rng(6).normalArray(n * per), new Float32Array(n * per).fill(-3), n, [2, 4, 4, 3], { shift: 0, scale: 1 });
+  const gamma = 0.1;
+  // Two preparers from the same rng state, one with gamma: same t, target and x0; x differs by sqrt(1 - abar_t) gamma xi.
+  const schedule = new LvdmTrainer({ config: base, latents: cache }).schedule;
+  const z0 = tf.tensor5d(new Rng(8).normalArray(2 * per), [2, 2, 4, 4, 3]);
+  const before = tf.memory().numTensors;
+  const ra = new Rng(11);
+  const rb = new Rng(11);
+  const a = plainBatch(z0, { schedule, rng: ra, step: 0 });
+  const b = plainBatch(z0, { schedule, rng: rb, step: 0, inputPerturbation: gamma });
+  assert.deepEqual(rb.state(), ra.state(), 'input perturbation moved the training rng');
+  assert.deepEqual(Array.from(b.t), Array.from(a.t));
+  assert.deepEqual(b.target.dataSync(), a.target.dataSync());
+  assert.deepEqual(b.x0.dataSync(), a.x0.dataSync());
+  const xi = ra.fork('input-perturbation').normalArray(2 * per);
+  const [xa, xb] = [a.x.dataSync(), b.x.dataSync()];
+  let moved = 0;
+  for (let k = 0; k < xa.length; k++) {
+    const ref = xa[k] + Math.sqrt(1 - schedule.alphasCumprod[b.t[Math.floor(k / per)]]) * gamma * xi[k];
+    assert.ok(Math.abs(xb[k] - ref) < 1e-5, `x[${k}] = ${xb[k]}, expected ${ref}`);
+    moved = Math.max(moved, Math.abs(xb[k] - xa[k]));
+  }
+  assert.ok(moved > 1e-3, `the perturbation moved x by at most ${moved}`);
+  tf.dispose([a.x, a.target, a.x0, b.x, b.target, b.x0]);
+  assert.equal(tf.memory().numTensors, before, 'plainBatch with input perturbation leaked tensors');
+  z0.dispose();
+  // The trainer hands the config's gamma to its preparer; its step leaks nothing and its loss differs
+  // from gamma 0's at the second step (the UNet's zero-initialised output reads no input at the first).
+  const cfg = config({ diffusion: { ...base.diffusion, input_perturbation: gamma } });
+  let seen: number | undefined;
+  const tr = new LvdmTrainer({ config: cfg, latents: cache });
+  const plain = new LvdmTrainer({ config: base, latents: cache });
+  const spy = new LvdmTrainer({ config: base, latents: cache, prepareBatch: (z, ctx) => ((seen = ctx.inputPerturbation), plainBatch(z, ctx)) });
+  await spy.trainStep(0);
+  assert.equal(seen, undefined);
+  await tr.trainStep(0);
+  await plain.trainStep(0);
+  const count = tf.memory().numTensors;
+  const [lp, lq] = [(await tr.trainStep(1)).loss, (await plain.trainStep(1)).loss];
+  assert.equal(tf.memory().numTensors, count, 'the input-perturbation step leaked tensors');
+  assert.ok(Number.isFinite(lp) && lp !== lq, `losses with and without input perturbation: ${lp}, ${lq}`);
+  [tr, plain, spy].forEach((t) => t.dispose());
+  // The long-video models' conditional batches do not take it; a bad gamma names the key.
+  assert.throws(() => new LvdmTrainer({ config: cfg, latents: cache, prepareBatch: plainBatch }), /input_perturbation is for short-video models/);
+  assert.throws(() => config({ diffusion: { ...base.diffusion, input_perturbation: -0.1 } }), /input_perturbation/);
+});
+
 test('trainer: resume from a checkpoint reproduces an uninterrupted run; no tensors leak across steps', async () => {
   await ready;
   const cfg = config();
@@ -453,6 +505,13 @@ test('weights export -> load -> generate -> MP4, GIF, grid PNG and npz', async (
   assert.notDeepEqual(split.videos, plainModel.videos);
   assert.throws(() => checkLowNoiseExpert(good, other), /noise-level experts: .*other-latents\.safetensors cannot denoise below the switch for .*good\.safetensors: latent normalisations \(shift, scale\) differ/);
   await assert.rejects(generateVideos(good, new PoolCodec(), { ...opts, lowNoise: { model: other, below: half } }), /noise-level experts: .*latent normalisations/);
+  // Epsilon scaling: lambda 1 is the model alone; lambda 1.05 changes the samples; no leaks.
+  const before4 = tf.memory().numTensors;
+  const unscaled = await generateVideos(good, new PoolCodec(), { ...opts, epsScale: { lambda: 1 } });
+  const scaled = await generateVideos(good, new PoolCodec(), { ...opts, epsScale: { lambda: 1.05 } });
+  assert.equal(tf.memory().numTensors, before4);
+  assert.deepEqual(unscaled.videos, plainGood.videos);
+  assert.notDeepEqual(scaled.videos, plainGood.videos);
   good.dispose();
   other.dispose();
   model.dispose();

@@ -321,6 +321,16 @@ export const DiffusionConfig = z
      * classifier-free guidance (Ho & Salimans 2022; unset = 0.1, as text.p_uncond).
      */
     class_p_uncond: z.number().min(0).max(1).optional(),
+    /**
+     * Input perturbation gamma >= 0 against exposure bias (Ning et al. 2023, "Input Perturbation
+     * Reduces Exposure Bias in Diffusion Models", eq. 9; unset = 0, plain DDPM): the network reads
+     * x_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) (eps + gamma xi), xi ~ N(0, I), and still learns the
+     * target of the unperturbed eps, so it learns to correct inputs a little off the forward process,
+     * as the sampler's own estimates are (the paper's gamma: 0.1). Short-video models only (plain,
+     * class-conditional and text batches); xi comes from a stream forked off the training rng, so
+     * every other draw (data order, t, eps, self-conditioning) is the unperturbed training's.
+     */
+    input_perturbation: z.number().min(0).max(1).optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

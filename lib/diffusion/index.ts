@@ -9,4 +9,4 @@ export type { Prediction } from './prediction';
 export { epsModelFor, predictionTarget, x0FromPrediction } from './prediction';
 export type { Cond, Timesteps, EpsModel, NoiseSource, Guidance, KnownValues, SamplerStep } from './types';
 export type { SamplerOptions, DdpmOptions, DdimOptions, DdimSpacing, SamplerSpec } from './samplers';
-export { writeKnown, concatCond, combineGuidance, cfgGuidance, autoguidedModel, noiseLevelExperts, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';
+export { writeKnown, concatCond, combineGuidance, cfgGuidance, autoguidedModel, noiseLevelExperts, epsilonScaledModel, guidedEps, ddimTimesteps, ddpmSteps, ddimSteps, samplerSteps, sample } from './samplers';

@@ -142,6 +142,30 @@ export function noiseLevelExperts(high: EpsModel, low: EpsModel, below: number):
   }, self);
 }
 
+/**
+ * Epsilon scaling against exposure bias (Ning et al. 2024, "Elucidating the Exposure Bias in
+ * Diffusion Models", ICLR, section 5: eps_theta(x_t, t) / lambda_t), with lambda_t = lambda + k t
+ * (the paper's linear schedule over t; k = 0 its constant one). In sampling the network reads
+ * inputs built from its own estimates and predicts a larger eps than in training; dividing by
+ * lambda > 1 moves the sampling trajectory back towards the training one. lambda = 1, k = 0 is
+ * the model itself. Self-conditioning is passed through.
+ */
+export function epsilonScaledModel(model: EpsModel, lambda: number, k = 0): EpsModel {
+  if (!(Number.isFinite(lambda) && lambda > 0)) throw new Error(`epsilon scaling: lambda must be a finite number > 0, got ${lambda}`);
+  if (!Number.isFinite(k)) throw new Error(`epsilon scaling: the slope k must be a finite number, got ${k}`);
+  if (lambda === 1 && k === 0) return model;
+  return withSelfCondition((x, t, cond) => {
+    const ts = t instanceof Int32Array ? t : t.dataSync();
+    const scale = new Float32Array(ts.length);
+    for (let i = 0; i < ts.length; i++) {
+      const l = lambda + k * ts[i];
+      if (!(l > 0)) throw new Error(`epsilon scaling: lambda_t = ${lambda} + ${k} t is ${l} at t = ${ts[i]}; it must stay > 0`);
+      scale[i] = 1 / l;
+    }
+    return tf.tidy(() => tf.mul(model(x, t, cond), tf.tensor(scale, [ts.length, ...new Array<number>(x.rank - 1).fill(1)])) as tf.Tensor5D);
+  }, model.selfCondition);
+}
+
 /** cond without `self_cond` for a model that does not read it. */
 function forModel(model: EpsModel, cond: Cond | undefined): Cond | undefined {
   if (!cond || model.selfCondition || !('self_cond' in cond)) return cond;

@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../nn/rng';
-import { autoguidedModel, cfgGuidance, noiseLevelExperts, sample } from '../diffusion/samplers';
+import { autoguidedModel, cfgGuidance, epsilonScaledModel, noiseLevelExperts, sample } from '../diffusion/samplers';
 import { Cond, Guidance } from '../diffusion/types';
 import { floatToUint8, videoGrid, writeGif, writePng } from '../io/image';
 import { writeMp4 } from '../io/video-writer';
@@ -51,6 +51,11 @@ export interface GenerateOptions {
    * latents denoises the timesteps t < below; the model itself the rest.
    */
   lowNoise?: { model: LoadedLvdm; below: number };
+  /**
+   * Epsilon scaling (lib/diffusion/samplers.ts epsilonScaledModel): eps / lambda_t with lambda_t =
+   * lambda + k t, applied to the combined (guided, expert) eps; unset = none.
+   */
+  epsScale?: { lambda: number; k?: number };
   /** Called after each batch with the number of videos done. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -123,7 +128,8 @@ export async function sampleLatents(model: LoadedLvdm, n: number, latentFrames: 
     const spec =
       opts.sampler === 'ddpm' ? { kind: 'ddpm' as const, xT, rng, cond, guidance } : { kind: 'ddim' as const, steps: opts.steps, eta: opts.eta, spacing: opts.spacing, finalAlpha: opts.finalAlpha, xT, rng, cond, guidance };
     const denoiser = opts.lowNoise ? noiseLevelExperts(model.eps, opts.lowNoise.model.eps, opts.lowNoise.below) : model.eps;
-    const eps = opts.autoguide ? autoguidedModel(denoiser, opts.autoguide.model.eps, opts.autoguide.scale) : denoiser;
+    const guided = opts.autoguide ? autoguidedModel(denoiser, opts.autoguide.model.eps, opts.autoguide.scale) : denoiser;
+    const eps = opts.epsScale ? epsilonScaledModel(guided, opts.epsScale.lambda, opts.epsScale.k ?? 0) : guided;
     return await sample(eps, model.schedule, shape, spec);
   } finally {
     tf.dispose([xT, ...Object.values(cond ?? {}), ...Object.values(guidance?.uncond ?? {})]);

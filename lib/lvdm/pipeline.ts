@@ -104,7 +104,7 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   const trainer = new LvdmTrainer({ config: cfg, latents: cache });
   try {
     const tln = diffusion.timestep_sampling?.logit_normal;
-    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}${tln ? `, t logit-normal(${tln.mean}, ${tln.std})` : ''}`);
+    log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}${tln ? `, t logit-normal(${tln.mean}, ${tln.std})` : ''}${diffusion.input_perturbation ? `, input perturbation ${diffusion.input_perturbation}` : ''}`);
     const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, 'train-lvdm');
     return { ...r, latentCache: cacheFile };
   } finally {

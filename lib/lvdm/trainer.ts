@@ -60,17 +60,37 @@ export interface BatchContext {
   labels?: readonly number[];
   /** How t is drawn (`diffusion.timestep_sampling`; unset = uniform). */
   timestepSampling?: TimestepSampling;
+  /** gamma of input perturbation (`diffusion.input_perturbation`; unset = none). */
+  inputPerturbation?: number;
 }
 
 /** Builds a batch from clean normalised latents z0 [B, t, h, w, c] (z0 is disposed by the caller). */
 export type BatchPreparer = (z0: tf.Tensor5D, ctx: BatchContext) => PreparedBatch;
 
-/** Unconditional LVDM: x_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps, target eps. */
-export const plainBatch: BatchPreparer = (z0, { schedule, rng, timestepSampling }) => {
+/**
+ * Unconditional LVDM: x_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps, target eps; with input
+ * perturbation gamma the input is made from eps + gamma xi instead (inputPerturbationNoise).
+ */
+export const plainBatch: BatchPreparer = (z0, { schedule, rng, timestepSampling, inputPerturbation }) => {
   const t = sampleTimesteps(rng, z0.shape[0], schedule.T, timestepSampling);
   const noise = gaussianNoise(rng, z0.shape) as tf.Tensor5D;
-  return { x: qSample(schedule, z0, t, noise), t, target: noise, x0: z0.clone() };
+  if (!inputPerturbation) return { x: qSample(schedule, z0, t, noise), t, target: noise, x0: z0.clone() };
+  const perturbed = inputPerturbationNoise(noise, inputPerturbation, rng);
+  const x = qSample(schedule, z0, t, perturbed);
+  perturbed.dispose();
+  return { x, t, target: noise, x0: z0.clone() };
 };
+
+/**
+ * DDPM-IP's input noise eps + gamma xi (Ning et al. 2023, eq. 9), xi ~ N(0, I) drawn from a stream
+ * forked off `rng` (forking leaves `rng` where it was, so the training's other draws are unchanged).
+ */
+export function inputPerturbationNoise(noise: tf.Tensor5D, gamma: number, rng: Rng): tf.Tensor5D {
+  const xi = gaussianNoise(rng.fork('input-perturbation'), noise.shape);
+  const out = tf.tidy(() => tf.add(noise, tf.mul(xi, gamma)) as tf.Tensor5D);
+  xi.dispose();
+  return out;
+}
 
 /** Each value replaced by `none` with probability p (one uniform draw per value): classifier-free guidance's condition dropout. */
 export function dropConditions<T>(values: readonly T[], p: number, none: T, rng: Rng): T[] {
@@ -188,6 +208,10 @@ export class LvdmTrainer implements Trainer {
     this.opt = new Adam(this.params, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, kind: o.kind });
     this.ema = diffusion.train.ema_decay > 0 ? new Ema(this.params, diffusion.train.ema_decay) : null;
     this.rng = root.fork('train-lvdm');
+    if (opts.prepareBatch && diffusion.input_perturbation)
+      throw new Error(
+        `config '${opts.config.name}': diffusion.input_perturbation is for short-video models (plain, class-conditional and text batches); the long-video models' conditional batches do not support it`,
+      );
     this.prepare = opts.prepareBatch ?? batchPreparerFor(opts.config, this.text);
   }
 
@@ -224,6 +248,7 @@ export class LvdmTrainer implements Trainer {
       captions: captions ? indices.map((i) => captions[i]) : undefined,
       labels: labels ? indices.map((i) => labels[i]) : undefined,
       timestepSampling: this.cfg.timestep_sampling,
+      inputPerturbation: this.cfg.input_perturbation,
     });
     z0.dispose();
     const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);

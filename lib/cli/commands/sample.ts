@@ -36,6 +36,10 @@ Noise-level experts (Balaji et al. 2022, eDiff-I): --low-noise LOW.safetensors d
 timesteps t < --switch-t (default 500) with another model of the same latents, --ckpt the rest
 (e.g. a model that keeps the objects at high noise and one that draws their outlines below).
 
+Epsilon scaling (Ning et al. 2024): --eps-scale L divides the predicted noise by lambda_t = L + K t
+(K = --eps-scale-slope, default 0), against the exposure bias of sampling (L slightly above 1,
+e.g. 1.005-1.02; 1 = none).
+
 Example:
   lvdm sample --ckpt runs/lvdm/lvdm.safetensors --n 16 --frames 8 --steps 50 --eta 0 --seed 1 --out runs/samples
   lvdm sample --ckpt runs/t2v/lvdm.safetensors --prompt "two red squares move left" --cfg 7.5 --n 4 --out runs/t2v-samples
@@ -55,6 +59,8 @@ Example:
     'autoguide-scale': { type: 'string', help: 'autoguidance scale s >= 0 of D_bad + s (D_good - D_bad) (default 2)' },
     'low-noise': { type: 'string', help: 'noise-level experts: a model of the same latents that denoises the timesteps below --switch-t' },
     'switch-t': { type: 'string', help: 'noise-level experts: the first timestep denoised by --ckpt again (default 500)' },
+    'eps-scale': { type: 'string', help: 'epsilon scaling: divide the predicted noise by lambda_t = L + K t (L > 0; default none)' },
+    'eps-scale-slope': { type: 'string', help: 'epsilon scaling: the slope K of lambda_t per timestep (default 0)' },
     frames: { type: 'string', help: 'frames per video (default: the training clip length)' },
     steps: { type: 'string', help: 'DDIM steps (default from the config, usually 50)' },
     eta: { type: 'string', help: 'DDIM eta in [0, 1] (0 = deterministic)' },
@@ -98,9 +104,15 @@ Example:
     if (switchT !== undefined && !(switchT >= 1 && switchT < model.schedule.T)) throw new Error(`--switch-t: expected a timestep in 1..${model.schedule.T - 1}, got ${switchT}`);
     if (lowFile !== undefined && !fs.existsSync(lowFile)) throw new Error(`--low-noise: file ${lowFile} not found`);
     const lowNoise = lowFile !== undefined ? { model: loadLvdm(lowFile), below: switchT ?? 500 } : undefined;
+    const epsLambda = num(values, 'eps-scale');
+    const epsSlope = num(values, 'eps-scale-slope');
+    if (epsSlope !== undefined && epsLambda === undefined) throw new Error('--eps-scale-slope: needs --eps-scale L');
+    if (epsLambda !== undefined && !(epsLambda > 0)) throw new Error(`--eps-scale: expected a number > 0, got ${epsLambda}`);
+    const epsScale = epsLambda !== undefined ? { lambda: epsLambda, k: epsSlope ?? 0 } : undefined;
     const opts = {
       autoguide,
       lowNoise,
+      epsScale,
       n: prompts ? prompts.length : classes ? classes.length : int(values, 'n', 16)!,
       prompts,
       classLabels: classes,
@@ -137,6 +149,7 @@ Example:
         ...(classes ? { class_labels: classes, classes: classes.map((c) => classNames?.[c] ?? String(c)), cfg: cfg ?? 1 } : {}),
         ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
         ...(lowNoise ? { low_noise: { ckpt: lowFile, step: lowNoise.model.step, below: lowNoise.below } } : {}),
+        ...(epsScale ? { eps_scale: epsScale } : {}),
         sample_seconds: gen.sampleSeconds,
         decode_seconds: gen.decodeSeconds,
         files: files.map((f) => path.relative(out, f)),
