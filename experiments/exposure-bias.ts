@@ -71,17 +71,14 @@ async function main(): Promise<void> {
     const ts = new Int32Array(n).fill(t);
     const noise = tf.tensor(new Rng(seed).fork(`train-${t}`).normalArray(zn.size), zn.shape) as tf.Tensor5D;
     const xt = qSample(model.schedule, zn, ts, noise);
-    let c: Cond | undefined = cond;
-    if (model.eps.selfCondition) {
-      const x0 = tf.tidy(() => predictX0FromEps(model.schedule, xt, ts, model.eps(xt, ts, { ...cond, self_cond: tf.zerosLike(xt) })));
-      c = { ...cond, self_cond: x0 };
-    }
-    const e = model.eps(xt, ts, c);
+    // Self-conditioned models read their own first estimate (the training's self-conditioned branch).
+    const x0 = model.eps.selfCondition ? tf.tidy(() => predictX0FromEps(model.schedule, xt, ts, model.eps(xt, ts, { ...cond, self_cond: tf.zerosLike(xt) }))) : null;
+    const e = model.eps(xt, ts, x0 ? { ...cond, self_cond: x0 } : cond);
     const train = meanSquare(e);
     const err = tf.tidy(() => meanSquare(tf.sub(e, noise)));
     const samp = seen.get(t) ?? Number.NaN;
     console.log(`| ${t} | ${samp.toFixed(4)} | ${train.toFixed(4)} | ${Math.sqrt(samp / train).toFixed(4)} | ${err.toFixed(4)} |`);
-    tf.dispose([noise, xt, e, ...(c && c !== cond && c.self_cond ? [c.self_cond] : [])]);
+    tf.dispose([noise, xt, e, ...(x0 ? [x0] : [])]);
   }
   tf.dispose([zn, ...Object.values(cond ?? {})]);
   model.dispose();

@@ -146,9 +146,10 @@ export function noiseLevelExperts(high: EpsModel, low: EpsModel, below: number):
  * Epsilon scaling against exposure bias (Ning et al. 2024, "Elucidating the Exposure Bias in
  * Diffusion Models", ICLR, section 5: eps_theta(x_t, t) / lambda_t), with lambda_t = lambda + k t
  * (the paper's linear schedule over t; k = 0 its constant one). In sampling the network reads
- * inputs built from its own estimates and predicts a larger eps than in training; dividing by
- * lambda > 1 moves the sampling trajectory back towards the training one. lambda = 1, k = 0 is
- * the model itself. Self-conditioning is passed through.
+ * inputs built from its own estimates, and the paper finds it predicting a larger eps there than
+ * in training (experiments/exposure-bias.ts measures this for a model); dividing by lambda > 1
+ * moves the sampling trajectory back towards the training one. lambda = 1, k = 0 is the model
+ * itself. Self-conditioning is passed through.
  */
 export function epsilonScaledModel(model: EpsModel, lambda: number, k = 0): EpsModel {
   if (!(Number.isFinite(lambda) && lambda > 0)) throw new Error(`epsilon scaling: lambda must be a finite number > 0, got ${lambda}`);
