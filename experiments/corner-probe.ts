@@ -6,7 +6,9 @@
  *   - "noise only" (--noise-only): the noisy latent itself, x_t / (sqrt(abar) * input scale), is
  *     decoded, with no model: what the decoder makes of that much latent noise.
  * Each set is read by the object-consistency tests and the shape kind (metrics/object-consistency-io.ts):
- * consistency, polygons (consistent squares and triangles / clips) and the kinds over all clips.
+ * consistency, polygons (consistent squares and triangles / clips), regular outlines (consistent
+ * clean discs, squares and triangles / clips: shape-kind.ts isRegularOutline) and the kinds over all
+ * clips.
  * t0 = 0 is the reconstructions. A model that keeps the shapes it is given scores its decoder's
  * polygons at small t0; the noise-only rows say how much of a loss the noise alone explains.
  * `--reading motion` reads the other families instead (ucf's actor): the moving foreground
@@ -74,10 +76,10 @@ async function main(): Promise<void> {
     if (reading === 'motion') return `${(100 * mean(movingForeground(u8, n, frames, height, width))).toFixed(2)}% | ${mean(colourfulness(u8, n, frames, height, width)).toFixed(1)}`;
     const r = await consistencyReadings(file);
     const k = objectConsistency(u8, [n, frames, height, width, 3]).kinds;
-    return `${r.object.toFixed(3)} | ${r.polygons.toFixed(3)} | ${k.disc} / ${k.square} / ${k.triangle}`;
+    return `${r.object.toFixed(3)} | ${r.polygons.toFixed(3)} | ${r.regular.toFixed(3)} | ${k.disc} / ${k.square} / ${k.triangle}`;
   };
   if (reading === 'motion') console.log(`| rows | t0 | sigma (normalised latent units) | moving foreground | colourfulness |\n|---|---|---|---|---|`);
-  else console.log(`| rows | t0 | sigma (normalised latent units) | object consistency | polygons | kinds over all clips (disc / square / triangle) |\n|---|---|---|---|---|---|`);
+  else console.log(`| rows | t0 | sigma (normalised latent units) | object consistency | polygons | regular outlines | kinds over all clips (disc / square / triangle) |\n|---|---|---|---|---|---|---|`);
   for (const t0 of String(values.t0).split(',').map(Number)) {
     if (!Number.isInteger(t0) || t0 < 0 || t0 >= model.schedule.T) throw new Error(`--t0: expected integers in [0, ${model.schedule.T - 1}], got ${t0}`);
     // sigma of x_t / (sqrt(abar) * input scale) in the autoencoder's normalised units

@@ -1,8 +1,9 @@
 /**
  * Paired comparison of two shapes short models from the same noise (issue 12): each clip of model
  * B is judged against the clip of model A drawn from the same noise, by the object-consistency
- * reading (metrics/object-consistency.ts) and its polygons reading (a consistent clip whose
- * object's kind is a square or a triangle). Prints the counts and the mean paired difference B - A
+ * reading (metrics/object-consistency.ts), its polygons reading (a consistent clip whose
+ * object's kind is a square or a triangle) and its regular-outline reading (a consistent clip whose
+ * object is a disc, square or triangle rather than a lumpy blob: shape-kind.ts isRegularOutline). Prints the counts and the mean paired difference B - A
  * with a 95% percentile bootstrap over clips (lib/results/stats.ts; resampling seed 0).
  *
  *   node --import tsx experiments/shapes-paired.ts --a SET --a SET ... --b SET --b SET ...
@@ -17,12 +18,13 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClipConsistency } from '../metrics/object-consistency';
 import { findSampleSets, videoConsistency } from '../metrics/object-consistency-io';
-import { isPolygon } from '../metrics/shape-kind';
+import { isPolygon, isRegularOutline } from '../metrics/shape-kind';
 import { bootstrapMeanColumns } from '../lib/results/stats';
 
 const READINGS: readonly { name: string; of: (c: ClipConsistency) => number }[] = [
   { name: 'consistent objects', of: (c) => Number(c.consistent) },
   { name: 'consistent squares and triangles', of: (c) => Number(c.consistent && isPolygon(c.kind)) },
+  { name: 'consistent regular outlines', of: (c) => Number(c.consistent && isRegularOutline(c.outline)) },
 ];
 
 /** The one video array a path names: the array itself, or a sample folder's own videos.npz / samples.npz. */

@@ -7,6 +7,9 @@
  *   - polygons: the fraction of clips that are consistent and whose object reads as a square or
  *     a triangle (metrics/shape-kind.ts), the reading for "recognisable shapes" (real clips: about
  *     half; a model that draws only discs: 0);
+ *   - regular: the fraction of clips that are consistent and whose object's outline is regular (a
+ *     disc, square or triangle rather than a lumpy blob: shape-kind.ts isRegularOutline; real clips
+ *     about 0.9; absent from curves written before it);
  *   - FVD_proxy against the run's held-out real clips (the runner's `real` task), next to the
  *     real-vs-real and autoencoder-reconstruction floors.
  * Clips are decoded by the experiment's sweep decoder (`sweep.decoder`, e.g. a 'decoder' stage that
@@ -57,6 +60,8 @@ interface CurvePoint {
   motion_consistency: number;
   /** Consistent clips whose object reads as a square or triangle (metrics/shape-kind.ts). */
   polygons: number;
+  /** Consistent clips whose object's outline is regular (metrics/shape-kind.ts; absent from curves written before it). */
+  regular?: number;
   fvd_proxy: number;
   kvd_proxy: number;
   sample_seconds: number;
@@ -70,7 +75,8 @@ interface CurveResult {
   seed: number;
   autoencoder_minutes: number;
   decoder: string;
-  floors: Record<'fvd_proxy_real_vs_real' | 'fvd_proxy_reconstruction' | 'consistency_real' | 'consistency_reconstruction' | 'motion_consistency_real' | 'motion_consistency_reconstruction' | 'polygons_real' | 'polygons_reconstruction', number>;
+  floors: Record<'fvd_proxy_real_vs_real' | 'fvd_proxy_reconstruction' | 'consistency_real' | 'consistency_reconstruction' | 'motion_consistency_real' | 'motion_consistency_reconstruction' | 'polygons_real' | 'polygons_reconstruction', number> &
+    Partial<Record<'regular_real' | 'regular_reconstruction', number>>;
   points: CurvePoint[];
 }
 
@@ -88,7 +94,7 @@ function wallAt(metricsFile: string, step: number): number {
 /** The figures' size, for the page and its PNG alike (room for a legend below the plot). */
 const PNG_SIZE = { width: 900, height: 540 };
 
-type CurveKey = 'consistency' | 'motion_consistency' | 'polygons' | 'fvd_proxy';
+type CurveKey = 'consistency' | 'motion_consistency' | 'polygons' | 'regular' | 'fvd_proxy';
 
 /** One curve of a figure: a run's snapshots under a legend label. */
 interface Series {
@@ -97,17 +103,17 @@ interface Series {
 }
 
 function curveFigure(series: readonly Series[], key: CurveKey, floors: { label: string; value: number }[], budgetMinutes: number | null): Figure {
-  const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', polygons: 'Polygons (consistent squares and triangles)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
+  const title = { consistency: 'Object consistency', motion_consistency: 'Motion consistency (no edge test)', polygons: 'Polygons (consistent squares and triangles)', regular: 'Regular outlines (consistent clean discs, squares and triangles)', fvd_proxy: 'FVD_proxy' }[key] + ' of generated clips vs training time';
   const fig: Figure = {
-    data: series.map((s, i) => ({ type: 'scatter', mode: 'lines+markers', name: s.label, x: s.points.map((p) => p.train_minutes), y: s.points.map((p) => p[key]), line: { color: color(i) } })),
-    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : key === 'polygons' ? 'fraction of clips' : 'fraction of consistent clips'),
+    data: series.map((s, i) => ({ type: 'scatter', mode: 'lines+markers', name: s.label, x: s.points.map((p) => p.train_minutes), y: s.points.map((p) => p[key] ?? null), line: { color: color(i) } })),
+    layout: baseLayout(title, 'training time from scratch (minutes, autoencoder included)', key === 'fvd_proxy' ? 'FVD_proxy (lower is better)' : key === 'polygons' || key === 'regular' ? 'fraction of clips' : 'fraction of consistent clips'),
   };
   const x = series.flatMap((s) => s.points.map((p) => p.train_minutes));
   const [x0, x1] = [Math.min(...x), Math.max(...x)];
   // Floors of the first series' run (a compared run on other latents has its own reconstruction floor).
   floors.forEach((f, i) => fig.data.push({ type: 'scatter', mode: 'lines', name: f.label, x: [x0, x1], y: [f.value, f.value], line: { color: color(series.length + i), dash: 'dash' } }));
   if (budgetMinutes !== null) {
-    const y = series.flatMap((s) => s.points.map((p) => p[key])).concat(floors.map((f) => f.value));
+    const y = series.flatMap((s) => s.points.map((p) => p[key] ?? NaN)).filter(Number.isFinite).concat(floors.map((f) => f.value));
     fig.data.push({ type: 'scatter', mode: 'lines', name: `${budgetMinutes}-minute budget`, x: [budgetMinutes, budgetMinutes], y: [Math.min(...y), Math.max(...y)], line: { color: 'black', dash: 'dot' } });
   }
   if (key === 'fvd_proxy') fig.layout.yaxis.type = 'log';
@@ -216,12 +222,13 @@ async function main(): Promise<void> {
         consistency: readings.object,
         motion_consistency: readings.motion,
         polygons: readings.polygons,
+        regular: readings.regular,
         fvd_proxy: Number(m[names.fvd]),
         kvd_proxy: Number(m[names.kvd]),
         sample_seconds: gen.sampleSeconds + gen.decodeSeconds,
       };
       points.push(p);
-      process.stderr.write(`[curve] step ${p.step}: ${p.train_minutes.toFixed(1)} min, consistency ${p.consistency.toFixed(3)}, polygons ${p.polygons.toFixed(3)}, fvd_proxy ${p.fvd_proxy.toFixed(1)}\n`);
+      process.stderr.write(`[curve] step ${p.step}: ${p.train_minutes.toFixed(1)} min, consistency ${p.consistency.toFixed(3)}, polygons ${p.polygons.toFixed(3)}, regular ${p.regular!.toFixed(3)}, fvd_proxy ${p.fvd_proxy.toFixed(1)}\n`);
     }
   } finally {
     extractor.dispose();
@@ -235,7 +242,7 @@ async function main(): Promise<void> {
     seed: Number(values.seed),
     autoencoder_minutes: aeMinutes,
     decoder: decoderStage ?? 'ae',
-    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion, polygons_real: real.polygons, polygons_reconstruction: recon.polygons },
+    floors: { fvd_proxy_real_vs_real: floors.real_vs_real.fvd, fvd_proxy_reconstruction: floors.reconstruction.fvd, consistency_real: realConsistency, consistency_reconstruction: reconConsistency, motion_consistency_real: realMotion, motion_consistency_reconstruction: reconMotion, polygons_real: real.polygons, polygons_reconstruction: recon.polygons, regular_real: real.regular, regular_reconstruction: recon.regular },
     points,
   };
   writeJsonAtomic(path.join(out, 'results.json'), result);
@@ -254,6 +261,11 @@ function parseCompare(arg: string): Series {
   return { label: arg.slice(eq + 1), points: readCurve(path.join(arg.slice(0, eq), 'quality-curve', 'results.json')).points };
 }
 
+/** A fraction to 3 decimals, or empty where a curve written before the reading lacks it. */
+function fix3(v: number | undefined): string {
+  return v === undefined ? '' : v.toFixed(3);
+}
+
 /** The figures (HTML and PNG per reading, with their floors) and the markdown table of a curve. */
 async function writeOutputs(out: string, r: CurveResult, opts: { label: string; compare: Series[]; budget: number | null }): Promise<void> {
   const f = r.floors;
@@ -262,6 +274,7 @@ async function writeOutputs(out: string, r: CurveResult, opts: { label: string; 
     ['consistency', floorLines(f.consistency_real, f.consistency_reconstruction)],
     ['motion_consistency', floorLines(f.motion_consistency_real, f.motion_consistency_reconstruction)],
     ['polygons', floorLines(f.polygons_real, f.polygons_reconstruction)],
+    ...(f.regular_real !== undefined ? [['regular', floorLines(f.regular_real, f.regular_reconstruction ?? NaN)] as [CurveKey, { label: string; value: number }[]]] : []),
     ['fvd_proxy', floorLines(f.fvd_proxy_real_vs_real, f.fvd_proxy_reconstruction, 'real vs real')],
   ];
   for (const [key, fl] of figures) {
@@ -270,11 +283,11 @@ async function writeOutputs(out: string, r: CurveResult, opts: { label: string; 
     const png = await renderPng(html, path.join(out, `${key}.png`), PNG_SIZE);
     if (!png.ok) process.stderr.write(`[curve] no PNG: ${png.message}\n`);
   }
-  console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | FVD_proxy | KVD_proxy |`);
-  console.log(`|---|---|---|---|---|---|---|---|`);
-  console.log(`| real clips | | | ${f.consistency_real.toFixed(3)} | ${f.motion_consistency_real.toFixed(3)} | ${f.polygons_real.toFixed(3)} | ${f.fvd_proxy_real_vs_real.toFixed(1)} (real vs real) | |`);
-  console.log(`| autoencoder reconstructions | | | ${f.consistency_reconstruction.toFixed(3)} | ${f.motion_consistency_reconstruction.toFixed(3)} | ${f.polygons_reconstruction.toFixed(3)} | ${f.fvd_proxy_reconstruction.toFixed(1)} | |`);
-  for (const p of r.points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.polygons.toFixed(3)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
+  console.log(`| step | short model (min) | from scratch (min) | object consistency | motion consistency | polygons | regular outlines | FVD_proxy | KVD_proxy |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| real clips | | | ${f.consistency_real.toFixed(3)} | ${f.motion_consistency_real.toFixed(3)} | ${f.polygons_real.toFixed(3)} | ${fix3(f.regular_real)} | ${f.fvd_proxy_real_vs_real.toFixed(1)} (real vs real) | |`);
+  console.log(`| autoencoder reconstructions | | | ${f.consistency_reconstruction.toFixed(3)} | ${f.motion_consistency_reconstruction.toFixed(3)} | ${f.polygons_reconstruction.toFixed(3)} | ${fix3(f.regular_reconstruction)} | ${f.fvd_proxy_reconstruction.toFixed(1)} | |`);
+  for (const p of r.points) console.log(`| ${p.step} | ${p.short_minutes.toFixed(1)} | ${p.train_minutes.toFixed(1)} | ${p.consistency.toFixed(3)} | ${p.motion_consistency.toFixed(3)} | ${p.polygons.toFixed(3)} | ${fix3(p.regular)} | ${p.fvd_proxy.toFixed(1)} | ${p.kvd_proxy.toFixed(1)} |`);
 }
 
 main().catch((e: unknown) => {

@@ -7,7 +7,7 @@
 import { Rng } from '../lib/nn/rng';
 import { renderSyntheticFrames, SyntheticDataset, syntheticVideoInfo } from '../data/synthetic';
 import { clipConsistency, ConsistencyOptions, ConsistencyTest, objectConsistency } from './object-consistency';
-import { SHAPE_KINDS, type ShapeKind } from './shape-kind';
+import { isRegularOutline, SHAPE_KINDS, type ShapeKind } from './shape-kind';
 
 export type Corruption = 'real' | 'shuffled' | 'spliced' | 'blurred' | 'noisy';
 export const CORRUPTIONS: readonly Corruption[] = ['real', 'shuffled', 'spliced', 'blurred', 'noisy'];
@@ -125,6 +125,8 @@ export interface KindConfusionRow {
   clips: number;
   /** How many clips read as each kind (and as none: no object found). */
   read: Record<ShapeKind | 'none', number>;
+  /** How many clips' outlines are regular (shape-kind.ts isRegularOutline). */
+  regular: number;
 }
 
 /**
@@ -137,7 +139,7 @@ export function kindConfusion(n: number, opts: { seed?: number; size?: number } 
   const rows: KindConfusionRow[] = [];
   for (const family of ['shapes', 'shapes-large'] as const) {
     const byKind = new Map<ShapeKind, KindConfusionRow>();
-    for (const truth of SHAPE_KINDS) byKind.set(truth, { family, truth, clips: 0, read: { disc: 0, square: 0, triangle: 0, none: 0 } });
+    for (const truth of SHAPE_KINDS) byKind.set(truth, { family, truth, clips: 0, read: { disc: 0, square: 0, triangle: 0, none: 0 }, regular: 0 });
     let seen = 0;
     for (let index = 0; seen < n; index++) {
       const spec = { family, seed: opts.seed ?? 0, index, height: size, width: size };
@@ -147,6 +149,7 @@ export function kindConfusion(n: number, opts: { seed?: number; size?: number } 
       const row = byKind.get(info.className as ShapeKind)!;
       row.clips++;
       row.read[c.kind ?? 'none']++;
+      if (isRegularOutline(c.outline)) row.regular++;
       seen++;
     }
     rows.push(...byKind.values());

@@ -10,7 +10,7 @@ import { openNpyArray } from '../lib/io/npy';
 import { RgbImage, videoGrid } from '../lib/io/image';
 import { displayScale, upscaleNearest } from '../lib/autoencoder/outputs';
 import { openVideoSource, videoArrayKey } from './videos';
-import { isPolygon } from './shape-kind';
+import { isPolygon, isRegularOutline } from './shape-kind';
 import { CONSISTENCY_DEFAULTS, ClipConsistency, ConsistencyOptions, ConsistencyResult, ValueRange, clipBytes, clipConsistency, summarizeConsistency } from './object-consistency';
 
 export interface VideoConsistencyOptions extends ConsistencyOptions {
@@ -192,6 +192,12 @@ export interface ConsistencyReadings {
    * not counted (a lumpy, changing blob can read as any kind).
    */
   polygons: number;
+  /**
+   * Fraction of clips consistent under every test whose object's outline is regular (a disc, a
+   * square or a triangle, not an elongated or lumpy blob: shape-kind.ts isRegularOutline): the
+   * reading for "clean shapes" that a person checks by eye.
+   */
+  regular: number;
 }
 
 /**
@@ -204,5 +210,6 @@ export async function consistencyReadings(input: string, opts: { window?: number
   const objectPerClip = r.perClip.map((c) => c.consistent && c.edge >= CONSISTENCY_DEFAULTS.minEdge);
   const n = Math.max(1, objectPerClip.length);
   const polygons = r.perClip.filter((c, i) => objectPerClip[i] && isPolygon(c.kind)).length / n;
-  return { object: objectPerClip.filter(Boolean).length / n, motion: r.fraction, objectPerClip, polygons };
+  const regular = r.perClip.filter((c, i) => objectPerClip[i] && isRegularOutline(c.outline)).length / n;
+  return { object: objectPerClip.filter(Boolean).length / n, motion: r.fraction, objectPerClip, polygons, regular };
 }

@@ -25,7 +25,7 @@
  * on real and corrupted clips: metrics/OBJECT-CONSISTENCY.md.
  */
 
-import { classifyOutline, outlineHarmonics, SHAPE_KINDS, type OutlineHarmonics, type ShapeKind } from './shape-kind';
+import { classifyOutline, isRegularOutline, outlineHarmonics, SHAPE_KINDS, type OutlineHarmonics, type ShapeKind } from './shape-kind';
 
 /** Value range of float clips: the loaders' [-1, 1], [0, 1], or uint8-like [0, 255]. */
 export type ValueRange = '[-1, 1]' | '[0, 1]' | '[0, 255]';
@@ -84,7 +84,7 @@ export interface ClipConsistency {
   area: number;
   /** The object colour in [0, 255] RGB (null when no moving pixels were found). */
   colour: [number, number, number] | null;
-  /** Median over the frames where the object was found of its outline's 3- and 4-fold harmonics (shape-kind.ts; NaN if none). */
+  /** Median over the frames where the object was found of its outline's 2-, 3- and 4-fold harmonics (shape-kind.ts; NaN if none). */
   outline: OutlineHarmonics;
   /** The object's kind read from `outline` (null when no object was found). Not one of the tests. */
   kind: ShapeKind | null;
@@ -105,6 +105,8 @@ export interface ConsistencyResult {
   kinds: Record<ShapeKind, number>;
   /** Consistent clips whose object reads as each kind. */
   consistentKinds: Record<ShapeKind, number>;
+  /** Consistent clips whose object's outline is regular (a disc, square or triangle, not an elongated or lumpy blob: shape-kind.ts isRegularOutline). */
+  consistentRegular: number;
   /** The thresholds used (0-255 colour units; pixel thresholds for 32 x 32, multiplied by `scale` = min(H, W) / 32). */
   thresholds: ConsistencyThresholds & { range: ValueRange; scale: number };
 }
@@ -378,7 +380,7 @@ function judgeClip(px: Float64Array, t: number, h: number, w: number, th: Thresh
   const minArea = th.minArea * scale * scale;
   const base = (reason: string): ClipConsistency => ({
     consistent: false, failed: 'object', reason, found: 0, frames: t, areaCv: NaN, accel: NaN, maxAccel: NaN, speed: NaN, edge: NaN, area: NaN, colour: null,
-    outline: { a3: NaN, a4: NaN }, kind: null,
+    outline: { a2: NaN, a3: NaN, a4: NaN }, kind: null,
     areas: new Array<number>(t).fill(0), centroids: Array.from({ length: t }, (): [number, number] => [NaN, NaN]),
   });
   let colour: [number, number, number] | null = null;
@@ -417,7 +419,8 @@ function judgeClip(px: Float64Array, t: number, h: number, w: number, th: Thresh
   const edge = median(regions.filter((r, i) => isFound[i] && Number.isFinite(r.edge)).map((r) => r.edge));
   // Shape kind from the accepted object's found frames only (shape-kind.ts).
   const seen = regions.filter((_, i) => isFound[i]).map((r) => outlineHarmonics(r.cover, h, w, r.cx, r.cy));
-  const outline = { a3: median(seen.map((o) => o.a3).filter(Number.isFinite)), a4: median(seen.map((o) => o.a4).filter(Number.isFinite)) };
+  const harmonic = (k: keyof OutlineHarmonics): number => median(seen.map((o) => o[k]).filter(Number.isFinite));
+  const outline = { a2: harmonic('a2'), a3: harmonic('a3'), a4: harmonic('a4') };
   const res: ClipConsistency = {
     consistent: false, failed: null, reason: 'ok', found, frames: t, areaCv, accel, maxAccel: acc.length ? worst.a : NaN, speed, edge, area: mean, colour,
     outline, kind: classifyOutline(outline), areas, centroids,
@@ -499,6 +502,7 @@ export function summarizeConsistency(perClip: ClipConsistency[], opts: Consisten
     failures,
     kinds,
     consistentKinds,
+    consistentRegular: perClip.filter((c) => c.consistent && isRegularOutline(c.outline)).length,
     thresholds: { ...resolve(opts), range: opts.range, scale: Math.min(opts.height, opts.width) / 32 },
   };
 }

@@ -11,6 +11,10 @@
  * a_m = |sum_k r_k e^{-i m theta_k}| / sum_k r_k for m = 3 and 4 (a Fourier shape descriptor,
  * invariant to rotation and size). Thresholds are calibrated on real clips of known kind
  * (metrics/OBJECT-CONSISTENCY.md).
+ *
+ * A disc, a square and an equilateral triangle have no 2-fold harmonic (their r(theta) repeats
+ * every 120 or 90 degrees, or is flat), an elongated or lumpy blob has one: a2 reads how far an
+ * outline is from every kind of the family (`isRegularOutline`).
  */
 
 export type ShapeKind = 'disc' | 'square' | 'triangle';
@@ -25,6 +29,8 @@ export function isPolygon(kind: ShapeKind | null): boolean {
 export const OUTLINE_SECTORS = 24;
 
 export interface OutlineHarmonics {
+  /** Relative amplitude of the 2-fold harmonic of r(theta) (elongation: 0 for a disc, a square and a triangle). */
+  a2: number;
   /** Relative amplitude of the 3-fold harmonic of r(theta) (triangles). */
   a3: number;
   /** Relative amplitude of the 4-fold harmonic (squares). */
@@ -37,12 +43,14 @@ export interface ShapeKindThresholds {
   triangle: number;
   /** a4 at or above which (and a3 below `triangle`) the outline is a square. */
   square: number;
+  /** a2 at or above which the outline is not a regular shape of the family (an elongated or lumpy blob). */
+  elongation: number;
 }
 
-export const SHAPE_KIND_DEFAULTS: Readonly<ShapeKindThresholds> = { triangle: 0.05, square: 0.03 };
+export const SHAPE_KIND_DEFAULTS: Readonly<ShapeKindThresholds> = { triangle: 0.05, square: 0.03, elongation: 0.03 };
 
 /**
- * a3 and a4 of the coverage map `cover` [H, W] (weights in [0, 1], zero outside the object) about
+ * a2, a3 and a4 of the coverage map `cover` [H, W] (weights in [0, 1], zero outside the object) about
  * the centroid (cx, cy) in pixel coordinates (pixel centres at i + 0.5). NaN when the map is empty.
  */
 export function outlineHarmonics(cover: ArrayLike<number>, h: number, w: number, cx: number, cy: number, sectors = OUTLINE_SECTORS): OutlineHarmonics {
@@ -63,23 +71,33 @@ export function outlineHarmonics(cover: ArrayLike<number>, h: number, w: number,
     }
   }
   let sum = 0;
-  const re = [0, 0];
-  const im = [0, 0];
+  const orders = [2, 3, 4];
+  const re = [0, 0, 0];
+  const im = [0, 0, 0];
   for (let k = 0; k < sectors; k++) {
     const r = Math.sqrt((area[k] * sectors) / Math.PI);
     const th = -Math.PI + (k + 0.5) * step;
     sum += r;
-    for (const [n, m] of [[0, 3], [1, 4]]) {
+    orders.forEach((m, n) => {
       re[n] += r * Math.cos(m * th);
       im[n] -= r * Math.sin(m * th);
-    }
+    });
   }
-  if (!(sum > 0)) return { a3: NaN, a4: NaN };
-  return { a3: Math.hypot(re[0], im[0]) / sum, a4: Math.hypot(re[1], im[1]) / sum };
+  if (!(sum > 0)) return { a2: NaN, a3: NaN, a4: NaN };
+  const [a2, a3, a4] = orders.map((_, n) => Math.hypot(re[n], im[n]) / sum);
+  return { a2, a3, a4 };
+}
+
+/**
+ * Whether an outline is a regular shape of the family (a disc, a square or a triangle rather than
+ * an elongated or lumpy blob): a2 below `th.elongation`. False when a2 is not finite.
+ */
+export function isRegularOutline(h: Pick<OutlineHarmonics, 'a2'>, th: Pick<ShapeKindThresholds, 'elongation'> = SHAPE_KIND_DEFAULTS): boolean {
+  return Number.isFinite(h.a2) && h.a2 < th.elongation;
 }
 
 /** The kind an outline's harmonics indicate (null when they are not finite). */
-export function classifyOutline(h: OutlineHarmonics, th: ShapeKindThresholds = SHAPE_KIND_DEFAULTS): ShapeKind | null {
+export function classifyOutline(h: Pick<OutlineHarmonics, 'a3' | 'a4'>, th: Pick<ShapeKindThresholds, 'triangle' | 'square'> = SHAPE_KIND_DEFAULTS): ShapeKind | null {
   if (!Number.isFinite(h.a3) || !Number.isFinite(h.a4)) return null;
   if (h.a3 >= th.triangle) return 'triangle';
   if (h.a4 >= th.square) return 'square';

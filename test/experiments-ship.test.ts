@@ -224,12 +224,16 @@ test('a fresh run with --models copies the shipped models instead of training: b
     assert.ok(r.object_consistency !== undefined && r.object_consistency >= 0 && r.object_consistency <= 1, JSON.stringify(r));
     assert.ok(r.motion_consistency !== undefined && r.motion_consistency >= r.object_consistency, JSON.stringify(r));
     assert.ok(r.polygons !== undefined && r.polygons >= 0 && r.polygons <= r.object_consistency, JSON.stringify(r));
+    assert.ok(r.regular !== undefined && r.regular >= 0 && r.regular <= r.object_consistency, JSON.stringify(r));
   }
   const floors = reportInputFor(plan).floors!;
   assert.ok(floors.object_consistency && floors.object_consistency.real >= 0.5 && floors.object_consistency.motion_real >= floors.object_consistency.real, JSON.stringify(floors));
   // About half the real clips' objects are squares or triangles (metrics/OBJECT-CONSISTENCY.md).
   const pr = floors.object_consistency.polygons_real!;
   assert.ok(pr > 0.2 && pr < floors.object_consistency.real, JSON.stringify(floors));
+  // Nearly every consistent real clip has a regular outline (occluding pairs may not: OBJECT-CONSISTENCY.md).
+  const rr = floors.object_consistency.regular_real!;
+  assert.ok(rr >= 0.8 * floors.object_consistency.real && rr <= floors.object_consistency.real, JSON.stringify(floors));
   for (const t of plan.tasks.filter((x) => x.kind === 'sample')) assert.equal(sha256(path.join(runB, t.outDir, 'videos.npz')), sha256(path.join(runA, t.outDir, 'videos.npz')));
 });
 

@@ -157,7 +157,7 @@ test('lvdm consistency reads the runner\'s videos.npz, run folders and windows; 
 
     const one = await runCli([a]);
     assert.equal(one.code, 0);
-    assert.match(one.out, /\|clip\|consistent\|found\|area\|area_cv\|speed\|accel\|max_accel\|edge\|kind\|a3\|a4\|reason\|/);
+    assert.match(one.out, /\|clip\|consistent\|found\|area\|area_cv\|speed\|accel\|max_accel\|edge\|kind\|a2\|a3\|a4\|reason\|/);
     assert.match(one.out, /\|videos\.npz\[4\]\|(yes|no)\|16\/16\|/);
     assert.ok(one.out.includes(`${a}: object consistency ${expected.fraction.toFixed(4)} (${expected.consistent}/5 clips consistent)`), one.out);
 

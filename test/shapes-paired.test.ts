@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { objectConsistency } from '../metrics/object-consistency';
+import { isRegularOutline } from '../metrics/shape-kind';
 import { corrupt, realShapesClips } from '../metrics/object-consistency-calibration';
 import { writeNpz } from '../lib/io/npy';
 
@@ -45,6 +46,9 @@ test('shapes-paired: counts and paired differences of real clips against the sam
     assert.ok(Number(o[5]) <= Number(o[4]) && Number(o[4]) <= Number(o[6]) && Number(o[6]) <= 0 && Number(o[5]) >= -1, o[0]);
     const p = line('consistent squares and triangles');
     assert.deepEqual(p.slice(1, 4).map(Number), [2 * polygons, 0, 24]);
+    const regular = ref.filter((c) => c.consistent && isRegularOutline(c.outline)).length;
+    assert.ok(regular >= 6, `real clips read ${regular} regular outlines`);
+    assert.deepEqual(line('consistent regular outlines').slice(1, 4).map(Number), [2 * regular, 0, 24]);
 
     // A set against itself: no difference, a zero-width interval.
     const same = paired(['--a', path.join(dir, 'b.npz'), '--b', path.join(dir, 'b.npz')]);

@@ -230,6 +230,7 @@ async function runReal(plan: Plan, task: TaskSpec, out: string, log: (m: string)
       const rec = await consistencyReadings(recFile, { window: c.window });
       floors.object_consistency = {
         real: real.object, reconstruction: rec.object, motion_real: real.motion, motion_reconstruction: rec.motion, polygons_real: real.polygons, polygons_reconstruction: rec.polygons,
+        regular_real: real.regular, regular_reconstruction: rec.regular,
       };
     }
     writeJsonAtomic(path.join(out, FLOORS_FILE), { ...floors, metric: names.fvd, protocol: portableProtocol(floor.protocol, plan.runDir) });
@@ -409,6 +410,7 @@ async function runEvaluate(plan: Plan, task: TaskSpec, out: string, t0: number, 
       result.object_consistency = oc.object;
       result.motion_consistency = oc.motion;
       result.polygons = oc.polygons;
+      result.regular = oc.regular;
       // Clips are listed video by video, each with its windows in order.
       const perWindow = fvdW.map((_, k) => oc.objectPerClip.filter((_c, i) => i % fvdW.length === k));
       if (fvdW.length >= 2) result.object_consistency_by_window = perWindow.map((w) => w.filter(Boolean).length / Math.max(1, w.length));

@@ -103,6 +103,8 @@ export interface PointResult extends SweepValues {
   motion_consistency?: number;
   /** Fraction of clips that are consistent and whose object reads as a square or triangle (metrics/shape-kind.ts). */
   polygons?: number;
+  /** Fraction of clips that are consistent and whose object's outline is regular: a disc, square or triangle, not a lumpy blob (metrics/shape-kind.ts). */
+  regular?: number;
 }
 
 /** The floors a metric is read against (same protocol as the points). */
@@ -110,7 +112,7 @@ export interface MetricFloors {
   real_vs_real: { fvd: number; kvd: number };
   reconstruction: { fvd: number; kvd: number };
   /** Synthetic shapes only: object consistency of held-out real clips and of their reconstructions. */
-  object_consistency?: { real: number; reconstruction: number; motion_real: number; motion_reconstruction: number; polygons_real?: number; polygons_reconstruction?: number };
+  object_consistency?: { real: number; reconstruction: number; motion_real: number; motion_reconstruction: number; polygons_real?: number; polygons_reconstruction?: number; regular_real?: number; regular_reconstruction?: number };
 }
 
 /** A training stage's loss curve (metrics.jsonl of its run folder). */

@@ -30,6 +30,9 @@ export function floorsHtml(floors: MetricFloors | undefined, metric: string, kvd
         (floors.object_consistency.polygons_real !== undefined
           ? ` Consistent clips whose object reads as a square or triangle (polygons, metrics/shape-kind.ts): real ${formatNumber(floors.object_consistency.polygons_real)}, reconstructions ${formatNumber(floors.object_consistency.polygons_reconstruction ?? NaN)}.`
           : '') +
+        (floors.object_consistency.regular_real !== undefined
+          ? ` Consistent clips whose object's outline is regular (a disc, square or triangle rather than an elongated or lumpy blob; regular, metrics/shape-kind.ts): real ${formatNumber(floors.object_consistency.regular_real)}, reconstructions ${formatNumber(floors.object_consistency.regular_reconstruction ?? NaN)}.`
+          : '') +
         '</p>'
       : '')
   );

@@ -66,6 +66,7 @@ export function resultRows(points: readonly PointResult[]): Row[] {
     if (p.object_consistency !== undefined) row.object_consistency = finiteOrNull(p.object_consistency);
     if (p.motion_consistency !== undefined) row.motion_consistency = finiteOrNull(p.motion_consistency);
     if (p.polygons !== undefined) row.polygons = finiteOrNull(p.polygons);
+    if (p.regular !== undefined) row.regular = finiteOrNull(p.regular);
     for (let i = 0; i < nw; i++) row[`${names.fvd}_win${i}`] = finiteOrNull(p.fvd_by_window[i]);
     row.n_fake = p.n_fake;
     row.n_real = p.n_real;

@@ -59,6 +59,7 @@ function clipRows(r: VideoConsistency): Row[] {
     max_accel: fix(c.maxAccel, 2),
     edge: fix(c.edge, 2),
     kind: c.kind ?? '',
+    a2: fix(c.outline.a2, 3),
     a3: fix(c.outline.a3, 3),
     a4: fix(c.outline.a4, 3),
     reason: c.reason,
@@ -70,7 +71,8 @@ function summaryLine(r: VideoConsistency): string {
   const kinds = (k: Record<string, number>): string => Object.entries(k).map(([n, c]) => `${n} ${c}`).join(', ');
   return (
     `${r.source}: object consistency ${r.fraction.toFixed(4)} (${r.consistent}/${r.clips} clips consistent)${fails.length ? `; failed first: ${fails.join(', ')}` : ''}` +
-    `; shape kinds: ${kinds(r.kinds)} (consistent clips: ${kinds(r.consistentKinds)})`
+    `; shape kinds: ${kinds(r.kinds)} (consistent clips: ${kinds(r.consistentKinds)})` +
+    `; regular outlines (a disc, square or triangle, not a lumpy blob): ${r.consistentRegular} of the ${r.consistent} consistent clips`
   );
 }
 
@@ -103,9 +105,9 @@ export const command: Command = {
       if (n < 2) throw new Error(`--n: expected an integer >= 2, got ${n}`);
       const rows = calibrate(n, { seed: int(values, 'seed', 0), consistency: opts, blurSigma: num(values, 'blur-sigma'), noiseStd: num(values, 'noise-std') });
       const out = rows.map((r) => ({ set: r.set, clips: r.clips, fraction: r.fraction, ...r.failures }));
-      const kinds = kindConfusion(Math.min(n, 150), { seed: int(values, 'seed', 0) }).map((r) => ({ family: r.family, truth: r.truth, clips: r.clips, ...r.read }));
+      const kinds = kindConfusion(Math.min(n, 150), { seed: int(values, 'seed', 0) }).map((r) => ({ family: r.family, truth: r.truth, clips: r.clips, ...r.read, regular: r.regular }));
       if (flag(values, 'json')) console.log(JSON.stringify({ consistency: out, kinds }));
-      else console.log(`${tableMarkdown(tableFromRows(out))}\n\nshape kind read from single-shape real clips (rows: drawn kind; columns: read):\n${tableMarkdown(tableFromRows(kinds))}`);
+      else console.log(`${tableMarkdown(tableFromRows(out))}\n\nshape kind read from single-shape real clips (rows: drawn kind; columns: read, and how many have a regular outline):\n${tableMarkdown(tableFromRows(kinds))}`);
       const file = str(values, 'out');
       if (file) writeJsonAtomic(file, { consistency: out, kinds });
       return 0;

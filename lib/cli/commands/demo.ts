@@ -28,7 +28,7 @@ further against latent noise), the short-video model and the long-video models (
 come from the shipped models (models/, same content keys; --from-scratch trains them here, --models DIR
 points elsewhere); then 16-frame clips from the short model (DDIM 100, eta 1), and 128-frame videos generated
 hierarchically for s in {0, 100} and w in {0, 0.1} plus the autoregressive baseline, FVD_proxy per
-16-frame window, object consistency and polygons (squares and triangles) of the clips, the results table, the plots and the HTML
+16-frame window, object consistency, polygons (squares and triangles) and regular outlines (clean discs, squares and triangles) of the clips, the results table, the plots and the HTML
 report. Finished stages in the run folder (default runs/demo) are reused, so a second demo only
 redoes what changed. Prints the report's path and the results table.`,
   options: {
