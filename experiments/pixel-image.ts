@@ -45,6 +45,7 @@ import { LvdmTrainer } from '../lib/lvdm/trainer';
 import { LVDM_WEIGHTS, loadLvdm } from '../lib/lvdm/weights';
 import { generateVideos, writeSampleOutputs } from '../lib/lvdm/generate';
 import { datasetFromConfig } from '../data/from-config';
+import { mean } from '../lib/results/stats';
 
 /** Recorded as the model's "autoencoder" (and diffusion.autoencoder), so `lvdm sample` refuses it and this script recognises its models. */
 export const PIXEL_CODEC = 'pixel-codec:experiments/pixel-image.ts';
@@ -189,7 +190,7 @@ async function train(config: ExperimentConfig, outDir: string, flags: { resume: 
     if (s.length > 0) {
       const rest = s.length > 1 ? s.slice(1) : s;
       console.log(
-        `trained ${s.length} steps (to step ${r.steps}) in ${r.trainSeconds.toFixed(1)} s: ${median(rest).toFixed(3)} s/step median, ${(rest.reduce((a, x) => a + x, 0) / rest.length).toFixed(3)} s/step mean` +
+        `trained ${s.length} steps (to step ${r.steps}) in ${r.trainSeconds.toFixed(1)} s: ${median(rest).toFixed(3)} s/step median, ${mean(rest).toFixed(3)} s/step mean` +
           `${s.length > 1 ? ` (first step ${s[0].toFixed(3)} s, not counted)` : ''}; last loss ${r.lastLoss.toFixed(4)}`,
       );
     } else console.log(`nothing to train: ${outDir} is already at step ${r.steps}`);

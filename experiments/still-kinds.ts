@@ -23,7 +23,7 @@ import { RgbImage, frameGrid, writePng } from '../lib/io/image';
 import { upscaleNearest } from '../lib/autoencoder/outputs';
 import { videoArrayKey } from '../metrics/videos';
 import { clipConsistency } from '../metrics/object-consistency';
-import { ShapeKind, isPolygon, isRegularOutline } from '../metrics/shape-kind';
+import { SHAPE_KINDS, ShapeKind, isPolygon, isRegularOutline } from '../metrics/shape-kind';
 
 const SHOWN = 5;
 const BLANK = 11;
@@ -47,14 +47,14 @@ async function kindsOf(set: string, frames: number[], sheetClips: number): Promi
   const shown: Uint8Array[] = [];
   const edges: number[] = [];
   let regular = 0;
-  let size = 0;
+  let size: [number, number] = [0, 0];
   try {
     const [n, t, h, w, c] = arr.shape;
     if (arr.shape.length !== 5 || c !== 3 || arr.dtype !== 'uint8') throw new Error(`${set}: expected uint8 videos N x T x H x W x 3, got ${arr.dtype} [${arr.shape}]`);
+    size = [h, w];
     for (const f of frames) if (f >= t) throw new Error(`--frames: frame ${f} is past the clips' ${t} frames (${set})`);
     for (let i = 0; i < n; i++) {
       const row = (await arr.readRows(i, 1)) as Uint8Array;
-      size = h;
       if (shown.length < sheetClips) shown.push(row.slice(frames[0] * h * w * 3, (frames[0] + 1) * h * w * 3));
       for (const f of frames) {
         const clip = stillClip(row.subarray(f * h * w * 3, (f + 1) * h * w * 3), h, w);
@@ -67,7 +67,7 @@ async function kindsOf(set: string, frames: number[], sheetClips: number): Promi
   } finally {
     arr.close();
   }
-  return { counts, regular, edges, sheet: upscaleNearest(frameGrid(shown, 1, size, size, { cols: 8, pad: 1 }), 4) };
+  return { counts, regular, edges, sheet: upscaleNearest(frameGrid(shown, 1, size[0], size[1], { cols: 8, pad: 1 }), 4) };
 }
 
 async function main(): Promise<void> {
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     edges.sort((a, b) => a - b);
     sheets.push(sheet);
     const found = k.disc + k.square + k.triangle;
-    const poly = (['disc', 'square', 'triangle'] as ShapeKind[]).filter(isPolygon).reduce((s, x) => s + k[x], 0);
+    const poly = SHAPE_KINDS.filter(isPolygon).reduce((s, x) => s + k[x], 0);
     console.log(`${set}: frames ${found + k.none}; disc ${k.disc}, square ${k.square}, triangle ${k.triangle}, no object ${k.none}; squares and triangles ${poly} (${((100 * poly) / Math.max(found, 1)).toFixed(0)}% of objects); regular outlines ${regular} (${((100 * regular) / Math.max(found, 1)).toFixed(0)}%); edge sharpness median ${edges.length ? edges[edges.length >> 1].toFixed(2) : 'n/a'}`);
   }
   if (values.sheet) {
