@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   for (const t of plan.tasks) {
     if (t.kind !== 'sample' || !t.point || taskState(plan, t) !== 'done') continue;
     const p = t.point;
-    const label = p.mode === 'short' ? 'short' : `${p.mode} s=${p.s} w=${p.w}`;
+    // Short points differ only in w (guidance: classifier-free, autoguidance) and the seed.
+    const label = p.mode === 'short' ? `short w=${p.w}` : `${p.mode} s=${p.s} w=${p.w}`;
     const d = readingsOf(path.join(taskDir(plan, t), VIDEOS_FILE));
     const s = settings.get(label) ?? { label, frames: d.frames, seeds: [], foreground: [], colourFirst: [], colourLast: [], colourByWindow: [] };
     s.seeds.push(d.perLag.map((clips) => mean(clips)));

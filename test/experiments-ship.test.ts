@@ -319,6 +319,9 @@ test('a changed config never picks up a shipped model; shipping it replaces the 
 test('--drop retires another experiment\'s stages in the same write: manifest, folders and total', async () => {
   const dropModels = path.join(tmp, 'models-drop');
   fs.cpSync(models, dropModels, { recursive: true });
+  // FILE:STAGE drops only that stage (in a copy: the whole-file drop below starts from every stage).
+  const oneModels = path.join(tmp, 'models-drop-one');
+  fs.cpSync(models, oneModels, { recursive: true });
   const exp2 = path.join(tmp, 'tiny2.yaml');
   fs.writeFileSync(exp2, TINY); // the same stages under another file: the same keys, so the run reuses them
   const runF = path.join(tmp, 'runF');
@@ -327,6 +330,17 @@ test('--drop retires another experiment\'s stages in the same write: manifest, f
   const before = manifest(dropModels);
   const gone = before.tasks.filter((e) => e.stage !== 'ae');
   assert.ok(gone.length >= 2);
+  const lvdmEntry = before.tasks.find((e) => e.stage === 'lvdm')!;
+  const badStage = await lvdm(['ship', runF, '--to', oneModels, '--stages', 'ae', '--drop', `${exp}:nope`]);
+  assert.equal(badStage.code, 1);
+  assert.match(badStage.err, /--drop: .*tiny\.yaml has no shipped stage 'nope' \(its shipped stages: ae, lvdm, ar\)/);
+  const one = await lvdm(['ship', runF, '--to', oneModels, '--stages', 'ae', '--drop', `${exp}:lvdm`]);
+  assert.equal(one.code, 0, one.err);
+  assert.match(one.out, new RegExp(`drops .*tiny\\.yaml lvdm \\(${lvdmEntry.dir}`));
+  const mOne = manifest(oneModels);
+  assert.deepEqual(mOne.tasks.map((e) => [path.basename(e.experiment), e.stage]).sort(), [['tiny.yaml', 'ar'], ['tiny2.yaml', 'ae']]);
+  assert.ok(!fs.existsSync(path.join(oneModels, lvdmEntry.dir)), 'the dropped lvdm folder is still there');
+  assert.ok(fs.existsSync(path.join(oneModels, before.tasks.find((e) => e.stage === 'ar')!.dir)), 'the ar folder was removed');
   const bad = await lvdm(['ship', runF, '--to', dropModels, '--stages', 'ae', '--drop', path.join(tmp, 'nope.yaml')]);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /--drop: .*nope\.yaml has no shipped stages in .*models-drop \(shipped: .*tiny\.yaml\)/);

@@ -86,7 +86,7 @@ test('profile settings: smoke is tiny, families use their stand-in or the named 
   assert.equal(notebookSettings('metrics', 'smoke', { LVDM_NOTEBOOK_RUNS: '/tmp/x' }).outDir, path.join('/tmp/x', 'smoke', 'metrics'));
 });
 
-test("notebook 10's ucf section plans the shipped ucf short model's clips only: no long-video stage, smoke cut to 4 clips", () => {
+test("notebook 10's ucf section plans the shipped class-conditional ucf short model's clips only: no long-video stage, w 0 and 3, smoke cut to 4 clips", () => {
   const out = tempDir('lvdm-nb-ucf-');
   const shipped = new Set((JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'manifest.json'), 'utf8')) as { tasks: { key: string }[] }).tasks.map((e) => e.key));
   try {
@@ -96,7 +96,8 @@ test("notebook 10's ucf section plans the shipped ucf short model's clips only: 
       const plan = planExperiment(path.join(ROOT, s.config), { set: s.set, out: s.outDir });
       assert.deepEqual([...new Set(plan.tasks.map((t) => t.kind))].sort(), ['autoencoder', 'decoder', 'evaluate', 'real', 'sample', 'short']);
       const points = plan.tasks.filter((t) => t.kind === 'sample').map((t) => t.point!);
-      assert.deepEqual(points.map((p) => [p.mode, p.frames, p.steps]), [['short', 16, profile === 'smoke' ? 4 : 20]]);
+      const steps = profile === 'smoke' ? 4 : 20;
+      assert.deepEqual(points.map((p) => [p.mode, p.frames, p.steps, p.w, p.seed]), [['short', 16, steps, 0, 1], ['short', 16, steps, 3, 1]], 'unguided and w = 3, seed 1');
       assert.equal((plan.resolved.sweep as { n: number }).n, profile === 'smoke' ? 4 : 32);
       // Every model it samples with is shipped (else the notebook would train for an hour).
       for (const t of plan.tasks.filter((x) => ['autoencoder', 'decoder', 'short'].includes(x.kind)))

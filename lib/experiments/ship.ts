@@ -30,7 +30,11 @@ export interface ShipOptions {
   maxMb?: number;
   /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes; 'int8': kernels in int8, about a quarter). */
   precision?: ShipPrecision;
-  /** Experiment files whose shipped stages are removed in the same write (a family retired for another). */
+  /**
+   * Experiment files whose shipped stages are removed in the same write (a family retired for
+   * another); 'FILE:STAGE[,STAGE]' removes only those stages of FILE (a model replaced by another
+   * experiment's).
+   */
   drop?: string[];
   /** Print the sizes, write nothing. */
   dryRun?: boolean;
@@ -49,6 +53,15 @@ export interface ShipResult {
 function repoPath(file: string): string {
   const rel = path.relative(REPO_ROOT, file);
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** '--drop FILE' (every shipped stage of FILE) or 'FILE:STAGE[,STAGE]' (only those). */
+function parseDrop(arg: string): { experiment: string; stages: string[] | null } {
+  const m = /^(.+\.ya?ml):([\w,-]+)$/.exec(arg);
+  const file = m ? m[1] : arg;
+  const stages = m ? m[2].split(',').filter(Boolean) : null;
+  if (stages && !stages.length) throw new Error(`--drop: '${arg}' names no stage (expected FILE or FILE:STAGE[,STAGE])`);
+  return { experiment: repoPath(path.resolve(file)), stages };
 }
 
 function shellWord(s: string): string {
@@ -194,10 +207,15 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const shipped: ShippedEntry[] = withBytes.map(({ converted: _, ...e }) => e);
   const old = readManifest(models);
   const experiment = repoPath(plan.file);
-  const dropped = new Set((opts.drop ?? []).map((f) => repoPath(path.resolve(f))));
-  for (const d of dropped)
-    if (!old.tasks.some((e) => e.experiment === d)) throw new Error(`--drop: ${d} has no shipped stages in ${models} (shipped: ${[...new Set(old.tasks.map((e) => e.experiment))].join(', ') || 'none'})`);
-  const isReplaced = (e: ShippedEntry): boolean => dropped.has(e.experiment) || shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
+  const dropped = (opts.drop ?? []).map(parseDrop);
+  for (const d of dropped) {
+    const of = old.tasks.filter((e) => e.experiment === d.experiment);
+    if (!of.length) throw new Error(`--drop: ${d.experiment} has no shipped stages in ${models} (shipped: ${[...new Set(old.tasks.map((e) => e.experiment))].join(', ') || 'none'})`);
+    for (const st of d.stages ?? [])
+      if (!of.some((e) => e.stage === st)) throw new Error(`--drop: ${d.experiment} has no shipped stage '${st}' (its shipped stages: ${of.map((e) => e.stage).join(', ')})`);
+  }
+  const isDropped = (e: ShippedEntry): boolean => dropped.some((d) => d.experiment === e.experiment && (!d.stages || d.stages.includes(e.stage)));
+  const isReplaced = (e: ShippedEntry): boolean => isDropped(e) || shipped.some((n) => n.dir === e.dir || (e.experiment === experiment && e.stage === n.stage));
   const replaced = old.tasks.filter((e) => isReplaced(e) && !shipped.some((n) => n.dir === e.dir));
   const kept = old.tasks.filter((e) => !isReplaced(e));
   const all = [...kept, ...shipped];
@@ -207,7 +225,7 @@ export function shipRun(runDir: string, opts: ShipOptions = {}): ShipResult {
   const dw = Math.max(...shipped.map((e) => e.dir.length));
   log(`${plan.name} (${experiment}) -> ${models}`);
   for (const e of shipped) log(`  ${e.stage.padEnd(w)}  ${e.kind.padEnd(13)}  ${e.dir.padEnd(dw)}  ${fmtMb(e.bytes).padStart(9)}  ${precision}  trained in ${e.wall_s.toFixed(0)} s${e.backend ? ` on ${e.backend}` : ''}  (${e.files.map((f) => f.name).join(', ')})`);
-  for (const e of replaced) log(dropped.has(e.experiment) ? `  drops ${e.experiment} ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})` : `  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
+  for (const e of replaced) log(isDropped(e) ? `  drops ${e.experiment} ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})` : `  replaces ${e.stage} (${e.dir}, ${fmtMb(e.bytes)})`);
   log(`shipped models in all: ${fmtMb(totalBytes)} (${fmtMb(shipped.reduce((a, e) => a + e.bytes, 0))} from this run, ${fmtMb(kept.reduce((a, e) => a + e.bytes, 0))} already shipped), limit ${maxMb} MB`);
   if (totalBytes > maxMb * MB)
     throw new Error(`refusing to ship: the shipped models would take ${fmtMb(totalBytes)} in all, above the limit of ${maxMb} MB (--max-mb ${maxMb}); ship fewer stages (--stages) or raise --max-mb`);

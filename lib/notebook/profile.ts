@@ -89,16 +89,19 @@ const SHAPES: Record<ProfileName, Entry> = {
 };
 
 /**
- * Ucf's shipped short model (10, after shapes): experiments/ucf-synthetic-fs2-ae-motion.yaml, whose
- * motion-weighted autoencoder, robust-latent decoder and short model are shipped in models/; every profile samples
- * its 16-frame clips and scores them against the floors (smoke: 4 clips, 4 sampler steps, 16 real
- * clips; mini and paper: the file's 32 clips, DDIM 20).
+ * Ucf's shipped short model (10, after shapes): experiments/ucf-synthetic-fs2-class.yaml, the
+ * class-conditional short model (12 actions) on the motion-weighted autoencoder's latents, whose
+ * autoencoder, robust-latent decoder and short model are shipped in models/; every profile samples
+ * its 16-frame clips for the held-out clips' actions, unguided (w = 0) and with classifier-free
+ * guidance w = 3 (s = 4; the file's best setting), seed 1, and scores them against the floors
+ * (smoke: 4 clips, 4 sampler steps, 16 real clips; mini and paper: the file's 32 clips, DDIM 20).
  */
-const UCF_SHIPPED_FILE = 'experiments/ucf-synthetic-fs2-ae-motion.yaml';
+const UCF_SHIPPED_FILE = 'experiments/ucf-synthetic-fs2-class.yaml';
+const UCF_SHIPPED_POINTS = ['sweep.grids.short.w=[0, 3]', 'sweep.grids.short.seed=1'];
 const UCF_SHIPPED: Record<ProfileName, Entry> = {
-  smoke: { config: UCF_SHIPPED_FILE, set: ['sweep.grids.short.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
-  mini: { config: UCF_SHIPPED_FILE, set: [], params: {} },
-  paper: { config: UCF_SHIPPED_FILE, set: [], params: {} },
+  smoke: { config: UCF_SHIPPED_FILE, set: [...UCF_SHIPPED_POINTS, 'sweep.grids.short.steps=4', 'sweep.n=4', 'evaluate.n_real=16'], params: {} },
+  mini: { config: UCF_SHIPPED_FILE, set: UCF_SHIPPED_POINTS, params: {} },
+  paper: { config: UCF_SHIPPED_FILE, set: UCF_SHIPPED_POINTS, params: {} },
 };
 
 /** The ablation families: their synthetic stand-in, the variable naming a real data root, and the experiment file of their shipped long-video models. */

@@ -22,19 +22,21 @@ channels) as int8 with one float32 scale per output channel and the rest (biases
 and last layers) in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
 --precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
 exceed --max-mb in all. --drop FILE removes every shipped stage of that experiment file in the same
-write (a family retired for another; the limit counts without them).
+write (a family retired for another; the limit counts without them); --drop FILE:STAGE[,STAGE]
+removes only those stages of it (a model replaced by another experiment's).
 
 Examples:
   lvdm ship runs/shapes
   lvdm ship runs/shapes --stages ae,lvdm --max-mb 20 --dry-run
-  lvdm ship runs/taichi-synthetic-long --drop experiments/sky-synthetic-long.yaml   # retire sky to make room`,
+  lvdm ship runs/taichi-synthetic-long --drop experiments/sky-synthetic-long.yaml   # retire sky to make room
+  lvdm ship runs/ucf-fs2-class --stages lvdm --drop experiments/ucf-synthetic-fs2-ae-motion.yaml:lvdm`,
   positionals: true,
   options: {
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
     to: { type: 'string', help: 'models folder (default the repository models/)' },
     'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
     precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes), 'int8' (kernels in int8, about a quarter) or 'fp32' (unchanged)" },
-    drop: { type: 'string', multiple: true, help: 'remove the shipped stages of this experiment file (repeatable)' },
+    drop: { type: 'string', multiple: true, help: 'remove the shipped stages of this experiment file, or FILE:STAGE[,STAGE] only those (repeatable)' },
     'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
   },
   async run(values, positionals) {
