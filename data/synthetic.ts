@@ -31,14 +31,14 @@ import {
   valueNoise3,
 } from './raster';
 
-export type SyntheticFamily = 'shapes' | 'shapes-large' | 'shapes-upright' | 'sky' | 'taichi' | 'ucf' | 'captioned';
-export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'shapes-large', 'shapes-upright', 'sky', 'taichi', 'ucf', 'captioned'];
+export type SyntheticFamily = 'shapes' | 'shapes-large' | 'shapes-upright' | 'shapes-plain' | 'shapes-flat' | 'shapes-single' | 'sky' | 'taichi' | 'ucf' | 'captioned';
+export const SYNTHETIC_FAMILIES: readonly SyntheticFamily[] = ['shapes', 'shapes-large', 'shapes-upright', 'shapes-plain', 'shapes-flat', 'shapes-single', 'sky', 'taichi', 'ucf', 'captioned'];
 
 /** The families of moving discs, squares and triangles. */
-export type ShapesFamily = 'shapes' | 'shapes-large' | 'shapes-upright';
+export type ShapesFamily = 'shapes' | 'shapes-large' | 'shapes-upright' | 'shapes-plain' | 'shapes-flat' | 'shapes-single';
 
 export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily {
-  return family === 'shapes' || family === 'shapes-large' || family === 'shapes-upright';
+  return Object.prototype.hasOwnProperty.call(SHAPE_FAMILIES, family);
 }
 
 /**
@@ -51,11 +51,22 @@ export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily 
  * 'shapes-upright': the same videos as 'shapes-large' (`drawsOf`: its seeds and draws) with every
  * square axis-aligned, every triangle pointing up and none spinning (`upright`), so that each kind
  * is one pattern rather than one per angle.
+ * 'shapes-plain': shapes-upright's videos with only their first shape (`single`), on a background
+ * of one colour (`flat`: the background's first colour): the easiest outline task of the family, a
+ * diagnostic (experiments/shapes-image-plain.yaml) of whether the shapes models' blobs come from
+ * the scene's clutter or from drawing an outline at all.
+ * 'shapes-flat': shapes-large's videos on a background of one colour, shapes and angles unchanged
+ * (experiments/shapes-image-flat.yaml: is it the textured background?).
+ * 'shapes-single': shapes-flat's videos with only their first shape, at its angle and spin
+ * (experiments/shapes-image-single.yaml: is it the second shape, or the angles?).
  */
-const SHAPE_FAMILIES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number; drawsOf?: ShapesFamily; upright?: boolean }> = {
+const SHAPE_FAMILIES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number; drawsOf?: ShapesFamily; upright?: boolean; single?: boolean; flat?: boolean }> = {
   shapes: { rMin: 0.08, rSpan: 0.12, maxCount: 3 },
   'shapes-large': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
   'shapes-upright': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', upright: true },
+  'shapes-plain': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', upright: true, single: true, flat: true },
+  'shapes-flat': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', flat: true },
+  'shapes-single': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', single: true, flat: true },
 };
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
@@ -319,7 +330,8 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
     // Upright: drawn as above, so every other parameter is the drawn family's; then no spin, squares
     // axis-aligned (a vertex at 45 degrees), triangles with a vertex straight up (-90: y points down).
     if (size.upright) for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
-    return { family, bg, shapes };
+    // Single: the first shape alone; flat: the background's first colour (c1 mixed with itself).
+    return { family, bg: size.flat ? { ...bg, c2: bg.c1 } : bg, shapes: size.single ? shapes.slice(0, 1) : shapes };
   }
   if (family === 'sky') {
     const palette = rng.int(0, 3);

@@ -5,7 +5,8 @@
  * judged as the 16-frame clip [F x 5, B x 11], B the flat frame of F's per-channel median colour:
  * the median is then B and the object F's non-background region. The kind is read from the
  * object's outline as for a clip (shape-kind.ts), and whether the outline is regular (a disc, a
- * square or a triangle rather than a lumpy blob: isRegularOutline); the clip cannot be
+ * square or a triangle rather than a lumpy blob: isRegularOutline), and of the regular ones how many
+ * are squares and triangles (a round blob reads as a regular disc); the clip cannot be
  * "consistent" (found in 5 of 16 frames), so only the kinds and outlines are counted. The same
  * reading is taken of real frames, their reconstructions and every model's samples, so the
  * counts compare like with like.
@@ -41,12 +42,13 @@ function stillClip(frame: Uint8Array, h: number, w: number): Uint8Array {
   return out;
 }
 
-async function kindsOf(set: string, frames: number[], sheetClips: number): Promise<{ counts: Record<ShapeKind | 'none', number>; regular: number; edges: number[]; sheet: RgbImage }> {
+async function kindsOf(set: string, frames: number[], sheetClips: number): Promise<{ counts: Record<ShapeKind | 'none', number>; regular: number; regularPolygons: number; edges: number[]; sheet: RgbImage }> {
   const arr = openNpyArray(set, videoArrayKey(set, undefined, true));
   const counts: Record<ShapeKind | 'none', number> = { disc: 0, square: 0, triangle: 0, none: 0 };
   const shown: Uint8Array[] = [];
   const edges: number[] = [];
   let regular = 0;
+  let regularPolygons = 0;
   let size: [number, number] = [0, 0];
   try {
     const [n, t, h, w, c] = arr.shape;
@@ -60,14 +62,17 @@ async function kindsOf(set: string, frames: number[], sheetClips: number): Promi
         const clip = stillClip(row.subarray(f * h * w * 3, (f + 1) * h * w * 3), h, w);
         const { kind, edge, outline } = clipConsistency(clip, [SHOWN + BLANK, h, w, 3], { range: '[0, 255]' });
         counts[kind ?? 'none'] += 1;
-        if (isRegularOutline(outline)) regular += 1;
+        if (isRegularOutline(outline)) {
+          regular += 1;
+          if (kind && isPolygon(kind)) regularPolygons += 1; // a clean square or triangle, not a round blob read as a disc
+        }
         if (Number.isFinite(edge)) edges.push(edge);
       }
     }
   } finally {
     arr.close();
   }
-  return { counts, regular, edges, sheet: upscaleNearest(frameGrid(shown, 1, size[0], size[1], { cols: 8, pad: 1 }), 4) };
+  return { counts, regular, regularPolygons, edges, sheet: upscaleNearest(frameGrid(shown, 1, size[0], size[1], { cols: 8, pad: 1 }), 4) };
 }
 
 async function main(): Promise<void> {
@@ -79,12 +84,12 @@ async function main(): Promise<void> {
   if (positionals.length === 0) throw new Error('expected one or more video arrays (videos.npz, samples.npz, real.npz)');
   const sheets: RgbImage[] = [];
   for (const set of positionals) {
-    const { counts: k, regular, edges, sheet } = await kindsOf(set, frames, sheetClips);
+    const { counts: k, regular, regularPolygons, edges, sheet } = await kindsOf(set, frames, sheetClips);
     edges.sort((a, b) => a - b);
     sheets.push(sheet);
     const found = k.disc + k.square + k.triangle;
     const poly = SHAPE_KINDS.filter(isPolygon).reduce((s, x) => s + k[x], 0);
-    console.log(`${set}: frames ${found + k.none}; disc ${k.disc}, square ${k.square}, triangle ${k.triangle}, no object ${k.none}; squares and triangles ${poly} (${((100 * poly) / Math.max(found, 1)).toFixed(0)}% of objects); regular outlines ${regular} (${((100 * regular) / Math.max(found, 1)).toFixed(0)}%); edge sharpness median ${edges.length ? edges[edges.length >> 1].toFixed(2) : 'n/a'}`);
+    console.log(`${set}: frames ${found + k.none}; disc ${k.disc}, square ${k.square}, triangle ${k.triangle}, no object ${k.none}; squares and triangles ${poly} (${((100 * poly) / Math.max(found, 1)).toFixed(0)}% of objects); regular outlines ${regular} (${((100 * regular) / Math.max(found, 1)).toFixed(0)}%), of them squares and triangles ${regularPolygons}; edge sharpness median ${edges.length ? edges[edges.length >> 1].toFixed(2) : 'n/a'}`);
   }
   if (values.sheet) {
     const width = Math.max(...sheets.map((s) => s.width));

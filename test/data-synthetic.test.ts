@@ -166,6 +166,83 @@ test('SyntheticDataset.get: the window start comes from rng, within the video, s
   assert.equal(syntheticFamilyFromSource('ucf101'), null);
 });
 
+for (const [family, of] of [
+  ['shapes-plain', 'shapes-upright'],
+  ['shapes-single', 'shapes-large'],
+] as const)
+  test(`${family}: ${of}'s first shape alone, where it was, on a background of one colour`, () => {
+    const S = 32;
+    let multi = 0;
+    for (let index = 0; index < 24; index++) {
+      const full = syntheticVideoInfo(spec(of, index));
+      const first = /^a video of a (\w+) (disc|square|triangle)/.exec(full.caption);
+      assert.ok(first, full.caption);
+      if (full.caption.includes(' and ')) multi++;
+      const one = syntheticVideoInfo(spec(family, index));
+      assert.equal(one.caption, `a video of a ${first[1]} ${first[2]} moving`, `video ${index}`);
+      assert.equal(one.className, first[2]);
+      const clip = renderSyntheticFrames(spec(family, index, S), 0, 2, 6);
+      const fullClip = renderSyntheticFrames(spec(of, index, S), 0, 2, 6);
+      const shape = palette[first[1]];
+      for (let f = 0; f < 2; f++) {
+        const frame = clip.subarray(f * S * S * 3, (f + 1) * S * S * 3);
+        const fullFrame = fullClip.subarray(f * S * S * 3, (f + 1) * S * S * 3);
+        // The background: the commonest colour; every other pixel lies between it and the shape's colour (edges are anti-aliased).
+        const counts = new Map<string, number>();
+        for (let p = 0; p < S * S; p++) {
+          const k = `${frame[3 * p]},${frame[3 * p + 1]},${frame[3 * p + 2]}`;
+          counts.set(k, (counts.get(k) ?? 0) + 1);
+        }
+        const [bgKey, bgCount] = [...counts].sort((a, b) => b[1] - a[1])[0];
+        const bg = bgKey.split(',').map(Number);
+        assert.ok(bgCount > 0.5 * S * S, `video ${index} frame ${f}: the background covers half the frame (${bgCount} px)`);
+        for (let p = 0; p < S * S; p++) {
+          const px = [frame[3 * p], frame[3 * p + 1], frame[3 * p + 2]];
+          const d = shape.map((c, i) => c - bg[i]);
+          const t = Math.max(0, Math.min(1, d.reduce((a, di, i) => a + di * (px[i] - bg[i]), 0) / d.reduce((a, di) => a + di * di, 0)));
+          const off = Math.max(...px.map((v, i) => Math.abs(v - (bg[i] + t * d[i]))));
+          assert.ok(off <= 2, `video ${index} frame ${f} pixel ${p}: [${px}] is neither the background [${bg}], the shape [${shape}] nor between them`);
+          // Where the full scene shows the first shape, so does this one: same place, size and angle.
+          if (shape.every((c, i) => fullFrame[3 * p + i] === c)) assert.deepEqual(px, shape, `video ${index} frame ${f} pixel ${p}: the first shape moved`);
+        }
+      }
+    }
+    assert.ok(multi >= 3, `videos with two shapes in ${of} (${multi}) keep one in ${family}`);
+  });
+
+test("shapes-flat: shapes-large's shapes, where they are, on a background of one colour", () => {
+  const S = 32;
+  let textured = 0;
+  for (let index = 0; index < 16; index++) {
+    const large = syntheticVideoInfo(spec('shapes-large', index));
+    assert.equal(syntheticVideoInfo(spec('shapes-flat', index)).caption, large.caption, `video ${index}: same shapes as shapes-large`);
+    const colours = [...large.caption.matchAll(/a (\w+) (disc|square|triangle)/g)].map((m) => palette[m[1]]);
+    const flat = renderSyntheticFrames(spec('shapes-flat', index, S), 0, 1, 1);
+    const tex = renderSyntheticFrames(spec('shapes-large', index, S), 0, 1, 1);
+    const key = (f: Uint8Array, p: number): string => `${f[3 * p]},${f[3 * p + 1]},${f[3 * p + 2]}`;
+    const isShape = (f: Uint8Array, p: number): boolean => colours.some((c) => key(f, p) === c.join(','));
+    /** The commonest colour of a frame. */
+    const commonest = (f: Uint8Array): string => {
+      const counts = new Map<string, number>();
+      for (let p = 0; p < S * S; p++) counts.set(key(f, p), (counts.get(key(f, p)) ?? 0) + 1);
+      return [...counts].sort((a, b) => b[1] - a[1])[0][0];
+    };
+    const bg = commonest(flat);
+    const bgTex = commonest(tex);
+    let other = 0;
+    let otherTex = 0;
+    for (let p = 0; p < S * S; p++) {
+      assert.equal(isShape(flat, p), isShape(tex, p), `video ${index} pixel ${p}: a shape's pixel in one family and not the other`);
+      if (!isShape(flat, p) && key(flat, p) !== bg) other++;
+      if (!isShape(tex, p) && key(tex, p) !== bgTex) otherTex++;
+    }
+    // Besides the background's one colour and the shapes' own, only their anti-aliased edges.
+    assert.ok(other < 0.15 * S * S, `video ${index}: ${other} pixels are neither the background nor a shape`);
+    if (otherTex - other > 0.3 * S * S) textured++;
+  }
+  assert.ok(textured >= 4, `shapes-large draws textured backgrounds behind the same shapes (${textured} of 16 videos)`);
+});
+
 test("shapes-upright: shapes-large's videos with squares axis-aligned, triangles pointing up, none spinning", () => {
   const S = 64;
   /** Rows and columns of the pixels of exactly `rgb` in one frame. */

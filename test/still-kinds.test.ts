@@ -49,16 +49,18 @@ test('still-kinds: real frames read as their clips and regular, drawn ellipses n
     const r = stillKinds(['--frames', '0,2', '--sheet', path.join(dir, 'sheet.png'), '--sheet-clips', '8', path.join(dir, 'real.npz'), path.join(dir, 'blobs.npz')]);
     assert.equal(r.status, 0, r.out);
     const line = (file: string): RegExpMatchArray => {
-      const m = r.out.match(new RegExp(`${file}: frames (\\d+); disc (\\d+), square (\\d+), triangle (\\d+), no object (\\d+); squares and triangles (\\d+) \\(\\d+% of objects\\); regular outlines (\\d+)`));
+      const m = r.out.match(new RegExp(`${file}: frames (\\d+); disc (\\d+), square (\\d+), triangle (\\d+), no object (\\d+); squares and triangles (\\d+) \\(\\d+% of objects\\); regular outlines (\\d+) \\(\\d+%\\), of them squares and triangles (\\d+)`));
       assert.ok(m, `no line for ${file} in:\n${r.out}`);
       return m;
     };
-    const [, frames, disc, square, triangle, none, polys, regular] = line('real.npz').map(Number);
+    const [, frames, disc, square, triangle, none, polys, regular, regularPolys] = line('real.npz').map(Number);
     assert.equal(frames, 24);
     assert.equal(none, 0);
     assert.equal(disc + square + triangle, 24);
     assert.equal(polys, square + triangle);
     assert.ok(regular >= 20, `real frames: ${regular} of 24 regular`);
+    assert.ok(regularPolys <= polys && regularPolys >= polys - (24 - regular), `regular squares and triangles ${regularPolys}: at most the ${polys} polygons, at least those not among the irregular`);
+    assert.ok(regularPolys > 0);
     // The whole clips' reading (objectConsistency), independent of the still-frame construction: the
     // frames of a single-shape clip read as its kind, so the squares and triangles agree within the
     // clips whose tracked object may differ (two shapes).
@@ -69,6 +71,7 @@ test('still-kinds: real frames read as their clips and regular, drawn ellipses n
     assert.equal(blobs[1], 12);
     assert.equal(blobs[5], 0);
     assert.equal(blobs[7], 0, 'an ellipse of axis ratio 1.5 is not a regular outline');
+    assert.equal(blobs[8], 0);
     const sheet = decodePng(fs.readFileSync(path.join(dir, 'sheet.png')));
     assert.equal(sheet.width, (8 * 33 + 1) * 4);
     assert.equal(sheet.height, (33 + 1) * 4 + 8 + (33 + 1) * 4 + 8);

@@ -10,7 +10,7 @@ const nonNegInt = z.number().int().nonnegative();
 
 export const DataConfig = z
   .object({
-    /** `synthetic-shapes|synthetic-shapes-large|synthetic-shapes-upright|synthetic-sky|synthetic-taichi|synthetic-ucf|synthetic-captioned`, `shards` (prepared), or a real data set. */
+    /** `synthetic-shapes|synthetic-shapes-large|synthetic-shapes-upright|synthetic-shapes-plain|synthetic-shapes-flat|synthetic-shapes-single|synthetic-sky|synthetic-taichi|synthetic-ucf|synthetic-captioned`, `shards` (prepared), or a real data set. */
     source: z.string().min(1),
     /** Data root (real data sets / prepared shards). */
     root: z.string().optional(),
