@@ -3,6 +3,7 @@
  * writers (CSV / JSON parse back to the same rows), aggregates over seeds and paired
  * comparisons against a baseline, checked against direct computations.
  */
+import type { PointResult } from '../lib/experiments/types';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -113,6 +114,36 @@ test('aggregates over seeds: mean, std and 95% t-interval per setting, per windo
   const one = aggregateSettings(syntheticPoints({ s: [0], w: [0], seeds: [7] }));
   assert.ok(Number.isNaN(one[0].metric.std));
   assert.equal((aggregatesTable(one, syntheticPoints({ s: [0], w: [0], seeds: [7] })).objects()[0] as Record<string, unknown>).fvd_proxy_ci_lo, null);
+});
+
+test('aggregates carry the clip readings of shapes sweeps over seeds; settings without them read null', () => {
+  const pts = syntheticPoints({ s: [0, 100], w: [0], seeds: [1, 2, 3] });
+  const regularOf = (p: PointResult): number => (p.seed === 1 ? 0.25 : p.seed === 2 ? 0.5 : 0.75) + (p.s === 100 ? 0.1 : 0);
+  for (const p of pts) {
+    if (p.s !== 0) continue; // only s = 0 was read (s = 100 carries the readings on two of its seeds only)
+    p.object_consistency = 0.9;
+    p.regular = regularOf(p);
+  }
+  for (const p of pts) if (p.s === 100 && p.seed !== 3) p.regular = regularOf(p);
+  const aggs = aggregateSettings(pts);
+  const a0 = aggs.find((a) => a.setting.s === 0)!;
+  const t = tInterval([0.25, 0.5, 0.75]);
+  assert.equal(a0.readings.regular!.mean, t.mean);
+  assert.equal(a0.readings.regular!.std, t.std);
+  assert.equal(a0.readings.regular!.lo, t.lo);
+  assert.equal(a0.readings.object_consistency!.mean, 0.9);
+  assert.equal(a0.readings.polygons, undefined);
+  assert.deepEqual(aggs.find((a) => a.setting.s === 100)!.readings, {}, 'a reading missing on one seed is not summarised');
+  const rows = aggregatesTable(aggs, pts).objects() as Record<string, unknown>[];
+  const r0 = rows.find((r) => r.s === 0)!;
+  const r100 = rows.find((r) => r.s === 100)!;
+  assert.ok(Math.abs((r0.regular_mean as number) - 0.5) < 1e-12);
+  assert.equal(r0.regular_ci_hi, t.hi);
+  assert.equal(r100.regular_mean, null);
+  assert.equal(r100.object_consistency_std, null);
+  assert.ok(!('polygons_mean' in r0), 'no column for a reading no setting carries');
+  // A sweep without clip readings keeps its columns.
+  assert.ok(!aggregatesTable(aggregateSettings(syntheticPoints()), syntheticPoints()).columnNames().some((c) => c.startsWith('regular')));
 });
 
 test('paired comparisons: per-seed differences, bootstrap interval, far tighter than the seed spread', () => {
