@@ -166,6 +166,17 @@ test('SyntheticDataset.get: the window start comes from rng, within the video, s
   assert.equal(syntheticFamilyFromSource('ucf101'), null);
 });
 
+/** The colour of pixel p of an RGB frame, as 'r,g,b'. */
+const colourKey = (frame: Uint8Array, p: number): string => `${frame[3 * p]},${frame[3 * p + 1]},${frame[3 * p + 2]}`;
+
+/** The commonest colour of an RGB frame of n pixels and how many pixels have it. */
+function commonestColour(frame: Uint8Array, n: number): { key: string; count: number } {
+  const counts = new Map<string, number>();
+  for (let p = 0; p < n; p++) counts.set(colourKey(frame, p), (counts.get(colourKey(frame, p)) ?? 0) + 1);
+  const [key, count] = [...counts].sort((a, b) => b[1] - a[1])[0];
+  return { key, count };
+}
+
 for (const [family, of] of [
   ['shapes-plain', 'shapes-upright'],
   ['shapes-single', 'shapes-large'],
@@ -188,12 +199,7 @@ for (const [family, of] of [
         const frame = clip.subarray(f * S * S * 3, (f + 1) * S * S * 3);
         const fullFrame = fullClip.subarray(f * S * S * 3, (f + 1) * S * S * 3);
         // The background: the commonest colour; every other pixel lies between it and the shape's colour (edges are anti-aliased).
-        const counts = new Map<string, number>();
-        for (let p = 0; p < S * S; p++) {
-          const k = `${frame[3 * p]},${frame[3 * p + 1]},${frame[3 * p + 2]}`;
-          counts.set(k, (counts.get(k) ?? 0) + 1);
-        }
-        const [bgKey, bgCount] = [...counts].sort((a, b) => b[1] - a[1])[0];
+        const { key: bgKey, count: bgCount } = commonestColour(frame, S * S);
         const bg = bgKey.split(',').map(Number);
         assert.ok(bgCount > 0.5 * S * S, `video ${index} frame ${f}: the background covers half the frame (${bgCount} px)`);
         for (let p = 0; p < S * S; p++) {
@@ -219,22 +225,15 @@ test("shapes-flat: shapes-large's shapes, where they are, on a background of one
     const colours = [...large.caption.matchAll(/a (\w+) (disc|square|triangle)/g)].map((m) => palette[m[1]]);
     const flat = renderSyntheticFrames(spec('shapes-flat', index, S), 0, 1, 1);
     const tex = renderSyntheticFrames(spec('shapes-large', index, S), 0, 1, 1);
-    const key = (f: Uint8Array, p: number): string => `${f[3 * p]},${f[3 * p + 1]},${f[3 * p + 2]}`;
-    const isShape = (f: Uint8Array, p: number): boolean => colours.some((c) => key(f, p) === c.join(','));
-    /** The commonest colour of a frame. */
-    const commonest = (f: Uint8Array): string => {
-      const counts = new Map<string, number>();
-      for (let p = 0; p < S * S; p++) counts.set(key(f, p), (counts.get(key(f, p)) ?? 0) + 1);
-      return [...counts].sort((a, b) => b[1] - a[1])[0][0];
-    };
-    const bg = commonest(flat);
-    const bgTex = commonest(tex);
+    const isShape = (f: Uint8Array, p: number): boolean => colours.some((c) => colourKey(f, p) === c.join(','));
+    const bg = commonestColour(flat, S * S).key;
+    const bgTex = commonestColour(tex, S * S).key;
     let other = 0;
     let otherTex = 0;
     for (let p = 0; p < S * S; p++) {
       assert.equal(isShape(flat, p), isShape(tex, p), `video ${index} pixel ${p}: a shape's pixel in one family and not the other`);
-      if (!isShape(flat, p) && key(flat, p) !== bg) other++;
-      if (!isShape(tex, p) && key(tex, p) !== bgTex) otherTex++;
+      if (!isShape(flat, p) && colourKey(flat, p) !== bg) other++;
+      if (!isShape(tex, p) && colourKey(tex, p) !== bgTex) otherTex++;
     }
     // Besides the background's one colour and the shapes' own, only their anti-aliased edges.
     assert.ok(other < 0.15 * S * S, `video ${index}: ${other} pixels are neither the background nor a shape`);
