@@ -41,6 +41,20 @@ export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily 
   return Object.prototype.hasOwnProperty.call(SHAPE_FAMILIES, family);
 }
 
+/** How a drawing family draws its shapes: circumradius rMin + rSpan U(0, 1), 1 to maxCount of them. */
+interface ShapeDraws {
+  rMin: number;
+  rSpan: number;
+  maxCount: number;
+}
+/** A family derived from a drawing family's videos (its seeds and draws), posed or pruned after drawing. */
+interface ShapePose {
+  drawsOf: 'shapes' | 'shapes-large';
+  upright?: boolean;
+  single?: boolean;
+  flat?: boolean;
+}
+
 /**
  * Sizes and counts of the shapes families (world units: the frame's short side is 1), and how their
  * shapes are posed.
@@ -60,14 +74,21 @@ export function isShapesFamily(family: SyntheticFamily): family is ShapesFamily 
  * 'shapes-single': shapes-flat's videos with only their first shape, at its angle and spin
  * (experiments/shapes-image-single.yaml: is it the second shape, or the angles?).
  */
-const SHAPE_FAMILIES: Record<ShapesFamily, { rMin: number; rSpan: number; maxCount: number; drawsOf?: ShapesFamily; upright?: boolean; single?: boolean; flat?: boolean }> = {
+const SHAPE_FAMILIES: Record<ShapesFamily, ShapeDraws | ShapePose> = {
   shapes: { rMin: 0.08, rSpan: 0.12, maxCount: 3 },
   'shapes-large': { rMin: 0.15, rSpan: 0.1, maxCount: 2 },
-  'shapes-upright': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', upright: true },
-  'shapes-plain': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', upright: true, single: true, flat: true },
-  'shapes-flat': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', flat: true },
-  'shapes-single': { rMin: 0.15, rSpan: 0.1, maxCount: 2, drawsOf: 'shapes-large', single: true, flat: true },
+  'shapes-upright': { drawsOf: 'shapes-large', upright: true },
+  'shapes-plain': { drawsOf: 'shapes-large', upright: true, single: true, flat: true },
+  'shapes-flat': { drawsOf: 'shapes-large', flat: true },
+  'shapes-single': { drawsOf: 'shapes-large', single: true, flat: true },
 };
+
+/** The family whose seeds and draws a shapes family's videos come from, and how they are posed after. */
+function shapesRecipe(family: ShapesFamily): { drawn: 'shapes' | 'shapes-large'; draws: ShapeDraws; pose: Omit<ShapePose, 'drawsOf'> } {
+  const f = SHAPE_FAMILIES[family];
+  const drawn = 'drawsOf' in f ? f.drawsOf : (family as 'shapes' | 'shapes-large');
+  return { drawn, draws: SHAPE_FAMILIES[drawn] as ShapeDraws, pose: 'drawsOf' in f ? f : {} };
+}
 
 /** Class names of the UCF-like family (CamelCase as in UCF-101; captions split the words). */
 export const SYNTHETIC_UCF_CLASSES: readonly string[] = [
@@ -287,7 +308,7 @@ function isShapesParams(p: VideoParams): p is ShapesParams {
 }
 
 function videoSeed(family: SyntheticFamily, seed: number, index: number): number {
-  const drawn = isShapesFamily(family) ? (SHAPE_FAMILIES[family].drawsOf ?? family) : family;
+  const drawn = isShapesFamily(family) ? shapesRecipe(family).drawn : family;
   let h = hashString(`synthetic-${drawn}`) ^ Math.imul(index + 1, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ Math.imul(Math.floor(seed) >>> 0, 0xc2b2ae35);
   return (h ^ (h >>> 13)) >>> 0;
@@ -307,7 +328,7 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
   const rng = new Rng(videoSeed(family, seed, index));
   if (family === 'captioned') return makeCaptionedParams(rng);
   if (isShapesFamily(family)) {
-    const size = SHAPE_FAMILIES[family];
+    const { draws: size, pose } = shapesRecipe(family);
     const bg = randBackground(rng);
     const n = rng.int(1, size.maxCount);
     const colours = rng.permutation(SHAPE_PALETTE.length);
@@ -329,9 +350,9 @@ function makeParams(family: SyntheticFamily, seed: number, index: number): Video
     }
     // Upright: drawn as above, so every other parameter is the drawn family's; then no spin, squares
     // axis-aligned (a vertex at 45 degrees), triangles with a vertex straight up (-90: y points down).
-    if (size.upright) for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
+    if (pose.upright) for (const sh of shapes) Object.assign(sh, { angle0: sh.kind === 1 ? TAU / 8 : -TAU / 4, spin: 0 });
     // Single: the first shape alone; flat: the background's first colour (c1 mixed with itself).
-    return { family, bg: size.flat ? { ...bg, c2: bg.c1 } : bg, shapes: size.single ? shapes.slice(0, 1) : shapes };
+    return { family, bg: pose.flat ? { ...bg, c2: bg.c1 } : bg, shapes: pose.single ? shapes.slice(0, 1) : shapes };
   }
   if (family === 'sky') {
     const palette = rng.int(0, 3);
