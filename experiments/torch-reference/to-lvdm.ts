@@ -23,7 +23,6 @@ import { UNet3D } from '../../lib/models/unet3d/unet';
 import { ParamStore } from '../../lib/nn/params';
 import { Rng } from '../../lib/nn/rng';
 import { unetMapping, collectFromPublic } from '../../lib/interop/mapping';
-import { openStateDict } from '../../lib/interop/convert';
 import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors';
 
 async function main(): Promise<void> {
@@ -40,7 +39,9 @@ async function main(): Promise<void> {
   const store = new ParamStore(new Rng(0));
   const net = new UNet3D(store, unet);
   const shapes = store.entries().map(([n, v]) => [n, v.shape.slice()] as [string, number[]]);
-  const { tensors } = openStateDict(values.weights);
+  // One read of the file: its tensors (float16 widened to float32) and its metadata (the step).
+  const file = loadSafetensors(values.weights);
+  const tensors = new Map([...file.tensors].map(([k, t]) => [k, { shape: t.shape, read: () => t.data as Float32Array }]));
   const { values: weights, used } = collectFromPublic(
     unetMapping(shapes),
     new Map(shapes),
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const unused = [...tensors.keys()].filter((k) => !used.has(k));
   if (unused.length) throw new Error(`${values.weights}: tensors the LVDM.ts network (--like ${values.like}) has no parameter for: ${unused.slice(0, 6).join(', ')}`);
   store.load(weights, { source: values.weights });
-  const step = Number(loadSafetensors(values.weights).metadata.step ?? 0);
+  const step = Number(file.metadata.step ?? 0);
   saveLvdmWeights(values.out, weights, config, { ...like.state, ema: true }, step);
   console.log(`${values.out}: ${shapes.length} parameters from ${values.weights} (step ${step}), config and latents of ${values.like}, unet.relative_key 'public'`);
 
