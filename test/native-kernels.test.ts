@@ -417,6 +417,9 @@ test('fused self-attention kernels and their gradients match the composite ops o
     { name: 'self-attention relative (transposed, key scale)', shapes: [[2 * 5, 3 * 6], [9, 2], [9, 2]], f: attn(2, 5, 3, 4, 'transposed', 1.7), grad: true, tol: 1e-4 },
     // 21 positions: softmax rows of two 8-lane blocks and a tail of 5 (the vectorised reductions).
     { name: 'self-attention long rows (vector blocks and a tail)', shapes: [[2 * 21, 3 * 8]], f: attn(2, 21, 1), grad: true, tol: 1e-4 },
+    // A table of 9 x 24 = 216 entries: its gradient is summed over the 48 sequences in column blocks
+    // split between the threads.
+    { name: 'self-attention relative, a table larger than one thread block', shapes: [[48 * 4, 3 * 24], [9, 24], [9, 24]], f: attn(48, 4, 1, 4, 'shaw'), grad: true, tol: 1e-4 },
     { name: 'self-attention one position', shapes: [[5, 3 * 4], [3, 4], [3, 4]], f: attn(5, 1, 1, 1), grad: true, tol: 1e-4 },
   ]);
   for (const k of ['LvdmSelfAttention', 'LvdmSelfAttentionGrad']) assert.ok(seen.has(k), `${k} did not run`);

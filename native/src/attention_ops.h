@@ -269,15 +269,25 @@ Tensors selfAttentionGrad(const Tensors& in, Args& a) {
     at::Tensor dK = at::empty({q.rows, q.d}, y.options()), dV = at::empty({q.rows, q.d}, y.options());
     float* dkp = dK.data_ptr<float>();
     float* dvp = dV.data_ptr<float>();
-    for (int64_t e = 0; e < tab; e++) {
-      double sk = 0, sv = 0;
+    // Sum the per-task parts over tasks in index order (float64), reading each part's rows
+    // contiguously: columns are split between threads, so the order per entry, and the result,
+    // do not depend on the thread count. (Summing entry by entry strode through memory one part
+    // apart: at 2,048 temporal sequences it was a third of the kernel's time, on one core.)
+    at::parallel_for(0, tab, 64, [&](int64_t e0, int64_t e1) {
+      std::vector<double> sk(e1 - e0, 0.0), sv(e1 - e0, 0.0);
       for (int64_t t = 0; t < tasks; t++) {
-        sk += pk[t * tab + e];
-        sv += pv[t * tab + e];
+        const float* rk = pk + t * tab;
+        const float* rv = pv + t * tab;
+        for (int64_t e = e0; e < e1; e++) {
+          sk[e - e0] += rk[e];
+          sv[e - e0] += rv[e];
+        }
       }
-      dkp[e] = static_cast<float>(sk);
-      dvp[e] = static_cast<float>(sv);
-    }
+      for (int64_t e = e0; e < e1; e++) {
+        dkp[e] = static_cast<float>(sk[e - e0]);
+        dvp[e] = static_cast<float>(sv[e - e0]);
+      }
+    });
     out.push_back(dK);
     out.push_back(dV);
   }
