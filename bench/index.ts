@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only name,...] [-- --backend native|wasm|...]`: every
- * benchmark workload, printed as a table (or JSON: one object with `backend`, `threads`, `results`
- * [{name, params, timings_ms, extra}]). Every result names the backend and its threads
- * (`extra.backend`, `extra.threads`; LVDM_BACKEND / LVDM_THREADS / LVDM_WASM_THREADS choose them).
+ * `npm run bench [-- --json] [-- --quick] [-- --only name,...] [-- --backend native|wasm|...] [-- --precision fp32|bf16]`:
+ * every benchmark workload, printed as a table (or JSON: one object with `backend`, `threads`,
+ * `precision`, `results` [{name, params, timings_ms, extra}]). Every result names the backend, its
+ * threads and the convolutions' precision (`extra.backend`, `extra.threads`, `extra.precision`;
+ * LVDM_BACKEND / LVDM_THREADS / LVDM_WASM_THREADS choose the first two, --precision the third:
+ * lib/backend/precision.ts).
  */
 import { parseArgs } from 'node:util';
-import { initBackend } from '../lib/backend';
+import { initBackend, setPrecision, type Precision } from '../lib/backend';
 import { BenchModule, BenchResult } from './types';
 import { run as kernels } from './kernels';
 import { run as autoencoder } from './autoencoder';
@@ -48,23 +50,25 @@ export function formatTable(results: BenchResult[]): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' } },
+    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' } },
     strict: true,
   });
   const info = await initBackend({ quiet: Boolean(values.json), prefer: values.backend });
   const threads = info.threads ?? 1;
+  const precision = (values.precision ?? 'fp32') as Precision;
+  setPrecision(precision, 'bench --precision');
   const only = values.only ? values.only.split(',') : null;
   const results: BenchResult[] = [];
   for (const [name, mod] of MODULES) {
     if (only && !only.includes(name)) continue;
     if (!values.json) process.stderr.write(`[bench] ${name}...\n`);
-    const rs = (await mod({ quick: Boolean(values.quick) })).map((r) => ({ ...r, extra: { ...r.extra, backend: info.name, threads } }));
+    const rs = (await mod({ quick: Boolean(values.quick) })).map((r) => ({ ...r, extra: { ...r.extra, backend: info.name, threads, precision } }));
     results.push(...rs);
     if (!values.json) console.log(formatTable(rs));
   }
   if (values.json) {
     const rss = process.resourceUsage().maxRSS / 1024;
-    console.log(JSON.stringify({ backend: info.name, threads, versions: info.versions, peak_rss_mb: rss, results }, null, 2));
+    console.log(JSON.stringify({ backend: info.name, threads, precision, versions: info.versions, peak_rss_mb: rss, results }, null, 2));
   }
 }
 

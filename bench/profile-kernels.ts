@@ -3,13 +3,15 @@
  * CPU ms per step (mean of 3 steps after 2 warm-ups), and the serial share 2 x wall - CPU, which
  * on 2 threads is the time the kernel kept only one core busy. Sorted by serial share: the
  * kernels to parallelise or fuse first.
- *   node --import tsx bench/profile-kernels.ts [--model reference|shapes] [--shapes] [--top 30]
+ *   node --import tsx bench/profile-kernels.ts [--model reference|shapes] [--shapes] [--top 30] [--precision fp32|bf16] [--channels N]
  * `--shapes` splits each kernel by its input shapes; `--model shapes` profiles the shipped demo short
- * model's step (bench/shapes.ts) instead of the reference UNet. Uses the selected backend (LVDM_BACKEND).
+ * model's step (bench/shapes.ts) instead of the reference UNet, `--channels N` at N base channels;
+ * `--precision bf16` runs the convolutions in bfloat16 (lib/backend/precision.ts). Uses the selected
+ * backend (LVDM_BACKEND).
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../lib/backend';
+import { initBackend, setPrecision, type Precision } from '../lib/backend';
 import { referenceTrainer } from './unet';
 import { shapesShortTrainer } from './shapes';
 
@@ -42,11 +44,12 @@ function instrument(backend: string, log: Map<string, Cost>, keyOf: (name: strin
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { shapes: { type: 'boolean' }, top: { type: 'string' }, model: { type: 'string' } } });
+  const { values } = parseArgs({ options: { shapes: { type: 'boolean' }, top: { type: 'string' }, model: { type: 'string' }, precision: { type: 'string' }, channels: { type: 'string' } } });
   const info = await initBackend();
+  setPrecision((values.precision ?? 'fp32') as Precision, 'profile-kernels --precision');
   const model = values.model ?? 'reference';
   if (model !== 'reference' && model !== 'shapes') throw new Error(`profile-kernels: --model must be 'reference' or 'shapes', got '${model}'`);
-  const trainer = model === 'shapes' ? shapesShortTrainer().trainer : referenceTrainer();
+  const trainer = model === 'shapes' ? shapesShortTrainer(values.channels !== undefined ? Number(values.channels) : undefined).trainer : referenceTrainer();
   for (let s = 0; s < 2; s++) await trainer.trainStep(s);
   const log = new Map<string, Cost>();
   const keyOf = values.shapes

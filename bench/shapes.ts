@@ -27,9 +27,14 @@ function shippedShapes(stage: string): string {
   return path.join(DEFAULT_MODELS_DIR, entry.dir);
 }
 
-/** A trainer for the shipped short model's configuration on random latents of its shape (also used by bench/profile-kernels.ts). */
-export function shapesShortTrainer(): { trainer: LvdmTrainer; batch: number; shape: number[] } {
-  const config = ExperimentConfig.parse(JSON.parse(fs.readFileSync(path.join(shippedShapes('lvdm'), 'config.json'), 'utf8')));
+/**
+ * A trainer for the shipped short model's configuration on random latents of its shape (also used by
+ * bench/profile-kernels.ts); `channels` sets model_channels and head_channels (the same heads per level).
+ */
+export function shapesShortTrainer(channels?: number): { trainer: LvdmTrainer; batch: number; shape: number[] } {
+  const raw = JSON.parse(fs.readFileSync(path.join(shippedShapes('lvdm'), 'config.json'), 'utf8')) as { unet: Record<string, unknown> };
+  if (channels !== undefined) raw.unet = { ...raw.unet, model_channels: channels, head_channels: channels };
+  const config = ExperimentConfig.parse(raw);
   const batch = config.diffusion!.train.batch_size;
   const shipped = loadLvdm(path.join(shippedShapes('lvdm'), 'lvdm.safetensors'));
   const shape = [...shipped.state.latent_shape] as [number, number, number, number]; // [8, 16, 16, 4]

@@ -12,6 +12,8 @@ export { registerWasmKernels } from './kernels';
 export { wasmThreads } from './threaded';
 export { NATIVE_BACKEND, NATIVE_KERNEL_NAMES, nativeAvailable, nativeInfo, nativeMemory, nativeUnavailableReason } from './native';
 export type { SelfCheckResult } from './selfcheck';
+export { bf16Units, getPrecision, PRECISIONS, precisionUnsupported, setPrecision, withPrecision } from './precision';
+export type { Precision } from './precision';
 
 export interface BackendInfo {
   /** tfjs backend name as reported by tf.getBackend(): 'tensorflow' | 'libtorch' | 'wasm' | 'cpu'. */

@@ -9,6 +9,7 @@ import { NamedArray } from '../nn/params';
 import { appendJsonl, readJsonl, writeFileAtomic } from '../io/atomic';
 import { loadCheckpoint, saveCheckpoint, CheckpointMeta } from './checkpoint';
 import { ProgressBar } from './progress';
+import { withPrecision, type Precision } from '../backend/precision';
 
 export interface Trainer {
   readonly kind: string;
@@ -70,6 +71,8 @@ export interface TrainLoopOptions {
   onCheckpoint?: (step: number, file: string) => void;
   /** Called every logEvery steps with the averaged logs. */
   onLog?: (step: number, logs: Record<string, number>) => void;
+  /** Precision of the steps' convolutions and matrix products (`train.precision`; unset = fp32). */
+  precision?: Precision;
 }
 
 /** The run-level flags every stage passes through (from the CLI or a notebook). */
@@ -82,7 +85,7 @@ export interface RunFlags {
 }
 
 /** Loop options from a config's `train` section (steps, ckpt_every, log_every) and the run's flags. */
-export function trainLoopOptions(train: { steps: number; ckpt_every: number; log_every: number }, run: RunFlags, label: string): TrainLoopOptions {
+export function trainLoopOptions(train: { steps: number; ckpt_every: number; log_every: number; precision?: Precision }, run: RunFlags, label: string): TrainLoopOptions {
   return {
     outDir: run.outDir,
     config: run.config,
@@ -92,6 +95,7 @@ export function trainLoopOptions(train: { steps: number; ckpt_every: number; log
     totalSteps: train.steps,
     ckptEvery: train.ckpt_every,
     logEvery: train.log_every,
+    precision: train.precision,
     label,
   };
 }
@@ -106,6 +110,10 @@ export interface TrainLoopResult {
 }
 
 export async function runTraining(trainer: Trainer, opts: TrainLoopOptions): Promise<TrainLoopResult> {
+  return withPrecision(opts.precision, () => trainingLoop(trainer, opts), `${opts.label ?? trainer.kind}: train.precision`);
+}
+
+async function trainingLoop(trainer: Trainer, opts: TrainLoopOptions): Promise<TrainLoopResult> {
   const resumeFrom = prepareRunDir(opts.outDir, opts);
   const ckptFile = path.join(opts.outDir, LAST_CHECKPOINT);
   const logFile = path.join(opts.outDir, METRICS_LOG);

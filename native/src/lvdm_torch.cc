@@ -44,6 +44,22 @@ struct State {
 
 State& state(const Napi::Env& env) { return *env.GetInstanceData<State>(); }
 
+// Mixed precision (issue 10, speed): with bf16 on, convolutions (forward, both gradients, 2D and 3D)
+// cast their float32 operands to bfloat16 and run in oneDNN's bf16 kernels (AMX / AVX512-BF16 where
+// the CPU has them, float32 accumulation inside), and their results come back as float32; everything
+// else stays float32, matrix products included (at this project's widths, 48-192 channels, the casts
+// cost what AMX saves on them: measured per product shape over the demo's training step). The casts
+// are those of PyTorch's CPU autocast to bfloat16 for convolutions. Per JS thread (a
+// worker thread has its own setting, as it has its own tensor table); read only on the calling
+// thread, before an op fans out.
+thread_local bool tBf16 = false;
+
+/** x cast to bfloat16 when bf16 is on and x is float32 (strides, hence channels-last, preserved). */
+at::Tensor lowp(const at::Tensor& x) { return tBf16 && x.scalar_type() == at::kFloat ? x.to(at::kBFloat16) : x; }
+c10::optional<at::Tensor> lowp(const c10::optional<at::Tensor>& x) { return x.has_value() ? c10::optional<at::Tensor>(lowp(*x)) : c10::nullopt; }
+/** A bf16 result back to float32 (others unchanged). */
+at::Tensor full(const at::Tensor& y) { return y.scalar_type() == at::kBFloat16 ? y.to(at::kFloat) : y; }
+
 at::ScalarType scalarType(int code) {
   switch (code) {
     case 0: return at::kFloat;
@@ -335,32 +351,33 @@ at::Tensor cropExtra(const at::Tensor& dxnc, const ConvGeom& g) {
 }
 
 at::Tensor convForward(const at::Tensor& x, const at::Tensor& w, const ConvGeom& g, const c10::optional<at::Tensor>& bias = c10::nullopt) {
-  at::Tensor xnc = padExtra(toNC(x), g);
+  at::Tensor xnc = padExtra(toNC(lowp(x)), g);
   std::vector<int64_t> outPad(g.spatial, 0);
-  at::Tensor y = at::convolution(xnc, toOIK(w), bias, g.stride, g.sym(), g.dilation, false, outPad, g.groups);
-  return fromNC(y);
+  at::Tensor y = at::convolution(xnc, toOIK(lowp(w)), lowp(bias), g.stride, g.sym(), g.dilation, false, outPad, g.groups);
+  return fromNC(full(y));
 }
 
 /** Gradient w.r.t. the input of shape inShape ([N, spatial..., C]). */
 at::Tensor convBackpropInput(const at::Tensor& dy, const at::Tensor& w, const std::vector<int64_t>& inShape, const ConvGeom& g) {
   std::vector<int64_t> ncShape{inShape[0], inShape.back()};
   for (int64_t d = 0; d < g.spatial; d++) ncShape.push_back(inShape[d + 1] + (g.padLo[d] + g.padHi[d] - 2 * std::min(g.padLo[d], g.padHi[d])));
-  at::Tensor fake = at::empty(ncShape, dy.options().memory_format(channelsLast(g.spatial)));
-  at::Tensor wt = toOIK(w);
+  at::Tensor dyl = lowp(dy);
+  at::Tensor fake = at::empty(ncShape, dyl.options().memory_format(channelsLast(g.spatial)));
+  at::Tensor wt = toOIK(lowp(w));
   std::vector<int64_t> outPad(g.spatial, 0);
-  auto r = at::convolution_backward(toNC(dy), fake, wt, c10::nullopt, g.stride, g.sym(), g.dilation, false, outPad, g.groups, {true, false, false});
-  return fromNC(cropExtra(std::get<0>(r), g));
+  auto r = at::convolution_backward(toNC(dyl), fake, wt, c10::nullopt, g.stride, g.sym(), g.dilation, false, outPad, g.groups, {true, false, false});
+  return fromNC(cropExtra(full(std::get<0>(r)), g));
 }
 
 at::Tensor convBackpropFilter(const at::Tensor& x, const at::Tensor& dy, const std::vector<int64_t>& filterShape, const ConvGeom& g) {
-  at::Tensor xnc = padExtra(toNC(x), g);
+  at::Tensor xnc = padExtra(toNC(lowp(x)), g);
   int64_t r = static_cast<int64_t>(filterShape.size());
   std::vector<int64_t> wShape{filterShape[r - 1], filterShape[r - 2]};
   for (int64_t d = 0; d < r - 2; d++) wShape.push_back(filterShape[d]);
-  at::Tensor wfake = at::empty(wShape, x.options());
+  at::Tensor wfake = at::empty(wShape, xnc.options());
   std::vector<int64_t> outPad(g.spatial, 0);
-  auto res = at::convolution_backward(toNC(dy), xnc, wfake, c10::nullopt, g.stride, g.sym(), g.dilation, false, outPad, g.groups, {false, true, false});
-  return fromOIK(std::get<1>(res));
+  auto res = at::convolution_backward(toNC(lowp(dy)), xnc, wfake, c10::nullopt, g.stride, g.sym(), g.dilation, false, outPad, g.groups, {false, true, false});
+  return fromOIK(full(std::get<1>(res)));
 }
 
 // ---- pooling ------------------------------------------------------------------------------------
@@ -664,14 +681,14 @@ std::unordered_map<std::string, Op> makeOps() {
     int64_t spatial = a.i();
     ConvGeom g = readGeom(a, spatial);
     bool hasBias = a.b();
-    const at::Tensor& w = in.at(2);
-    at::Tensor xnc = padExtra(toNC(in.at(1)), g);
+    const at::Tensor w = lowp(in.at(2));
+    at::Tensor xnc = padExtra(toNC(lowp(in.at(1))), g);
     std::vector<int64_t> outPad(g.spatial, 0);
     std::vector<int64_t> biasSizes{w.size(w.dim() - 1)};
-    auto r = at::convolution_backward(toNC(in.at(0)), xnc, toOIK(w), hasBias ? at::OptionalIntArrayRef(biasSizes) : at::OptionalIntArrayRef(c10::nullopt), g.stride, g.sym(),
+    auto r = at::convolution_backward(toNC(lowp(in.at(0))), xnc, toOIK(w), hasBias ? at::OptionalIntArrayRef(biasSizes) : at::OptionalIntArrayRef(c10::nullopt), g.stride, g.sym(),
                                       g.dilation, false, outPad, g.groups, {true, true, hasBias});
-    Tensors out{fromNC(cropExtra(std::get<0>(r), g)), fromOIK(std::get<1>(r))};
-    if (hasBias) out.push_back(std::get<2>(r));
+    Tensors out{fromNC(cropExtra(full(std::get<0>(r)), g)), fromOIK(full(std::get<1>(r)))};
+    if (hasBias) out.push_back(full(std::get<2>(r)));
     return out;
   };
   ops["ConvBackpropInput"] = [](const Tensors& in, Args& a) {
@@ -866,6 +883,18 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+/** setPrecision('fp32' | 'bf16') -> the previous one (this JS thread only). */
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const std::string p = info[0].As<Napi::String>().Utf8Value();
+    if (p != "fp32" && p != "bf16") throw std::runtime_error("setPrecision: expected 'fp32' or 'bf16', got '" + p + "'");
+    const bool was = tBf16;
+    tBf16 = p == "bf16";
+    return Napi::String::New(env, was ? "bf16" : "fp32");
+  });
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -911,6 +940,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New(env, Memory));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision));
   return exports;
 }
 

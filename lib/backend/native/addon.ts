@@ -13,6 +13,8 @@ export interface TorchAddon {
   run(op: string, packed: Float64Array): Float64Array;
   memory(): { bytes: number; handles: number; storages: number };
   setThreads(n: number): number;
+  /** Precision of convolutions and matrix products on this JS thread; returns the previous one. */
+  setPrecision(p: 'fp32' | 'bf16'): 'fp32' | 'bf16';
   info(): { torch: string; threads: number; blas: string; deterministic: boolean; mkldnn: boolean; parallelForThreads: number; ops: string[] };
 }
 
@@ -55,14 +57,19 @@ export function nativeAddon(): TorchAddon | null {
   return loaded;
 }
 
+/** The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere). */
+export function cpuFlags(): string[] {
+  try {
+    return /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+  } catch {
+    return [];
+  }
+}
+
 /** True when the CPU has the AVX-512 subsets OpenBLAS's SkylakeX kernels use (Linux). */
 function hasAvx512(): boolean {
-  try {
-    const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].split(' ') ?? [];
-    return ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd'].every((f) => flags.includes(f));
-  } catch {
-    return false;
-  }
+  const flags = cpuFlags();
+  return ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd'].every((f) => flags.includes(f));
 }
 
 /** Why the addon is unavailable ('' when it loaded). */

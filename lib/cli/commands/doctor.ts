@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { Command } from '../types';
 import { flag } from '../args';
-import { gradientSelfCheck, initBackend, nativeInfo, nativeUnavailableReason } from '../../backend';
+import { bf16Units, gradientSelfCheck, initBackend, nativeInfo, nativeUnavailableReason, precisionUnsupported } from '../../backend';
 
 /** First line of `<tool> <versionArg>`, or null when the tool is missing. */
 export function toolVersion(tool: string, versionArg = '-version'): string | null {
@@ -33,11 +33,14 @@ export const command: Command = {
     const check = await gradientSelfCheck();
     const ni = nativeInfo();
     const native = ni !== null ? { available: true, ...ni } : { available: false, reason: nativeUnavailableReason() };
+    // `train.precision: bf16` (lib/backend/precision.ts): whether this backend and CPU can run it.
+    const bf16 = { units: bf16Units(), unsupported: precisionUnsupported('bf16') || undefined };
     const report = {
       backend: info.name,
       source: info.source,
       threads: info.threads ?? 1,
       native,
+      bf16,
       versions: { node: process.version, ...info.versions },
       tools: Object.fromEntries(tools.map((t) => [t.name, t.version])),
       self_check: check,
@@ -50,6 +53,7 @@ export const command: Command = {
         if (ni.fusedThreads < ni.threads) console.log(`  warning: the addon's fused kernels run on ${ni.fusedThreads} of ${ni.threads} threads (built without -fopenmp?); rebuild with bash native/build.sh`);
       }
       else console.log(`native      unavailable (${nativeUnavailableReason()})`);
+      console.log(`bf16        ${bf16.unsupported ? `unavailable: ${bf16.unsupported}` : `available (${bf16.units.join(', ')}): train.precision bf16 runs convolutions in bfloat16`}`);
       for (const [k, v] of Object.entries(report.versions)) console.log(`  ${k.padEnd(28)} ${v}`);
       console.log('tools');
       for (const t of tools) console.log(`  ${t.name.padEnd(10)} ${t.version ?? `missing - needed for ${t.needed}`}`);
