@@ -160,6 +160,12 @@ test('content keys change exactly when a task or one of its inputs changes', () 
   // A sampling setting: every sample and evaluation (sweep.n would also change the floors: n_floor defaults to it).
   const sw = base.tasks.filter((t) => t.kind === 'sample' || t.kind === 'evaluate').map((t) => t.id);
   assert.deepEqual(changed(base, planExperiment(SMOKE, { set: ['sweep.eta=0.5'] })), sw.sort());
+  // The sampling networks' precision likewise; unset, it is absent from the sample tasks' configs (keys as before).
+  const bf16 = planExperiment(SMOKE, { set: ['sweep.precision=bf16'] });
+  assert.deepEqual(changed(base, bf16), sw.sort());
+  assert.ok(bf16.tasks.filter((t) => t.kind === 'sample').every((t) => t.config.precision === 'bf16'));
+  assert.ok(base.tasks.every((t) => !('precision' in t.config) || t.config.precision === undefined));
+  assert.throws(() => planExperiment(SMOKE, { set: ['sweep.precision=fp16'] }), /sweep\.precision/);
   // Key = sha256(kind, code version, config, input keys by role): independent of key order.
   assert.equal(taskKey('real', { a: 1, b: { c: 2, d: 3 } }, {}), taskKey('real', { b: { d: 3, c: 2 }, a: 1 }, {}));
   assert.notEqual(taskKey('real', { a: 1 }, { autoencoder: 'k1' }), taskKey('real', { a: 1 }, { autoencoder: 'k2' }));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend } from '../lib/backend';
+import { initBackend, precisionUnsupported } from '../lib/backend';
 import { ParamStore } from '../lib/nn/params';
 import { Rng } from '../lib/nn/rng';
 import { ExperimentConfig } from '../lib/config/schema';
@@ -73,6 +73,26 @@ test('train-lvdm then sample: end to end on a tiny autoencoder (resume, outputs,
   assert.ok(npz);
   assert.deepEqual(npz.shape, [3, 3, 8, 8, 3]);
   for (const f of ['sample_000.mp4', 'sample_002.gif', 'grid.png', 'samples.json']) assert.ok(fs.existsSync(path.join(samples, f)), f);
+  // --precision bf16: the same sampling with the convolutions in bfloat16 (recorded; close to, not equal to, fp32).
+  // Elsewhere (another backend, a CPU without bf16 units) it is refused with the reason.
+  const samplesBf16 = path.join(dir, 'samples-bf16');
+  if (precisionUnsupported('bf16') !== '') await assert.rejects(sampleCmd.run({ ...args, out: samplesBf16, precision: 'bf16' }, []), /--precision: precision 'bf16' needs/);
+  else {
+    assert.equal(await sampleCmd.run({ ...args, out: samplesBf16, precision: 'bf16' }, []), 0);
+    const json = (d: string): { precision: string } => JSON.parse(fs.readFileSync(path.join(d, 'samples.json'), 'utf8'));
+    assert.equal(json(samples).precision, 'fp32');
+    assert.equal(json(samplesBf16).precision, 'bf16');
+    const lo = readNpz(path.join(samplesBf16, 'samples.npz')).get('videos')!;
+    let differ = 0;
+    let worst = 0;
+    for (let i = 0; i < npz.data.length; i++) {
+      const d = Math.abs(Number(lo.data[i]) - Number(npz.data[i]));
+      if (d > 0) differ++;
+      worst = Math.max(worst, d);
+    }
+    assert.ok(differ > 0 && worst < 64, `bf16 samples: ${differ} pixels differ from fp32, by at most ${worst}`);
+  }
+  await assert.rejects(sampleCmd.run({ ...args, out: path.join(dir, 'x'), precision: 'fp16' }, []), /--precision: expected one of fp32\|bf16, got 'fp16'/);
   await assert.rejects(sampleCmd.run(args, []), /not empty/);
   await assert.rejects(sampleCmd.run({ ...args, force: true, eta: '2' }, []), /--eta: expected a number in \[0, 1\]/);
   await assert.rejects(sampleCmd.run({ ...args, force: true, ckpt: aeFile }, []), /expected a latent diffusion model/);

@@ -249,6 +249,8 @@ export const SamplingConfig = z
     n: posInt.default(16),
     batch_size: posInt.default(4),
     fps: posInt.default(8),
+    /** Precision of the sampler's convolutions (`lvdm sample`'s default; unset = 'fp32'); as `train.precision`. */
+    precision: z.enum(['fp32', 'bf16']).optional(),
   })
   .strict();
 
@@ -591,6 +593,12 @@ export const SweepConfig = z
     fps: posInt.default(8),
     /** Videos per point written as animated GIF for the report. */
     gifs: nonNegInt.default(2),
+    /**
+     * Precision of the sampling networks' convolutions at every point: unset = 'fp32'; 'bf16' as
+     * `train.precision` (lib/backend/precision.ts; libtorch on a CPU with bf16 units). Part of the
+     * sample tasks' keys when set.
+     */
+    precision: z.enum(['fp32', 'bf16']).optional(),
   })
   .strict();
 

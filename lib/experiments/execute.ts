@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { heldOutConditioning } from '../lvdm/captions';
 import { DataConfig, DecoderFinetuneConfig, ExperimentConfig } from '../config/schema';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
-import { backendName } from '../backend';
+import { backendName, withPrecision, type Precision } from '../backend';
 import { readNpz, writeNpz } from '../io/npy';
 import { writeGif } from '../io/image';
 import { LAST_CHECKPOINT, METRICS_LOG } from '../train/loop';
@@ -107,7 +107,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
         await runReal(plan, task, tmp, log);
         break;
       case 'sample':
-        await runSample(plan, task, tmp, progress, log);
+        await withPrecision((task.config as unknown as SampleSettings).precision, () => runSample(plan, task, tmp, progress, log), `${task.id}: sweep.precision`);
         break;
       case 'evaluate':
         await runEvaluate(plan, task, tmp, t0, log);
@@ -250,6 +250,8 @@ interface SampleSettings {
   decode_overlap: number;
   fps: number;
   gifs: number;
+  /** sweep.precision (unset = fp32). */
+  precision?: Precision;
 }
 
 /** At most this many frames of a long video go into its GIF (the report's preview). */

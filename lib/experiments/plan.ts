@@ -168,7 +168,7 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
         );
       if (p.mode === 'short' && p.w !== 0 && guide !== undefined) inputs.guide = guide;
       inputs.autoencoder = sw.decoder ?? st.autoencoder;
-      const sampling = { sampler: sw.sampler, eta: p.eta ?? sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs };
+      const sampling = { sampler: sw.sampler, eta: p.eta ?? sw.eta, n: sw.n, max_batch: sw.max_batch, decode_window: sw.decode_window, decode_overlap: sw.decode_overlap, fps: sw.fps, gifs: sw.gifs, precision: sw.precision };
       add(`sample/${pid}`, 'sample', { point: p, ...sampling }, inputs, p);
       add(`evaluate/${pid}`, 'evaluate', { point: p, dataset: realData.source, ...metric }, { sample: `sample/${pid}`, real: 'real' }, p);
     }

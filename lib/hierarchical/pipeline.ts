@@ -7,6 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../io/atomic';
+import { getPrecision } from '../backend/precision';
 import { displayScale } from '../autoencoder/outputs';
 import { loadAutoencoder } from '../autoencoder/io';
 import { LatentCodec, LatentNorm } from '../lvdm/latents';
@@ -161,6 +162,8 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
       const identity = {
         mode: o.mode, frames: o.frames, n: o.n, seed: o.seed, s: o.s ?? null, w: o.w, sampler: o.sampler, steps: o.steps, eta: o.eta, maxBatch: o.maxBatch,
         pred: sha256File(o.pred), interp: o.mode === 'hierarchical' && o.interp ? sha256File(o.interp) : null,
+        // The convolutions' precision (lib/backend/precision.ts) when not float32: a resume in another precision starts afresh.
+        ...(getPrecision() !== 'fp32' ? { precision: getPrecision() } : {}),
       };
       const journal = new LatentJournal(journalDir, identity, log);
       if (journal.resumedCommits > 0) log(`continuing from the latent journal: ${journal.resumedCommits} finished window(s) replayed`);
@@ -209,6 +212,7 @@ export async function sampleLong(o: SampleLongOptions): Promise<Record<string, u
         s: sFor(pred.model),
         s_interp: interp ? sFor(interp.model) : null,
         w: o.w,
+        precision: getPrecision(),
         sampler: o.sampler,
         steps: o.sampler === 'ddim' ? o.steps : pred.model.schedule.T,
         eta: o.sampler === 'ddim' ? o.eta : null,

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from '../types';
 import { flag, int, num, requireStr, str } from '../args';
-import { initBackend } from '../../backend';
+import { initBackend, withPrecision, type Precision } from '../../backend';
 import { JOURNAL_DIR, LongMode, sampleLong } from '../../hierarchical/pipeline';
 import { hasJournal } from '../../hierarchical/journal';
 
@@ -68,6 +68,7 @@ Example:
     'no-merge': { type: 'boolean', help: 'do not merge the chunks into videos.npz' },
     'no-mp4': { type: 'boolean', help: 'no MP4 files' },
     fps: { type: 'string', help: 'frames per second of the MP4 files', default: '8' },
+    precision: { type: 'string', help: "fp32 | bf16: the networks' convolutions in bfloat16 (libtorch, a CPU with bf16 units; default fp32)" },
     force: { type: 'boolean', help: 'write into a non-empty --out' },
     resume: { type: 'boolean', help: 'continue a run in --out that was interrupted (killed included) from its last finished window, with the same numbers' },
     quiet: { type: 'boolean', help: 'no progress output' },
@@ -88,7 +89,8 @@ Example:
     if (!(eta >= 0 && eta <= 1)) throw new Error(`--eta: expected a number in [0, 1], got ${eta}`);
     const quiet = flag(values, 'quiet');
     await initBackend({ quiet });
-    const summary = await sampleLong({
+    const precision = (str(values, 'precision') ?? 'fp32') as Precision;
+    const summary = await withPrecision(precision, () => sampleLong({
       pred: requireStr(values, 'pred'),
       interp: str(values, 'interp'),
       autoencoder: str(values, 'ae'),
@@ -112,7 +114,7 @@ Example:
       log: quiet ? undefined : (m: string) => process.stderr.write(`[lvdm] ${m}\n`),
       onWindow: quiet ? undefined : (stage: string, i: number, total: number) => process.stderr.write(`[lvdm] ${stage} window ${i + 1}/${total}\n`),
       resume,
-    });
+    }), '--precision');
     console.log(
       `${String(summary.n)} videos of ${String(summary.frames)} frames (${mode}, s ${String(summary.s)}, w ${String(summary.w)}) in ` +
         `${Number(summary.seconds).toFixed(1)} s (${Number(summary.seconds_per_frame).toFixed(4)} s per frame) -> ${out}`,

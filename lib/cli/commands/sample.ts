@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { Command } from '../types';
 import { flag, int, num, requireStr, str } from '../args';
-import { initBackend } from '../../backend';
+import { initBackend, withPrecision, type Precision } from '../../backend';
 import { loadAutoencoder } from '../../autoencoder/io';
 import { writeJsonAtomic } from '../../io/atomic';
 import { generateVideos, writeSampleOutputs } from '../../lvdm/generate';
@@ -68,6 +68,7 @@ Example:
     seed: { type: 'string', help: 'random seed', default: '0' },
     batch: { type: 'string', help: 'videos per sampling batch' },
     fps: { type: 'string', help: 'frames per second of the MP4/GIF files' },
+    precision: { type: 'string', help: "fp32 | bf16: the sampler's convolutions in bfloat16 (libtorch, a CPU with bf16 units; default from the config, else fp32)" },
     npz: { type: 'boolean', help: 'also write samples.npz (uint8 N x T x H x W x 3)' },
     force: { type: 'boolean', help: 'write into a non-empty --out' },
     quiet: { type: 'boolean', help: 'no progress output' },
@@ -128,9 +129,10 @@ Example:
       seed: int(values, 'seed', 0)!,
       onProgress: quiet ? undefined : (done: number, total: number) => process.stderr.write(`[lvdm] sampled ${done}/${total}\n`),
     };
+    const precision = (str(values, 'precision') ?? s.precision ?? 'fp32') as Precision;
     const ae = loadAutoencoder(resolveAutoencoder(model, str(values, 'ae')));
     try {
-      const gen = await generateVideos(model, ae.ae, opts);
+      const gen = await withPrecision(precision, () => generateVideos(model, ae.ae, opts), '--precision');
       const fps = int(values, 'fps', s.fps)!;
       const files = await writeSampleOutputs(out, gen, { fps, npz: flag(values, 'npz') });
       const summary = {
@@ -145,6 +147,7 @@ Example:
         steps: sampler === 'ddim' ? opts.steps : model.schedule.T,
         eta: sampler === 'ddim' ? eta : null,
         seed: opts.seed,
+        precision,
         ...(prompts ? { prompts, cfg: cfg ?? 1, negative_prompt: opts.negativePrompt ?? '' } : {}),
         ...(classes ? { class_labels: classes, classes: classes.map((c) => classNames?.[c] ?? String(c)), cfg: cfg ?? 1 } : {}),
         ...(autoguide ? { autoguide: { ckpt: agFile, step: autoguide.model.step, scale: autoguide.scale } } : {}),
