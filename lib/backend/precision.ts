@@ -1,12 +1,14 @@
-// Compute precision of the backend's convolutions and matrix products (issue 10, speed).
+// Compute precision of the backend's convolutions (issue 10, speed).
 //
-// 'fp32' (the default) everywhere. 'bf16' on the libtorch backend: convolutions (2D, 3D, both
-// gradients) and matrix products take bfloat16 operands in oneDNN's bf16 kernels, which run on the
-// CPU's AMX / AVX512-BF16 units with float32 accumulation, and return float32; normalisations,
-// attention, softmax, losses, optimisers and EMA stay float32. These are the ops PyTorch's CPU
-// autocast runs in bfloat16 (Kalamkar et al. 2019, "A study of BFLOAT16 for deep learning
-// training": the same accuracy as float32 training for the networks studied). Measured here, one
-// core: a 3x3 convolution of 64x8x8x96 2.83 -> 0.39 ms forward, 5.1 -> 1.7 ms backward.
+// 'fp32' (the default) everywhere. 'bf16' on the libtorch backend: convolutions (2D, 3D, forward
+// and both gradients) take bfloat16 operands in oneDNN's bf16 kernels, which run on the CPU's AMX /
+// AVX512-BF16 units with float32 accumulation, and return float32; matrix products, normalisations,
+// attention, softmax, losses, optimisers and EMA stay float32 (at this project's widths bf16 matrix
+// products gained 0-9% of a training step: native/README.md, "Mixed precision"). PyTorch's CPU
+// autocast runs convolutions in bfloat16 the same way (Kalamkar et al. 2019, "A study of BFLOAT16
+// for deep learning training": the same accuracy as float32 training for the networks studied).
+// Measured here, one core: a 3x3 convolution of 64x8x8x96 2.83 -> 0.39 ms forward, 5.1 -> 1.7 ms
+// backward.
 import * as tf from '@tensorflow/tfjs';
 import { cpuFlags, nativeAddon } from './native/addon';
 import { NATIVE_BACKEND } from './native';
@@ -31,7 +33,7 @@ export function precisionUnsupported(p: Precision): string {
 
 let current: Precision = 'fp32';
 
-/** The precision convolutions and matrix products run in now. */
+/** The precision convolutions run in now. */
 export function getPrecision(): Precision {
   return current;
 }

@@ -54,10 +54,10 @@ export const TrainConfig = z
     /** Latent models: also export the sampling weights at every checkpoint to snapshots/lvdm-<step>.safetensors (quality-vs-training-time curves). */
     snapshots: z.boolean().optional(),
     /**
-     * Precision of the training steps' convolutions and matrix products: unset = 'fp32'. 'bf16'
-     * (libtorch backend, a CPU with AMX or AVX512-BF16): bfloat16 operands, float32 accumulation and
-     * results, float32 weights, optimiser and everything else, as PyTorch's CPU autocast
-     * (lib/backend/precision.ts). Other backends refuse it.
+     * Precision of the training steps' convolutions: unset = 'fp32'. 'bf16' (libtorch backend, a
+     * CPU with AMX or AVX512-BF16): bfloat16 operands, float32 accumulation and results; weights,
+     * optimiser, matrix products and everything else float32, as PyTorch's CPU autocast does for
+     * convolutions (lib/backend/precision.ts). Other backends refuse it.
      */
     precision: z.enum(['fp32', 'bf16']).optional(),
   })

@@ -71,7 +71,7 @@ export interface TrainLoopOptions {
   onCheckpoint?: (step: number, file: string) => void;
   /** Called every logEvery steps with the averaged logs. */
   onLog?: (step: number, logs: Record<string, number>) => void;
-  /** Precision of the steps' convolutions and matrix products (`train.precision`; unset = fp32). */
+  /** Precision of the steps' convolutions (`train.precision`; unset = fp32; lib/backend/precision.ts). */
   precision?: Precision;
 }
 
