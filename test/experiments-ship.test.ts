@@ -274,6 +274,43 @@ test('--precision int8: kernels as int8 with per-output-channel scales, the rest
   assert.match(out, /tiny-ship: 5 ran, 0 reused, 3 from shipped models, 0 failed/);
 });
 
+test('--precision int4: kernels as packed int4 with per-group float16 scales, smaller than int8; a run reuses them', async () => {
+  const models4 = path.join(tmp, 'models4');
+  const r = await lvdm(['ship', runA, '--to', models4, '--precision', 'int4']);
+  assert.equal(r.code, 0, r.err);
+  const [m4, m8] = [manifest(models4), manifest(path.join(tmp, 'models8'))];
+  let int4Tensors = 0;
+  for (const e of m4.tasks) {
+    assert.equal(e.precision, 'int4');
+    for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
+      const file = path.join(models4, e.dir, f.name);
+      assert.equal(f.sha256, sha256(file));
+      const bytes = fs.readFileSync(file);
+      const raw = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string; shape?: number[] }>;
+      const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
+      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('int4'), true);
+      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
+      for (const [name, t] of a.tensors) {
+        const got = b.tensors.get(name)!;
+        assert.deepEqual(got.shape, t.shape, name);
+        if (raw[name].dtype === 'U8' && raw[name + '.int4_scale']) {
+          int4Tensors++;
+          const c = t.shape[t.shape.length - 1];
+          const max = new Float32Array(Math.ceil(t.data.length / c / 32) * c);
+          const g = (i: number) => Math.floor(i / c / 32) * c + (i % c);
+          t.data.forEach((x, i) => (max[g(i)] = Math.max(max[g(i)], Math.abs(x))));
+          // Half a step of the group's scale (max / 7, rounded up to float16: at most 2^-10 above).
+          t.data.forEach((x, i) => assert.ok(Math.abs(got.data[i] - x) <= (max[g(i)] / 14) * (1 + 2 ** -10) + 1e-6 * Math.abs(x), `${e.stage} ${name}[${i}]: ${x} -> ${got.data[i]}`));
+        } else assert.ok(raw[name].dtype === 'F16' || raw[name].dtype === 'I8' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
+      }
+    }
+  }
+  assert.ok(int4Tensors > 0);
+  assert.ok(m4.total_bytes < m8.total_bytes, `int4 ${m4.total_bytes} bytes, int8 ${m8.total_bytes}`);
+  const out = await lvdmRun(path.join(tmp, 'runInt4'), ['--models', models4]);
+  assert.match(out, /tiny-ship: 5 ran, 0 reused, 3 from shipped models, 0 failed/);
+});
+
 test('--from-scratch trains the stage although a shipped model has its key', async () => {
   const runC = path.join(tmp, 'runC');
   const list = await lvdm(['run', exp, '--out', runC, '--from-scratch', '--list']);
@@ -364,7 +401,7 @@ test('the size limit refuses, naming the size and the limit; nothing is written'
   assert.match(unknown.err, /--stages: 'nope' is not a training stage of tiny-ship \(training stages: ae, lvdm, ar\)/);
   const precision = await lvdm(['ship', runA, '--to', small, '--precision', 'fp8']);
   assert.equal(precision.code, 1);
-  assert.match(precision.err, /--precision: expected 'fp16', 'int8' or 'fp32', got 'fp8'/);
+  assert.match(precision.err, /--precision: expected one of fp16, int8, int4, fp32, got 'fp8'/);
   assert.ok(!fs.existsSync(small));
 });
 

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { decodeSafetensors, encodeSafetensors, floatToHalf, halfToFloat, loadSafetensors, saveSafetensors, toHalfArray, type TensorToWrite, TypedArray } from '../lib/io/safetensors';
 import { Rng } from '../lib/nn/rng';
+import { INT4_CONVENTION, INT4_GROUP, INT4_METADATA, dequantizeInt4, quantizeInt4 } from '../lib/io/int4';
 import { INT8_CONVENTION, INT8_METADATA, dequantizeInt8, quantizableInt8, quantizeInt8 } from '../lib/io/int8';
 
 const SCRIPT = path.join(__dirname, 'python', 'safetensors_ref.py');
@@ -286,4 +287,70 @@ test('int8 kernels: per-output-channel scales bound the error by half a step, an
   assert.equal(quantizableInt8([3, 3, 3, 9, 64]), true);
   assert.equal(quantizableInt8([3, 3, 64, 9]), true);
   assert.throws(() => quantizeInt8(Float32Array.from([1, NaN]), [1, 2], 'unet.w'), /unet\.w: value NaN at index 1 is not finite/);
+});
+
+test('int4 kernels: per-group scales (rounded up to float16) bound the error by half a step, and load back widened (numpy unpacks the same bytes)', () => {
+  const rng = new Rng(4);
+  const shape = [3, 3, 12, 6]; // a conv kernel [kh, kw, in, out]: 108 rows, groups of 32 -> 4 (the last of 12 rows)
+  const out = 6;
+  const w = rng.normalArray(3 * 3 * 12 * 6);
+  for (let i = 2; i < w.length; i += out) w[i] = 0; // output channel 2 all zero
+  w[40 * out + 4] = 50; // one large weight in group 1 of channel 4: only that group's scale grows
+  const { packed, scale, groups } = quantizeInt4(w, shape, 'k');
+  assert.equal(groups, 4);
+  assert.equal(packed.length, w.length / 2);
+  const rows = w.length / out;
+  for (let g = 0; g < groups; g++)
+    for (let c = 0; c < out; c++) {
+      let max = 0;
+      for (let r = g * INT4_GROUP; r < Math.min(rows, (g + 1) * INT4_GROUP); r++) max = Math.max(max, Math.abs(w[r * out + c]));
+      const s = halfToFloat(scale[g * out + c]);
+      // The smallest float16 at or above max / 7.
+      assert.ok(s >= max / 7 && (max === 0 ? s === 0 : halfToFloat(scale[g * out + c] - 1) < max / 7), `scale[${g}, ${c}] ${s} for max ${max}`);
+    }
+  assert.ok(halfToFloat(scale[1 * out + 4]) > 7, 'the large weight sets its own group scale');
+  assert.ok(halfToFloat(scale[0 * out + 4]) < 1, 'and not the other groups of its channel');
+
+  const file = path.join(dir, 'int4.safetensors');
+  const bias = Float32Array.from([0.5, -1]);
+  saveSafetensors(
+    file,
+    new Map<string, TensorToWrite>([
+      ['conv.weight', { shape: [3, 3, 12, 3], data: packed }],
+      ['conv.weight.int4_scale', { shape: [groups, out], data: scale, dtype: 'F16' }],
+      ['conv.bias', { shape: [2], data: bias }],
+    ]),
+    { [INT4_METADATA]: INT4_CONVENTION },
+  );
+  const ref = JSON.parse(python(['int4', file, 'conv.weight'])) as number[];
+  const back = loadSafetensors(file);
+  assert.deepEqual([...back.tensors.keys()].sort(), ['conv.bias', 'conv.weight']);
+  const k = back.tensors.get('conv.weight')!;
+  assert.equal(k.dtype, 'F32');
+  assert.deepEqual(k.shape, shape);
+  assert.deepEqual(Array.from(k.data), ref.map((v) => Math.fround(v)));
+  let extremes = 0;
+  for (let i = 0; i < w.length; i++) {
+    const s = halfToFloat(scale[Math.floor(i / out / INT4_GROUP) * out + (i % out)]);
+    assert.ok(Math.abs(k.data[i] - w[i]) <= s / 2 + 1e-7 * Math.abs(w[i]), `w[${i}] ${w[i]} -> ${k.data[i]} (scale ${s})`);
+    if (Math.abs(k.data[i]) === 7 * s && s > 0) extremes++;
+  }
+  assert.ok(extremes >= 15, `non-zero groups reach +-7 at their largest value (${extremes})`);
+  assert.deepEqual(Array.from(back.tensors.get('conv.bias')!.data), Array.from(bias));
+
+  // Errors name the file and tensor: a scale without its tensor, a wrong scale shape, an odd last axis, nibble 0.
+  const orphan = encodeSafetensors(new Map([['x.int4_scale', { shape: [1, 2], data: bias }]]), { [INT4_METADATA]: INT4_CONVENTION });
+  assert.throws(() => decodeSafetensors(orphan, 'm.safetensors'), /m\.safetensors: scale tensor 'x\.int4_scale' has no int4 tensor 'x'/);
+  const badScale = encodeSafetensors(
+    new Map<string, TensorToWrite>([
+      ['conv.weight', { shape: [3, 3, 12, 3], data: packed }],
+      ['conv.weight.int4_scale', { shape: [groups, 3], data: scale.subarray(0, groups * 3), dtype: 'F16' }],
+    ]),
+    { [INT4_METADATA]: INT4_CONVENTION },
+  );
+  assert.throws(() => decodeSafetensors(badScale, 'm.safetensors'), /m\.safetensors: int4 tensor 'conv\.weight' \(U8 \[3,3,12,3\]\) needs packed U8 values \[\.\.\., channels \/ 2\] and a float scale tensor 'conv\.weight\.int4_scale' of shape \[groups, 6\], got F32 \[4,3\]/);
+  assert.throws(() => quantizeInt4(new Float32Array(9), [3, 3], 'unet.w'), /unet\.w: cannot pack shape \[3,3\] into int4 \(rank >= 2 and an even last axis expected\)/);
+  assert.throws(() => quantizeInt4(Float32Array.from([1, Infinity]), [1, 2], 'unet.w'), /unet\.w: value Infinity at index 1 is not finite/);
+  assert.throws(() => dequantizeInt4(Uint8Array.from([0x80]), Float32Array.from([1, 1]), 2, 't'), /t: nibble 0 at index 0 is outside the int4 convention/);
+  assert.deepEqual(Array.from(dequantizeInt4(Uint8Array.from([0x1f]), Float32Array.from([0.5, 2]), 2, 't')), [3.5, -14]);
 });

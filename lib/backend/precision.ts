@@ -25,7 +25,7 @@ export function bf16Units(): string[] {
 /** Why `p` cannot run on the active backend ('' when it can). */
 export function precisionUnsupported(p: Precision): string {
   if (p === 'fp32') return '';
-  if (tf.getBackend() !== NATIVE_BACKEND || nativeAddon() === null)
+  if (tf.getBackend() !== NATIVE_BACKEND)
     return `precision 'bf16' needs the ${NATIVE_BACKEND} backend (active: ${tf.getBackend() || 'none'}); use precision 'fp32'`;
   if (bf16Units().length === 0) return `precision 'bf16' needs a CPU with bf16 instructions (amx_bf16 or avx512_bf16; this one has neither, so bf16 would be slower than fp32); use precision 'fp32'`;
   return '';

@@ -107,7 +107,7 @@ export async function runTask(plan: Plan, task: TaskSpec, opts: RunTaskOptions =
         await runReal(plan, task, tmp, log);
         break;
       case 'sample':
-        await withPrecision((task.config as unknown as SampleSettings).precision, () => runSample(plan, task, tmp, progress, log), `${task.id}: sweep.precision`);
+        await runSample(plan, task, tmp, progress, log);
         break;
       case 'evaluate':
         await runEvaluate(plan, task, tmp, t0, log);
@@ -278,6 +278,10 @@ function writeGifs(dir: string, file: string, count: number, fps: number): strin
 
 async function runSample(plan: Plan, task: TaskSpec, out: string, progress: (f: number, l: string) => void, log: (m: string) => void): Promise<void> {
   const c = task.config as unknown as SampleSettings;
+  await withPrecision(c.precision, () => sampleAt(plan, task, c, out, progress, log), `${task.id}: sweep.precision`);
+}
+
+async function sampleAt(plan: Plan, task: TaskSpec, c: SampleSettings, out: string, progress: (f: number, l: string) => void, log: (m: string) => void): Promise<void> {
   const p = c.point;
   const aeFile = path.join(inputDir(plan, task, 'autoencoder'), AE_WEIGHTS);
   const t0 = Date.now();

@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
+import { INT4_CONVENTION, INT4_METADATA, INT4_SCALE_SUFFIX, quantizeInt4 } from '../io/int4';
 import { INT8_CONVENTION, INT8_METADATA, INT8_SCALE_SUFFIX, quantizableInt8, quantizeInt8 } from '../io/int8';
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite, toHalfArray } from '../io/safetensors';
 import { METRICS_LOG } from '../train/loop';
@@ -28,7 +29,7 @@ export interface ShipOptions {
   to?: string;
   /** Refuse when the shipped models would exceed this many MB (10^6 bytes) in all. */
   maxMb?: number;
-  /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes; 'int8': kernels in int8, about a quarter). */
+  /** Weights precision (default 'fp16': float32 weights rounded to float16, half the bytes; 'int8': kernels in int8, about a quarter; 'int4': about an eighth). */
   precision?: ShipPrecision;
   /**
    * Experiment files whose shipped stages are removed in the same write (a family retired for
@@ -114,6 +115,8 @@ function checkReproducible(plan: Plan, tasks: TaskSpec[]): void {
  *   int8: kernels (rank >= 2, >= 1024 values, more than 8 input and output channels) as int8 with
  *         one float32 scale per output channel (lib/io/int8.ts), the other float32 tensors
  *         (biases, norms, the first and last layers) as float16.
+ *   int4: the same kernels as int4 with one float16 scale per group of 32 input rows and output
+ *         channel (lib/io/int4.ts; an odd number of output channels: int8), the rest as for int8.
  */
 export function shippedWeights(file: string, precision: ShipPrecision): Buffer | null {
   if (precision === 'fp32') return null;
@@ -123,14 +126,23 @@ export function shippedWeights(file: string, precision: ShipPrecision): Buffer |
   for (const [name, t] of tensors) {
     const what = `${file}: tensor '${name}'`;
     if (!(t.data instanceof Float32Array)) out.set(name, { shape: t.shape, data: t.data });
-    else if (precision === 'int8' && quantizableInt8(t.shape)) {
+    else if (precision === 'int4' && quantizableInt8(t.shape) && t.shape[t.shape.length - 1] % 2 === 0) {
+      const { packed, scale, groups } = quantizeInt4(t.data, t.shape, what);
+      out.set(name, { shape: [...t.shape.slice(0, -1), t.shape[t.shape.length - 1] / 2], data: packed });
+      out.set(name + INT4_SCALE_SUFFIX, { shape: [groups, t.shape[t.shape.length - 1]], data: scale, dtype: 'F16' });
+      marks[INT4_METADATA] = INT4_CONVENTION;
+    } else if ((precision === 'int8' || precision === 'int4') && quantizableInt8(t.shape)) {
       const { q, scale } = quantizeInt8(t.data, t.shape, what);
       out.set(name, { shape: t.shape, data: q, dtype: 'I8' });
       out.set(name + INT8_SCALE_SUFFIX, { shape: [scale.length], data: scale });
       marks[INT8_METADATA] = INT8_CONVENTION;
     } else out.set(name, { shape: t.shape, data: toHalfArray(t.data, what), dtype: 'F16' });
   }
-  const about = precision === 'fp16' ? 'fp16 (float32 weights rounded to nearest float16 by lvdm ship)' : 'int8 (kernels as int8 with per-output-channel scales, other float32 weights as float16, by lvdm ship)';
+  const about = {
+    fp16: 'fp16 (float32 weights rounded to nearest float16 by lvdm ship)',
+    int8: 'int8 (kernels as int8 with per-output-channel scales, other float32 weights as float16, by lvdm ship)',
+    int4: 'int4 (kernels as int4 with per-group scales, odd-width kernels as int8, other float32 weights as float16, by lvdm ship)',
+  }[precision];
   return Buffer.from(encodeSafetensors(out, { ...metadata, ...marks, 'lvdm.shipped_precision': about }));
 }
 

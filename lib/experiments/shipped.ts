@@ -40,7 +40,8 @@ export interface ShippedFile {
 }
 
 /** One shipped training task in the manifest. */
-export type ShipPrecision = 'fp32' | 'fp16' | 'int8';
+export type ShipPrecision = 'fp32' | 'fp16' | 'int8' | 'int4';
+export const SHIP_PRECISIONS: readonly ShipPrecision[] = ['fp16', 'int8', 'int4', 'fp32'];
 
 export interface ShippedEntry {
   /** Experiment file, relative to the repository root when inside it. */
@@ -61,7 +62,8 @@ export interface ShippedEntry {
   bytes: number;
   /** Precision of the shipped weights: 'fp16' is the trained float32 weights rounded to float16
    * (nearest, ties to even) to fit the size budget, widened back to float32 on load; 'int8' stores
-   * the kernels as int8 with per-output-channel scales (lib/io/int8.ts); absent = fp32. */
+   * the kernels as int8 with per-output-channel scales (lib/io/int8.ts); 'int4' as int4 with
+   * per-group scales (lib/io/int4.ts); absent = fp32. */
   precision?: ShipPrecision;
   /** Training wall time (its DONE marker) and when it finished. */
   wall_s: number;

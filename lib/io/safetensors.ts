@@ -6,7 +6,11 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
+import { floatToHalf, halfToFloat } from './half';
+import { INT4_METADATA, INT4_SCALE_SUFFIX, dequantizeInt4 } from './int4';
 import { INT8_METADATA, INT8_SCALE_SUFFIX, dequantizeInt8 } from './int8';
+
+export { floatToHalf, halfToFloat };
 
 export type SafeDType = 'F32' | 'F64' | 'F16' | 'I32' | 'I64' | 'I8' | 'U8' | 'BF16';
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -26,7 +30,7 @@ function dtypeOf(a: TypedArray): SafeDType {
   return 'U8';
 }
 
-/** A tensor to write: its values, (dtype 'F16') IEEE binary16 bit patterns from `floatToHalf`, or int8 values. */
+/** A tensor to write: its values (a Uint8Array is U8), (dtype 'F16') IEEE binary16 bit patterns from `floatToHalf`, or int8 values. */
 export type TensorToWrite = { shape: number[]; data: TypedArray } | { shape: number[]; data: Uint16Array; dtype: 'F16' } | { shape: number[]; data: Int8Array; dtype: 'I8' };
 
 export function encodeSafetensors(tensors: Map<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
@@ -66,49 +70,6 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** IEEE 754 binary16 -> number. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-const F32 = new Float32Array(1);
-const U32 = new Uint32Array(F32.buffer);
-
-/**
- * number -> IEEE 754 binary16 bits, rounding the float32 value to the nearest half, ties to even
- * (numpy's float16 cast). Subnormals are kept; values beyond the largest half (65504) round to
- * infinity, as in numpy.
- */
-export function floatToHalf(x: number): number {
-  F32[0] = x;
-  const u = U32[0];
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const man = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0); // inf, NaN (quiet)
-  const e = exp - 127 + 15; // the half's biased exponent
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half (or zero): the value is m x 2^-24 with m = full mantissa >> (14 - e) rounded.
-    if (e < -10) return sign; // below half the smallest subnormal: rounds to zero
-    const full = man | 0x800000;
-    const shift = 14 - e;
-    const m = full >>> shift;
-    const rest = full & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    return sign | (m + (rest > half || (rest === half && m & 1) ? 1 : 0)); // a carry into 0x400 is the smallest normal
-  }
-  const m = man >>> 13;
-  const rest = man & 0x1fff;
-  const h = sign | (e << 10) | m;
-  return h + (rest > 0x1000 || (rest === 0x1000 && m & 1) ? 1 : 0); // a carry overflows into the exponent, to inf at the top
-}
-
 /** float32 values as binary16 bits (floatToHalf each); throws, naming `what`, on a finite value beyond the half range. */
 export function toHalfArray(data: Float32Array, what: string): Uint16Array {
   const out = new Uint16Array(data.length);
@@ -123,7 +84,8 @@ export function toHalfArray(data: Float32Array, what: string): Uint16Array {
 /**
  * Parses a safetensors buffer. F16/BF16 are widened to F32, I64 narrowed to I32 (checked), I8
  * widened to I32; in a file marked with lvdm's int8 convention (lib/io/int8.ts) each I8 tensor
- * and its `<name>.int8_scale` become one F32 tensor.
+ * and its `<name>.int8_scale` become one F32 tensor, and with the int4 convention (lib/io/int4.ts)
+ * each packed U8 tensor and its `<name>.int4_scale`.
  */
 export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): SafetensorsFile {
   if (buf.length < 8) throw new Error(`${source}: not a safetensors file (shorter than 8 bytes)`);
@@ -217,6 +179,7 @@ export function decodeSafetensors(buf: Uint8Array, source = '<buffer>'): Safeten
     tensors.set(name, { dtype: info.dtype === 'F16' || info.dtype === 'BF16' ? 'F32' : info.dtype === 'I64' || info.dtype === 'I8' ? 'I32' : info.dtype, shape: info.shape, data });
   }
   if (metadata[INT8_METADATA] !== undefined) widenInt8(tensors, header, source);
+  if (metadata[INT4_METADATA] !== undefined) widenInt4(tensors, source);
   return { tensors, metadata };
 }
 
@@ -233,6 +196,22 @@ function widenInt8(tensors: Map<string, SafeTensor>, header: Record<string, unkn
     tensors.delete(name + INT8_SCALE_SUFFIX);
   }
   for (const name of tensors.keys()) if (name.endsWith(INT8_SCALE_SUFFIX)) throw new Error(`${source}: scale tensor '${name}' has no int8 tensor '${name.slice(0, -INT8_SCALE_SUFFIX.length)}'`);
+}
+
+/** lvdm's int4 convention: every packed U8 tensor with a `<name>.int4_scale` widened to F32 [..., 2 x last] (the scales removed). */
+function widenInt4(tensors: Map<string, SafeTensor>, source: string): void {
+  for (const [key, s] of [...tensors]) {
+    if (!key.endsWith(INT4_SCALE_SUFFIX)) continue;
+    const name = key.slice(0, -INT4_SCALE_SUFFIX.length);
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${source}: scale tensor '${key}' has no int4 tensor '${name}'`);
+    const out = 2 * t.shape[t.shape.length - 1];
+    if (t.dtype !== 'U8' || t.shape.length < 2 || s.dtype !== 'F32' || s.shape.length !== 2 || s.shape[1] !== out)
+      throw new Error(`${source}: int4 tensor '${name}' (${t.dtype} [${t.shape}]) needs packed U8 values [..., channels / 2] and a float scale tensor '${key}' of shape [groups, ${out}], got ${s.dtype} [${s.shape}] (${INT4_METADATA} convention)`);
+    const shape = [...t.shape.slice(0, -1), out];
+    tensors.set(name, { dtype: 'F32', shape, data: dequantizeInt4(t.data as Uint8Array, s.data as Float32Array, out, `${source}: tensor '${name}'`) });
+    tensors.delete(key);
+  }
 }
 
 export function loadSafetensors(file: string): SafetensorsFile {

@@ -9,6 +9,8 @@ then the byte buffer; offsets are relative to the buffer start, tensors cover it
   python3 safetensors_ref.py write-i64big FILE -> a file with an int64 value outside int32
   python3 safetensors_ref.py half FILE         -> FILE: raw little-endian float32 values; prints
                                                   numpy's float16 cast of each as bit patterns
+  python3 safetensors_ref.py int4 FILE NAME    -> the int4 tensor NAME of FILE widened to float32
+                                                  (lvdm's convention, lib/io/int4.ts), as a list
 """
 import json
 import struct
@@ -147,6 +149,33 @@ def half(path):
         json.dump(x.astype(np.float16).view("<u2").tolist(), sys.stdout)
 
 
+def int4(path, name, group=32):
+    """Nibbles (low first) minus 8 times the F16 scale of their row group and channel."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = raw[8 + n:]
+
+    def tensor(key, dtype):
+        info = header[key]
+        b, e = info["data_offsets"]
+        return np.frombuffer(data[b:e], dtype=dtype).reshape(info["shape"])
+
+    packed = tensor(name, "u1")
+    scale = tensor(name + ".int4_scale", "<f2").astype(np.float32)
+    out = 2 * packed.shape[-1]
+    nib = np.stack([packed & 15, packed >> 4], axis=-1).reshape(-1, out).astype(np.int32)
+    if (nib == 0).any():
+        fail("nibble 0 in " + name)
+    rows = np.arange(nib.shape[0]) // group
+    w = (nib - 8).astype(np.float32) * scale[rows, :]
+    json.dump([float(v) for v in w.reshape(-1)], sys.stdout)
+
+
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
-    {"read": read, "write": write, "write-i64big": write_i64big, "half": half}[mode](path)
+    if mode == "int4":
+        int4(path, sys.argv[3])
+    else:
+        {"read": read, "write": write, "write-i64big": write_i64big, "half": half}[mode](path)

@@ -57,13 +57,17 @@ export function nativeAddon(): TorchAddon | null {
   return loaded;
 }
 
-/** The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere). */
+let flagsCache: string[] | undefined;
+/** The CPU's feature flags (Linux /proc/cpuinfo, read once; empty elsewhere). */
 export function cpuFlags(): string[] {
-  try {
-    return /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
-  } catch {
-    return [];
+  if (flagsCache === undefined) {
+    try {
+      flagsCache = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+    } catch {
+      flagsCache = [];
+    }
   }
+  return flagsCache;
 }
 
 /** True when the CPU has the AVX-512 subsets OpenBLAS's SkylakeX kernels use (Linux). */

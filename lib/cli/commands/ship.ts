@@ -5,6 +5,7 @@
 import { Command } from '../types';
 import { flag, list, num, str } from '../args';
 import { DEFAULT_MAX_MB, shipRun } from '../../experiments/ship';
+import { SHIP_PRECISIONS, type ShipPrecision } from '../../experiments/shipped';
 
 export const command: Command = {
   name: 'ship',
@@ -20,6 +21,8 @@ nearest, half the bytes, widened back to float32 on load; the manifest records t
 --precision int8 stores the kernels (rank >= 2, >= 1024 values, more than 8 input and output
 channels) as int8 with one float32 scale per output channel and the rest (biases, norms, the first
 and last layers) in float16, about a quarter of the float32 bytes (lib/io/int8.ts);
+--precision int4 stores the same kernels as int4, one float16 scale per group of 32 input rows
+of each output channel, about an eighth (lib/io/int4.ts; for wide models under the budget);
 --precision fp32 ships them unchanged. Prints the sizes and refuses when the shipped models would
 exceed --max-mb in all. --drop FILE removes every shipped stage of that experiment file in the same
 write (a family retired for another; the limit counts without them); --drop FILE:STAGE[,STAGE]
@@ -35,7 +38,7 @@ Examples:
     stages: { type: 'string', multiple: true, help: 'training stages to ship (comma list; default every finished one)' },
     to: { type: 'string', help: 'models folder (default the repository models/)' },
     'max-mb': { type: 'string', help: `refuse above this many MB (10^6 bytes) of shipped models in all (default ${DEFAULT_MAX_MB})` },
-    precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes), 'int8' (kernels in int8, about a quarter) or 'fp32' (unchanged)" },
+    precision: { type: 'string', help: "weights precision: 'fp16' (default, half the bytes), 'int8' (kernels in int8, about a quarter), 'int4' (kernels in int4, about an eighth) or 'fp32' (unchanged)" },
     drop: { type: 'string', multiple: true, help: 'remove the shipped stages of this experiment file, or FILE:STAGE[,STAGE] only those (repeatable)' },
     'dry-run': { type: 'boolean', help: 'print the sizes, write nothing' },
   },
@@ -46,8 +49,8 @@ Examples:
     if (!(maxMb > 0)) throw new Error(`--max-mb: expected a positive number, got ${maxMb}`);
     const stages = list(values, 'stages').flatMap((s) => s.split(',')).filter((s) => s !== '');
     const precision = str(values, 'precision') ?? 'fp16';
-    if (precision !== 'fp16' && precision !== 'int8' && precision !== 'fp32') throw new Error(`--precision: expected 'fp16', 'int8' or 'fp32', got '${precision}'`);
-    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision, drop: list(values, 'drop'), dryRun: flag(values, 'dry-run') });
+    if (!(SHIP_PRECISIONS as readonly string[]).includes(precision)) throw new Error(`--precision: expected one of ${SHIP_PRECISIONS.join(', ')}, got '${precision}'`);
+    shipRun(runDir, { stages, to: str(values, 'to'), maxMb, precision: precision as ShipPrecision, drop: list(values, 'drop'), dryRun: flag(values, 'dry-run') });
     return 0;
   },
 };
