@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { planExperiment, readDone } from '../lib/experiments/plan';
 import { collectResults, reportInputFor } from '../lib/experiments/execute';
 import { Manifest, reuseShipped } from '../lib/experiments/shipped';
-import { loadSafetensors } from '../lib/io/safetensors';
+import { loadSafetensors, type SafetensorsFile } from '../lib/io/safetensors';
 import { main } from '../lib/cli/main';
 import { captureConsole, runLvdm, tempDir } from './helpers';
 
@@ -237,34 +237,45 @@ test('a fresh run with --models copies the shipped models instead of training: b
   for (const t of plan.tasks.filter((x) => x.kind === 'sample')) assert.equal(sha256(path.join(runB, t.outDir, 'videos.npz')), sha256(path.join(runA, t.outDir, 'videos.npz')));
 });
 
+/**
+ * Every weights file of a models folder shipped at `precision`, checked against its manifest (sha256,
+ * the recorded precision, the same tensor names as the run's file once the scales are folded back):
+ * the stored dtypes (`raw`), the run's tensors (`a`) and the shipped ones as loaded (`b`).
+ */
+function* shippedWeightFiles(models: string, precision: string): Generator<{ stage: string; raw: Record<string, { dtype?: string }>; a: SafetensorsFile; b: SafetensorsFile }> {
+  for (const e of manifest(models).tasks) {
+    assert.equal(e.precision, precision);
+    for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
+      const file = path.join(models, e.dir, f.name);
+      assert.equal(f.sha256, sha256(file));
+      const bytes = fs.readFileSync(file);
+      const raw = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>;
+      const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
+      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith(precision), true);
+      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
+      yield { stage: e.stage, raw, a, b };
+    }
+  }
+}
+
 test('--precision int8: kernels as int8 with per-output-channel scales, the rest float16; a run reuses them', async () => {
   const models8 = path.join(tmp, 'models8');
   const r = await lvdm(['ship', runA, '--to', models8, '--precision', 'int8']);
   assert.equal(r.code, 0, r.err);
   const [m8, m16] = [manifest(models8), manifest(models16)];
   let int8Tensors = 0;
-  for (const e of m8.tasks) {
-    assert.equal(e.precision, 'int8');
-    for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
-      const file = path.join(models8, e.dir, f.name);
-      assert.equal(f.sha256, sha256(file));
-      const bytes = fs.readFileSync(file);
-      const raw = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string }>; // the stored dtypes
-      const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
-      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('int8'), true);
-      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
-      for (const [name, t] of a.tensors) {
-        const got = b.tensors.get(name)!.data;
-        if (raw[name].dtype === 'I8') {
-          int8Tensors++;
-          const c = t.shape[t.shape.length - 1];
-          const max = new Float32Array(c);
-          t.data.forEach((x, i) => (max[i % c] = Math.max(max[i % c], Math.abs(x))));
-          t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= max[i % c] / 254 + 1e-6 * Math.abs(x), `${e.stage} ${name}[${i}]: ${x} -> ${got[i]}`));
-        } else {
-          assert.ok(raw[name].dtype === 'F16' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
-          t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${e.stage} ${name}[${i}]`));
-        }
+  for (const { stage, raw, a, b } of shippedWeightFiles(models8, 'int8')) {
+    for (const [name, t] of a.tensors) {
+      const got = b.tensors.get(name)!.data;
+      if (raw[name].dtype === 'I8') {
+        int8Tensors++;
+        const c = t.shape[t.shape.length - 1];
+        const max = new Float32Array(c);
+        t.data.forEach((x, i) => (max[i % c] = Math.max(max[i % c], Math.abs(x))));
+        t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= max[i % c] / 254 + 1e-6 * Math.abs(x), `${stage} ${name}[${i}]: ${x} -> ${got[i]}`));
+      } else {
+        assert.ok(raw[name].dtype === 'F16' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
+        t.data.forEach((x, i) => assert.ok(Math.abs(got[i] - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${stage} ${name}[${i}]`));
       }
     }
   }
@@ -280,29 +291,19 @@ test('--precision int4: kernels as packed int4 with per-group float16 scales, sm
   assert.equal(r.code, 0, r.err);
   const [m4, m8] = [manifest(models4), manifest(path.join(tmp, 'models8'))];
   let int4Tensors = 0;
-  for (const e of m4.tasks) {
-    assert.equal(e.precision, 'int4');
-    for (const f of e.files.filter((x) => x.name.endsWith('.safetensors'))) {
-      const file = path.join(models4, e.dir, f.name);
-      assert.equal(f.sha256, sha256(file));
-      const bytes = fs.readFileSync(file);
-      const raw = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, { dtype?: string; shape?: number[] }>;
-      const [a, b] = [loadSafetensors(path.join(runA, e.dir, f.name)), loadSafetensors(file)];
-      assert.equal(b.metadata['lvdm.shipped_precision']?.startsWith('int4'), true);
-      assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()], 'the scales are folded back in on load');
-      for (const [name, t] of a.tensors) {
-        const got = b.tensors.get(name)!;
-        assert.deepEqual(got.shape, t.shape, name);
-        if (raw[name].dtype === 'U8' && raw[name + '.int4_scale']) {
-          int4Tensors++;
-          const c = t.shape[t.shape.length - 1];
-          const max = new Float32Array(Math.ceil(t.data.length / c / 32) * c);
-          const g = (i: number) => Math.floor(i / c / 32) * c + (i % c);
-          t.data.forEach((x, i) => (max[g(i)] = Math.max(max[g(i)], Math.abs(x))));
-          // Half a step of the group's scale (max / 7, rounded up to float16: at most 2^-10 above).
-          t.data.forEach((x, i) => assert.ok(Math.abs(got.data[i] - x) <= (max[g(i)] / 14) * (1 + 2 ** -10) + 1e-6 * Math.abs(x), `${e.stage} ${name}[${i}]: ${x} -> ${got.data[i]}`));
-        } else assert.ok(raw[name].dtype === 'F16' || raw[name].dtype === 'I8' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
-      }
+  for (const { stage, raw, a, b } of shippedWeightFiles(models4, 'int4')) {
+    for (const [name, t] of a.tensors) {
+      const got = b.tensors.get(name)!;
+      assert.deepEqual(got.shape, t.shape, name);
+      if (raw[name].dtype === 'U8' && raw[name + '.int4_scale']) {
+        int4Tensors++;
+        const c = t.shape[t.shape.length - 1];
+        const max = new Float32Array(Math.ceil(t.data.length / c / 32) * c);
+        const g = (i: number) => Math.floor(i / c / 32) * c + (i % c);
+        t.data.forEach((x, i) => (max[g(i)] = Math.max(max[g(i)], Math.abs(x))));
+        // Half a step of the group's scale (max / 7, rounded up to float16: at most 2^-10 above).
+        t.data.forEach((x, i) => assert.ok(Math.abs(got.data[i] - x) <= (max[g(i)] / 14) * (1 + 2 ** -10) + 1e-6 * Math.abs(x), `${stage} ${name}[${i}]: ${x} -> ${got.data[i]}`));
+      } else assert.ok(raw[name].dtype === 'F16' || raw[name].dtype === 'I8' || !(t.data instanceof Float32Array), `${name} is ${raw[name].dtype}`);
     }
   }
   assert.ok(int4Tensors > 0);
