@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonl, writeJsonAtomic } from '../io/atomic';
-import { INT4_CONVENTION, INT4_METADATA, INT4_SCALE_SUFFIX, quantizeInt4 } from '../io/int4';
+import { INT4_CONVENTION, INT4_METADATA, INT4_SCALE_SUFFIX, quantizableInt4, quantizeInt4 } from '../io/int4';
 import { INT8_CONVENTION, INT8_METADATA, INT8_SCALE_SUFFIX, quantizableInt8, quantizeInt8 } from '../io/int8';
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite, toHalfArray } from '../io/safetensors';
 import { METRICS_LOG } from '../train/loop';
@@ -126,10 +126,10 @@ export function shippedWeights(file: string, precision: ShipPrecision): Buffer |
   for (const [name, t] of tensors) {
     const what = `${file}: tensor '${name}'`;
     if (!(t.data instanceof Float32Array)) out.set(name, { shape: t.shape, data: t.data });
-    else if (precision === 'int4' && quantizableInt8(t.shape) && t.shape[t.shape.length - 1] % 2 === 0) {
-      const { packed, scale, groups } = quantizeInt4(t.data, t.shape, what);
-      out.set(name, { shape: [...t.shape.slice(0, -1), t.shape[t.shape.length - 1] / 2], data: packed });
-      out.set(name + INT4_SCALE_SUFFIX, { shape: [groups, t.shape[t.shape.length - 1]], data: scale, dtype: 'F16' });
+    else if (precision === 'int4' && quantizableInt4(t.shape)) {
+      const { packed, packedShape, scale, scaleShape } = quantizeInt4(t.data, t.shape, what);
+      out.set(name, { shape: packedShape, data: packed });
+      out.set(name + INT4_SCALE_SUFFIX, { shape: scaleShape, data: scale, dtype: 'F16' });
       marks[INT4_METADATA] = INT4_CONVENTION;
     } else if ((precision === 'int8' || precision === 'int4') && quantizableInt8(t.shape)) {
       const { q, scale } = quantizeInt8(t.data, t.shape, what);

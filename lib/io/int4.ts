@@ -14,6 +14,7 @@
  * the convention, and `decodeSafetensors` widens such tensors back to float32 on load.
  */
 import { floatToHalf, halfToFloat } from './half';
+import { quantizableInt8 } from './int8';
 
 export const INT4_METADATA = 'lvdm.int4';
 export const INT4_SCALE_SUFFIX = '.int4_scale';
@@ -26,8 +27,25 @@ function halfCeil(s: number): number {
   return halfToFloat(h) >= s ? h : h + 1;
 }
 
-/** Packs a kernel [..., out] (out even) into int4 nibbles and float16 group scales (as bit patterns). */
-export function quantizeInt4(data: Float32Array, shape: readonly number[], what: string): { packed: Uint8Array; scale: Uint16Array; groups: number } {
+/** Kernels stored as int4: those int8 would quantise, with an even number of output channels (two per byte). */
+export function quantizableInt4(shape: readonly number[]): boolean {
+  return quantizableInt8(shape) && shape[shape.length - 1] % 2 === 0;
+}
+
+/** Index of the scale of value i of a kernel with `out` output channels: [group of its row, its channel]. */
+function groupOf(i: number, out: number): number {
+  return Math.floor(i / out / INT4_GROUP) * out + (i % out);
+}
+
+/**
+ * Packs a kernel [..., out] (out even) into int4 nibbles and float16 group scales (as bit patterns),
+ * with the shapes they are stored under.
+ */
+export function quantizeInt4(
+  data: Float32Array,
+  shape: readonly number[],
+  what: string,
+): { packed: Uint8Array; packedShape: number[]; scale: Uint16Array; scaleShape: number[]; groups: number } {
   const out = shape[shape.length - 1];
   if (shape.length < 2 || out % 2 !== 0 || data.length % out !== 0) throw new Error(`${what}: cannot pack shape [${shape}] into int4 (rank >= 2 and an even last axis expected)`);
   const rows = data.length / out;
@@ -37,7 +55,7 @@ export function quantizeInt4(data: Float32Array, shape: readonly number[], what:
   for (let i = 0; i < data.length; i++) {
     const a = Math.abs(data[i]);
     if (!Number.isFinite(a)) throw new Error(`${what}: value ${data[i]} at index ${i} is not finite; keep this file in float32`);
-    const j = Math.floor(i / out / INT4_GROUP) * out + (i % out);
+    const j = groupOf(i, out);
     if (a > value[j]) value[j] = a;
   }
   for (let j = 0; j < value.length; j++) {
@@ -46,11 +64,11 @@ export function quantizeInt4(data: Float32Array, shape: readonly number[], what:
   }
   const packed = new Uint8Array(data.length / 2);
   for (let i = 0; i < data.length; i++) {
-    const s = value[Math.floor(i / out / INT4_GROUP) * out + (i % out)];
+    const s = value[groupOf(i, out)];
     const q = s === 0 ? 0 : Math.max(-7, Math.min(7, Math.round(data[i] / s)));
     packed[i >> 1] |= (q + 8) << ((i & 1) * 4);
   }
-  return { packed, scale, groups };
+  return { packed, packedShape: [...shape.slice(0, -1), out / 2], scale, scaleShape: [groups, out], groups };
 }
 
 /** Widens packed int4 values [..., out / 2] with float scales [groups, out] back to float32 [..., out]. */
@@ -62,7 +80,7 @@ export function dequantizeInt4(packed: Uint8Array, scale: Float32Array, out: num
   for (let i = 0; i < n; i++) {
     const nibble = (packed[i >> 1] >> ((i & 1) * 4)) & 15;
     if (nibble === 0) throw new Error(`${what}: nibble 0 at index ${i} is outside the int4 convention (values 1-15 store -7..7)`);
-    w[i] = (nibble - 8) * scale[Math.floor(i / out / INT4_GROUP) * out + (i % out)];
+    w[i] = (nibble - 8) * scale[groupOf(i, out)];
   }
   return w;
 }
