@@ -528,7 +528,23 @@ const latentStageFields = {
   }),
 };
 
-export const ShortStage = z.object({ kind: z.literal('short'), ...latentStageFields }).strict();
+/**
+ * A short stage's start from another short stage's trained weights (lib/lvdm/init.ts): image-model
+ * pretraining for video models (VideoLDM, Blattmann et al. 2023): the other stage is the same
+ * network trained on one-frame latents (data.frames = the autoencoder's temporal factor).
+ */
+export const StageInit = z
+  .object({
+    /** The short stage whose weights start this one (same unet section, same latents). */
+    stage: StageRef,
+    /** Temporal attention: 'fresh' (the identity: the image model on each frame) or 'copy'. */
+    temporal: z.enum(['fresh', 'copy']).default('fresh'),
+    /** 'all' trains every parameter; 'temporal' only the temporal attention layers (the rest frozen). */
+    train: z.enum(['all', 'temporal']).default('all'),
+  })
+  .strict();
+
+export const ShortStage = z.object({ kind: z.literal('short'), ...latentStageFields, init: StageInit.optional() }).strict();
 export const PredictionStage = z.object({ kind: z.literal('prediction'), ...latentStageFields, long: LongVideoConfig }).strict();
 export const InterpolationStage = z.object({ kind: z.literal('interpolation'), ...latentStageFields, long: LongVideoConfig }).strict();
 
@@ -643,6 +659,7 @@ export const ExperimentFile = z
   .strict();
 
 export type StageConfig = z.infer<typeof StageConfig>;
+export type StageInit = z.infer<typeof StageInit>;
 export type DecoderFinetuneConfig = z.infer<typeof DecoderFinetuneConfig>;
 export type SweepGrid = z.infer<typeof SweepGrid>;
 export type SweepConfig = z.infer<typeof SweepConfig>;

@@ -24,6 +24,7 @@ import { loadAutoencoder } from '../autoencoder/io';
 import { finetuneDecoder } from '../autoencoder/noise-finetune';
 import { LVDM_WEIGHTS, loadLvdm, type LoadedLvdm } from '../lvdm/weights';
 import { latentCacheFile, trainLvdm } from '../lvdm/pipeline';
+import type { InitSpec } from '../lvdm/init';
 import { generateVideos, writeSampleOutputs } from '../lvdm/generate';
 import { trainLongModel } from '../hierarchical/train';
 import { JOURNAL_DIR, sampleLong } from '../hierarchical/pipeline';
@@ -165,6 +166,12 @@ export function latentCacheOf(plan: Plan, task: TaskSpec): string | null {
   return latentCacheFile(trainingConfig(plan, task), path.join(inputDir(plan, task, 'autoencoder'), AE_WEIGHTS), latentCacheDir(plan)).file;
 }
 
+/** A short stage's `init` with the weights its init stage wrote (undefined without one). */
+function initOf(plan: Plan, task: TaskSpec): InitSpec | undefined {
+  const init = task.config.init as Omit<InitSpec, 'weights'> | undefined;
+  return init ? { ...init, weights: path.join(inputDir(plan, task, 'init'), LVDM_WEIGHTS) } : undefined;
+}
+
 async function trainStage(plan: Plan, task: TaskSpec, out: string, resume: boolean, log: (m: string) => void): Promise<void> {
   const config = trainingConfig(plan, task);
   const common = { config, outDir: out, resume, progress: false, log };
@@ -179,7 +186,7 @@ async function trainStage(plan: Plan, task: TaskSpec, out: string, resume: boole
     return;
   }
   const cacheDir = latentCacheDir(plan);
-  if (task.kind === 'short') await trainLvdm({ ...common, autoencoder, cacheDir });
+  if (task.kind === 'short') await trainLvdm({ ...common, autoencoder, cacheDir, init: initOf(plan, task) });
   else await trainLongModel({ ...common, autoencoder, cacheDir, role: task.kind === 'prediction' ? 'prediction' : 'interpolation' });
 }
 

@@ -97,6 +97,22 @@ function trainingKeyConfig(c: Record<string, unknown>): Record<string, unknown> 
   return exp.diffusion ? { ...c, experiment: { ...exp, diffusion: { ...exp.diffusion, sampling: undefined } } } : c;
 }
 
+/** Stages in the same order, except that a short stage comes after the stage its `init` names (checked acyclic by the loader). */
+function initsFirst(stages: [string, StageConfig][]): [string, StageConfig][] {
+  const out: [string, StageConfig][] = [];
+  const placed = new Set<string>();
+  const byName = new Map(stages);
+  const place = (name: string): void => {
+    if (placed.has(name)) return;
+    const st = byName.get(name)!;
+    placed.add(name);
+    if (st.kind === 'short' && st.init) place(st.init.stage);
+    out.push([name, st]);
+  };
+  for (const [name] of stages) place(name);
+  return out;
+}
+
 export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
   const { experiment: e } = loadExperiment(file, opts.set ?? []);
   const runDir = path.resolve(opts.out ?? path.join('runs', e.name));
@@ -114,7 +130,7 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
 
   // Training stages in dependency order: prepare, autoencoder, decoder fine-tuning, then the latent models.
   const order: StageConfig['kind'][] = ['prepare', 'autoencoder', 'decoder', 'short', 'prediction', 'interpolation'];
-  const stages = Object.entries(e.stages).sort((a, b) => order.indexOf(a[1].kind) - order.indexOf(b[1].kind));
+  const stages = initsFirst(Object.entries(e.stages).sort((a, b) => order.indexOf(a[1].kind) - order.indexOf(b[1].kind)));
   for (const [name, st] of stages) {
     if (st.kind === 'prepare') {
       if (isSynthetic(st.data)) continue; // synthetic data renders on demand: nothing to prepare
@@ -124,8 +140,9 @@ export function planExperiment(file: string, opts: PlanOptions = {}): Plan {
     const inputs: TaskInputs = {};
     if (st.shards !== undefined && byId.has(st.shards) && !isSynthetic(st.data)) inputs.shards = st.shards;
     if (st.kind !== 'autoencoder') inputs.autoencoder = st.autoencoder;
+    if (st.kind === 'short' && st.init) inputs.init = st.init.stage;
     if (st.kind === 'decoder') add(name, 'decoder', { experiment: { name, seed: st.seed ?? e.seed, data: st.data }, finetune: st.finetune }, inputs);
-    else add(name, st.kind, { experiment: stageExperiment(e, name, st) }, inputs, undefined, trainingKeyConfig);
+    else add(name, st.kind, { experiment: stageExperiment(e, name, st), init: st.kind === 'short' && st.init ? { temporal: st.init.temporal, train: st.init.train } : undefined }, inputs, undefined, trainingKeyConfig);
   }
 
   const sw = e.sweep;

@@ -115,6 +115,22 @@ function checkGuide(e: ExperimentFile, file: string, model: string, guide: strin
     throw new ConfigError(`${file}: key '${at}': stage '${guide}' learned the latents of '${gs.autoencoder}', but model stage '${model}' those of '${ms.autoencoder}'; the guide must learn the same latents`);
 }
 
+/** A short stage's `init`: another short stage learning the same latents, with no cycle of inits. */
+function checkInit(e: ExperimentFile, file: string, name: string): void {
+  const chain = [name];
+  let st = e.stages[name] as Extract<StageConfig, { kind: 'short' }>;
+  while (st.init) {
+    const at = `stages.${chain[chain.length - 1]}.init.stage`;
+    const from = st.init.stage;
+    if (chain.includes(from)) throw new ConfigError(`${file}: key '${at}': cycle of inits (${[...chain, from].join(' -> ')})`);
+    const src = stageOf(e, file, at, from, ['short']) as Extract<StageConfig, { kind: 'short' }>;
+    if (latentSource(e, src.autoencoder) !== latentSource(e, st.autoencoder))
+      throw new ConfigError(`${file}: key '${at}': stage '${from}' learned the latents of '${src.autoencoder}', but stage '${chain[chain.length - 1]}' learns those of '${st.autoencoder}'; init needs the same latents`);
+    chain.push(from);
+    st = src;
+  }
+}
+
 /** Cross-references and files zod cannot check. */
 function checkExperiment(e: ExperimentFile, file: string): void {
   checkDataRoot(file, 'data', e.data, false); // the root every stage inherits
@@ -123,6 +139,7 @@ function checkExperiment(e: ExperimentFile, file: string): void {
     if (st.kind !== 'prepare' && st.shards !== undefined) stageOf(e, file, `${at}.shards`, st.shards, ['prepare']);
     if (st.kind === 'decoder') stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder']);
     if (st.kind === 'short' || st.kind === 'prediction' || st.kind === 'interpolation') stageOf(e, file, `${at}.autoencoder`, st.autoencoder, ['autoencoder', 'decoder']);
+    if (st.kind === 'short' && st.init) checkInit(e, file, name);
     if ((st.kind === 'prediction' || st.kind === 'interpolation') && st.long.role !== st.kind)
       throw new ConfigError(`${file}: key '${at}.long.role': expected '${st.kind}' for a ${st.kind} stage, got '${st.long.role}'`);
     if (st.kind === 'prepare' && syntheticFamilyFromSource(st.data.source) === null && st.data.source === 'shards')

@@ -11,6 +11,7 @@ import { datasetFromConfig } from '../../data/from-config';
 import { LatentCache, LatentCacheKey, latentCacheKey } from './latents';
 import { LvdmTrainer, lvdmSections } from './trainer';
 import { LVDM_WEIGHTS, saveLvdmWeights } from './weights';
+import { InitSpec } from './init';
 
 export const DEFAULT_LATENT_CACHE_DIR = path.join('.cache', 'latents');
 
@@ -25,6 +26,8 @@ export interface TrainLvdmOptions {
   /** Where encoded latents are cached (default .cache/latents); reused while the autoencoder and data settings match. */
   cacheDir?: string;
   log?: (msg: string) => void;
+  /** Start from another model's weights (lib/lvdm/init.ts; a short stage's `init` in an experiment file). */
+  init?: InitSpec;
 }
 
 export interface TrainLvdmResult extends TrainExportResult {
@@ -101,8 +104,11 @@ export async function trainLvdm(opts: TrainLvdmOptions): Promise<TrainLvdmResult
   const log = opts.log ?? ((m: string) => process.stderr.write(`[lvdm] ${m}\n`));
   const aeFile = trainingAutoencoder(cfg, opts.autoencoder);
   const { cache, file: cacheFile } = await prepareLatents(cfg, aeFile, opts.cacheDir ?? DEFAULT_LATENT_CACHE_DIR, log);
-  const trainer = new LvdmTrainer({ config: cfg, latents: cache });
+  const trainer = new LvdmTrainer({ config: cfg, latents: cache, init: opts.init });
   try {
+    const ir = trainer.initReport;
+    if (ir && opts.init)
+      log(`init: ${ir.copied} tensors from ${opts.init.weights}, ${ir.fresh} temporal tensors fresh${ir.frozen ? `, ${ir.frozen} frozen (only the temporal layers train: ${trainer.store.trainable().length} tensors)` : ''}`);
     const tln = diffusion.timestep_sampling?.logit_normal;
     log(`unet: ${trainer.store.numParams()} parameters; latents [${cache.shape}], batch ${diffusion.train.batch_size}, ${diffusion.loss} loss on ${diffusion.prediction ?? 'eps'}${diffusion.timestep_weighting ? `, ${diffusion.timestep_weighting}-weighted` : ''}${tln ? `, t logit-normal(${tln.mean}, ${tln.std})` : ''}${diffusion.input_perturbation ? `, input perturbation ${diffusion.input_perturbation}` : ''}`);
     const r = await trainAndExport(trainer, cfg, cache, aeFile, { ...opts, config: cfg }, 'train-lvdm');

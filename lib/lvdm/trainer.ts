@@ -36,6 +36,7 @@ import { Cond } from '../diffusion/types';
 import { UNet3D } from '../models/unet3d/unet';
 import { TextConditioner } from '../text/conditioner';
 import { LatentCache } from './latents';
+import { InitReport, InitSpec, initFromWeights } from './init';
 
 /** One training batch: the network input, its timesteps and conditioning, and the target. */
 export interface PreparedBatch {
@@ -161,6 +162,8 @@ export interface LvdmTrainerOptions {
   /** Checkpoint kind (default 'lvdm'). */
   kind?: string;
   prepareBatch?: BatchPreparer;
+  /** Start from another model's weights (a short stage's `init`; lib/lvdm/init.ts). */
+  init?: InitSpec;
 }
 
 interface OrderState {
@@ -178,6 +181,8 @@ export class LvdmTrainer implements Trainer {
   readonly ema: Ema | null;
   /** Text encoder of a text-to-video model (config `text`). */
   readonly text: TextConditioner | null;
+  /** What `opts.init` copied, left fresh and froze (null without init). */
+  readonly initReport: InitReport | null;
   private readonly opt: Adam;
   private readonly params: [string, tf.Variable][];
   private readonly prepare: BatchPreparer;
@@ -197,6 +202,12 @@ export class LvdmTrainer implements Trainer {
     this.unet = new UNet3D(this.store, unet);
     this.text = textConditionerFor(opts.config, this.store);
     this.text?.loadPretrained(this.store);
+    try {
+      this.initReport = opts.init ? initFromWeights(this.store, this.unet, opts.init) : null;
+    } catch (e) {
+      this.store.dispose();
+      throw e;
+    }
     if (diffusion.prediction === 'v' && diffusion.timestep_weighting === 'v')
       throw new Error(
         `config '${opts.config.name}': diffusion.timestep_weighting 'v' weights the eps loss to equal the v loss, and diffusion.prediction 'v' already regresses on v; set one of them, not both`,

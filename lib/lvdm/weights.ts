@@ -10,7 +10,7 @@ import { ExperimentConfig } from '../config/schema';
 import { validateConfig } from '../config/load';
 import { NamedArray, ParamStore } from '../nn/params';
 import { Rng } from '../nn/rng';
-import { loadCheckpoint, prefixed, saveCheckpoint, subTensors } from '../train/checkpoint';
+import { CheckpointMeta, loadCheckpoint, prefixed, saveCheckpoint, subTensors } from '../train/checkpoint';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { epsModelFor } from '../diffusion/prediction';
 import { EpsModel } from '../diffusion/types';
@@ -51,26 +51,39 @@ export interface LoadedLvdm {
   dispose(): void;
 }
 
-/** Loads `lvdm.safetensors` or a training checkpoint of kind 'lvdm'. */
-export function loadLvdm(file: string): LoadedLvdm {
+export interface LvdmSamplingTensors {
+  meta: CheckpointMeta;
+  /** The stored config (validated). */
+  config: ExperimentConfig;
+  /** Parameters by name: the EMA shadow over the live weights where the file has one. */
+  params: Map<string, NamedArray>;
+  ema: boolean;
+}
+
+/** The sampling weights of `lvdm.safetensors` or of a training checkpoint of kind 'lvdm' (its `ema.*` over its `model.*`). */
+export function lvdmSamplingTensors(file: string): LvdmSamplingTensors {
   const { meta, tensors } = loadCheckpoint(file);
   if (meta.kind !== 'lvdm-weights' && meta.kind !== 'lvdm')
     throw new Error(`${file}: expected a latent diffusion model (lvdm.safetensors or an lvdm training checkpoint), got a '${meta.kind}' checkpoint`);
   const config = validateConfig(meta.config, `${file} (stored config)`);
+  const params = subTensors(tensors, 'model.');
+  let ema = meta.kind === 'lvdm-weights' ? Boolean((meta.state as { ema?: unknown }).ema) : false;
+  if (meta.kind === 'lvdm') {
+    const shadow = subTensors(tensors, 'ema.');
+    for (const [k, v] of shadow) params.set(k, v);
+    ema = shadow.size > 0;
+  }
+  return { meta, config, params, ema };
+}
+
+/** Loads `lvdm.safetensors` or a training checkpoint of kind 'lvdm'. */
+export function loadLvdm(file: string): LoadedLvdm {
+  const { meta, config, params: stored, ema } = lvdmSamplingTensors(file);
   const { unet } = lvdmSections(config, `${file} (stored config)`);
   const store = new ParamStore(new Rng(0));
   const net = new UNet3D(store, unet);
   const text = textConditionerFor(config, store, `${file} (stored config)`);
-  let params = subTensors(tensors, 'model.');
-  let ema = meta.kind === 'lvdm-weights' ? Boolean((meta.state as { ema?: unknown }).ema) : false;
-  if (meta.kind === 'lvdm') {
-    const shadow = subTensors(tensors, 'ema.');
-    if (shadow.size > 0) {
-      for (const [k, v] of shadow) params.set(k, v);
-      ema = true;
-    }
-    params = new Map([...params].filter(([k]) => store.has(k)));
-  }
+  const params = meta.kind === 'lvdm' ? new Map([...stored].filter(([k]) => store.has(k))) : stored;
   store.load(params, { source: file });
   const st = meta.state as Partial<LvdmWeightsState> & { latent?: LatentNorm; latent_shape?: [number, number, number, number] };
   if (!st.latent || !st.latent_shape) throw new Error(`${file}: no latent normalisation / shape recorded`);

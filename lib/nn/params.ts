@@ -79,6 +79,14 @@ export class ParamStore {
     for (const n of this.vars.keys()) if (n.startsWith(prefix)) this.frozen.add(n);
   }
 
+  /** Marks exactly these parameters as not trainable (each must exist). */
+  freezeNames(names: Iterable<string>): void {
+    for (const n of names) {
+      if (!this.vars.has(n)) throw new Error(`ParamStore: no parameter '${n}' to freeze`);
+      this.frozen.add(n);
+    }
+  }
+
   /** Names under a prefix, e.g. `subset('decoder.')`. */
   withPrefix(prefix: string): [string, tf.Variable][] {
     return this.entries().filter(([n]) => n.startsWith(prefix));

@@ -227,10 +227,13 @@ export class TemporalAttention {
   readonly heads: number;
   keyOrientation: RelPosOrientation;
   readonly keyScale: number;
+  /** Name prefixes of this layer's parameters in the store (one per sub-module, each ending in '.'). */
+  readonly paramPrefixes: string[];
 
   constructor(scope: Scope, readonly channels: number, readonly opts: TemporalAttentionOptions) {
     if (channels % opts.heads !== 0) throw new Error(`TemporalAttention '${scope.prefix}': ${channels} channels not divisible by ${opts.heads} heads`);
     this.heads = opts.heads;
+    this.paramPrefixes = ['norm_t', 'qkv_t', 'proj_out_t', 'relative_position_k', 'relative_position_v'].map((n) => `${scope.child(n).prefix}.`);
     this.norm = new GroupNorm(scope.child('norm_t'), groupsFor(opts.normGroups, channels), channels, opts.eps ?? 1e-5);
     this.qkv = new Linear(scope.child('qkv_t'), channels, 3 * channels);
     this.proj = new Linear(scope.child('proj_out_t'), channels, channels, { weightInit: init.zeros(), biasInit: init.zeros() });

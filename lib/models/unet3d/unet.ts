@@ -173,6 +173,16 @@ export class UNet3D {
     return this.store.numParams();
   }
 
+  /**
+   * Names of the temporal attention layers' parameters: the only ones that look across frames, so
+   * the rest is an image model applied to each frame (`init` of a short stage, lib/lvdm/init.ts).
+   */
+  temporalParamNames(): string[] {
+    if (this.cfg.attention_block === 'st_transformer') throw new Error(`unet: the temporal layers of attention_block 'st_transformer' (the public text-to-video block) are not listed; use attention_block 'lvdm'`);
+    const prefixes = this.attnBlocks.flatMap((a) => a.temporal?.paramPrefixes ?? []);
+    return this.store.names().filter((n) => prefixes.some((p) => n.startsWith(p)));
+  }
+
   /** Sets the relative-key orientation of every temporal attention (the 'transposed' variant is the public code's defect). */
   setKeyOrientation(o: RelPosOrientation): void {
     for (const a of this.attnBlocks) if (a.temporal) a.temporal.keyOrientation = o;
