@@ -15,7 +15,7 @@
  */
 import { NamedArray, ParamStore } from '../nn/params';
 import { UNet3D } from '../models/unet3d/unet';
-import { lvdmSamplingTensors } from './weights';
+import { lvdmSamplingTensors } from './stored';
 
 export interface InitSpec {
   /** lvdm.safetensors (or an lvdm training checkpoint) of the model whose weights start this one. */

@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExperimentConfig } from '../config/schema';
-import { validateConfig } from '../config/load';
 import { NamedArray, ParamStore } from '../nn/params';
 import { Rng } from '../nn/rng';
-import { CheckpointMeta, loadCheckpoint, prefixed, saveCheckpoint, subTensors } from '../train/checkpoint';
+import { prefixed, saveCheckpoint } from '../train/checkpoint';
+import { lvdmSamplingTensors } from './stored';
 import { NoiseSchedule } from '../diffusion/schedule';
 import { epsModelFor } from '../diffusion/prediction';
 import { EpsModel } from '../diffusion/types';
@@ -49,31 +49,6 @@ export interface LoadedLvdm {
   step: number;
   source: string;
   dispose(): void;
-}
-
-export interface LvdmSamplingTensors {
-  meta: CheckpointMeta;
-  /** The stored config (validated). */
-  config: ExperimentConfig;
-  /** Parameters by name: the EMA shadow over the live weights where the file has one. */
-  params: Map<string, NamedArray>;
-  ema: boolean;
-}
-
-/** The sampling weights of `lvdm.safetensors` or of a training checkpoint of kind 'lvdm' (its `ema.*` over its `model.*`). */
-export function lvdmSamplingTensors(file: string): LvdmSamplingTensors {
-  const { meta, tensors } = loadCheckpoint(file);
-  if (meta.kind !== 'lvdm-weights' && meta.kind !== 'lvdm')
-    throw new Error(`${file}: expected a latent diffusion model (lvdm.safetensors or an lvdm training checkpoint), got a '${meta.kind}' checkpoint`);
-  const config = validateConfig(meta.config, `${file} (stored config)`);
-  const params = subTensors(tensors, 'model.');
-  let ema = meta.kind === 'lvdm-weights' ? Boolean((meta.state as { ema?: unknown }).ema) : false;
-  if (meta.kind === 'lvdm') {
-    const shadow = subTensors(tensors, 'ema.');
-    for (const [k, v] of shadow) params.set(k, v);
-    ema = shadow.size > 0;
-  }
-  return { meta, config, params, ema };
 }
 
 /** Loads `lvdm.safetensors` or a training checkpoint of kind 'lvdm'. */
