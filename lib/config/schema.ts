@@ -340,6 +340,15 @@ export const DiffusionConfig = z
      * every other draw (data order, t, eps, self-conditioning) is the unperturbed training's.
      */
     input_perturbation: z.number().min(0).max(1).optional(),
+    /**
+     * Joint image-video training (Ho et al. 2022, "Video Diffusion Models", section 3.2): each step
+     * also trains on this many single latent frames, each a random frame of a random training clip,
+     * passed through the same network as one-frame videos (temporal attention then attends to the
+     * frame itself, the paper's masking). The loss is the mean over all frames, clips' and images',
+     * as if the images were concatenated to the batch. More distinct scenes per step for the
+     * per-frame layers at a fraction of a clip's cost. Short-video models only; unset = none.
+     */
+    image_batch: posInt.optional(),
     optim: OptimConfig.default({ kind: 'adamw', lr: 6e-5, weight_decay: 0.01 }),
     train: TrainConfig,
     latents: LatentCacheConfig.default({}),

@@ -151,6 +151,25 @@ export class LatentCache {
     return tf.tensor5d(z, [b, ...this.shape]);
   }
 
+  /**
+   * One normalised posterior frame per entry: frame frames[j] of clip indices[j], as [B, 1, h, w, c]
+   * (the images of joint image-video training). The same draws as `sample` of those clips, sliced.
+   */
+  sampleFrames(indices: number[], frames: number[], rng: Rng): tf.Tensor5D {
+    if (frames.length !== indices.length) throw new Error(`LatentCache: ${indices.length} clips but ${frames.length} frame indices`);
+    const [t, h, w, c] = this.shape;
+    const per = h * w * c;
+    const clips = this.sample(indices, rng);
+    const all = clips.dataSync();
+    clips.dispose();
+    const out = new Float32Array(indices.length * per);
+    frames.forEach((f, j) => {
+      if (!(Number.isInteger(f) && f >= 0 && f < t)) throw new Error(`LatentCache: frame ${f} outside [0, ${t - 1}]`);
+      out.set(all.subarray((j * t + f) * per, (j * t + f + 1) * per), j * per);
+    });
+    return tf.tensor5d(out, [indices.length, 1, h, w, c]);
+  }
+
   save(file: string, key: LatentCacheKey): void {
     const shape = [this.count, ...this.shape];
     saveSafetensors(

@@ -11,6 +11,9 @@
  * Self-conditioning (unet.self_condition): for half the batches the network also reads its own
  * x_0 estimate from a first forward without gradient (`selfConditionInput`).
  *
+ * Joint image-video training (diffusion.image_batch; Ho et al. 2022): each step also regresses on
+ * single frames of random clips as one-frame clips (`imageLossInputs`), the loss the mean over all frames.
+ *
  * Text-to-video (config `text`, lvdm-facts.md section 6): a CLIP text encoder is built in the same
  * ParamStore (trained jointly unless frozen), each batch carries its clips' captions as tokens,
  * each caption replaced by the empty prompt with probability text.p_uncond, and the tokens are
@@ -49,6 +52,17 @@ export interface PreparedBatch {
   cond?: Cond;
   /** Loss weights broadcastable to target (e.g. [B, T, 1, 1, 1]: only generated frames count). */
   weights?: tf.Tensor;
+}
+
+/** What one part of a step's loss needs: the batch, its target and its self-conditioning input. */
+interface LossInputs {
+  batch: PreparedBatch;
+  target: tf.Tensor5D;
+  selfCond: tf.Tensor5D | null;
+}
+
+function disposeLossInputs({ batch, target, selfCond }: LossInputs): void {
+  tf.dispose([batch.x, batch.target, batch.x0, target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {}), ...(selfCond ? [selfCond] : [])]);
 }
 
 export interface BatchContext {
@@ -223,6 +237,12 @@ export class LvdmTrainer implements Trainer {
       throw new Error(
         `config '${opts.config.name}': diffusion.input_perturbation is for short-video models (plain, class-conditional and text batches); the long-video models' conditional batches do not support it`,
       );
+    if (diffusion.image_batch !== undefined && opts.prepareBatch)
+      throw new Error(
+        `config '${opts.config.name}': diffusion.image_batch (joint image-video training) is for short-video models; the long-video models' conditional batches need their condition frames`,
+      );
+    if (diffusion.image_batch !== undefined && diffusion.motion_weight)
+      throw new Error(`config '${opts.config.name}': diffusion.image_batch and diffusion.motion_weight together are not supported: single frames have no motion to weight`);
     this.prepare = opts.prepareBatch ?? batchPreparerFor(opts.config, this.text);
   }
 
@@ -251,27 +271,24 @@ export class LvdmTrainer implements Trainer {
     const b = this.cfg.train.batch_size;
     const indices = this.nextIndices(b);
     const z0 = this.opts.latents.sample(indices, this.rng);
-    const { captions, labels } = this.opts.latents;
-    const batch = this.prepare(z0, {
-      schedule: this.schedule,
-      rng: this.rng,
-      step,
-      captions: captions ? indices.map((i) => captions[i]) : undefined,
-      labels: labels ? indices.map((i) => labels[i]) : undefined,
-      timestepSampling: this.cfg.timestep_sampling,
-      inputPerturbation: this.cfg.input_perturbation,
-    });
+    const batch = this.prepareFrom(z0, indices, step, this.rng);
     z0.dispose();
-    const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
-    if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
-    if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight, this.cfg.motion_threshold ?? 0));
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
-    const selfCond = this.selfConditionInput(batch, dropRng);
+    const video = this.lossInputs(batch, this.rng, dropRng);
+    const images = this.cfg.image_batch ? this.imageLossInputs(step, dropRng?.fork('images')) : null;
+    const parts: Record<string, number> = {};
     const { value, grads } = tf.variableGrads(
       () => {
-        const encoded = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
-        const cond = selfCond ? { ...encoded, self_cond: selfCond } : encoded;
-        return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), target, this.cfg.loss, batch.weights);
+        const lv = this.partLoss(video, dropRng);
+        if (!images) return lv;
+        // Joint image-video training (Ho et al. 2022): the mean over all frames, each part's mean
+        // weighted by its frame count, as if the images were concatenated to the clips.
+        const li = this.partLoss(images, dropRng?.fork('images'));
+        parts.loss_video = lv.dataSync()[0];
+        parts.loss_image = li.dataSync()[0];
+        const nv = batch.x.shape[0] * batch.x.shape[1];
+        const ni = images.batch.x.shape[0];
+        return tf.div(tf.add(tf.mul(lv, nv), tf.mul(li, ni)), nv + ni) as tf.Scalar;
       },
       this.params.map(([, v]) => v),
     );
@@ -280,14 +297,62 @@ export class LvdmTrainer implements Trainer {
       const g = grads[v.name];
       if (g) named.set(name, g);
     }
-    const logs: Record<string, number> = { loss: value.dataSync()[0] };
+    const logs: Record<string, number> = { loss: value.dataSync()[0], ...parts };
     const lr = this.lr(step);
     logs.lr = lr;
     if (this.cfg.optim.grad_clip > 0) logs.grad_norm = clipGradNorm(named, this.cfg.optim.grad_clip);
     this.opt.apply(named, lr);
     this.ema?.update();
-    tf.dispose([value, ...named.values(), batch.x, batch.target, batch.x0, target, ...(batch.weights ? [batch.weights] : []), ...Object.values(batch.cond ?? {}), ...(selfCond ? [selfCond] : [])]);
+    tf.dispose([value, ...named.values()]);
+    disposeLossInputs(video);
+    if (images) disposeLossInputs(images);
     return logs;
+  }
+
+  /** The batch preparer's batch of clean latents z0 of the given clips, their captions and labels attached. */
+  private prepareFrom(z0: tf.Tensor5D, indices: number[], step: number, rng: Rng): PreparedBatch {
+    const { captions, labels } = this.opts.latents;
+    return this.prepare(z0, {
+      schedule: this.schedule,
+      rng,
+      step,
+      captions: captions ? indices.map((i) => captions[i]) : undefined,
+      labels: labels ? indices.map((i) => labels[i]) : undefined,
+      timestepSampling: this.cfg.timestep_sampling,
+      inputPerturbation: this.cfg.input_perturbation,
+    });
+  }
+
+  /** A prepared batch's regression target, loss weights and self-conditioning input. */
+  private lossInputs(batch: PreparedBatch, rng: Rng, dropRng: Rng | undefined): LossInputs {
+    const target = predictionTarget(this.schedule, this.cfg.prediction ?? 'eps', batch.x0, batch.t, batch.target);
+    if (this.cfg.timestep_weighting === 'v') batch.weights = withExtraWeights(batch.weights, vLossWeights(this.schedule, batch.t, this.cfg.loss));
+    if (this.cfg.motion_weight) batch.weights = withExtraWeights(batch.weights, motionWeights(batch.x0, this.cfg.motion_weight, this.cfg.motion_threshold ?? 0));
+    return { batch, target, selfCond: this.selfConditionInput(batch, rng, dropRng) };
+  }
+
+  /**
+   * The images of joint image-video training at `step`: diffusion.image_batch single frames, each a
+   * random frame of a random training clip, as one-frame clips. Every draw comes from a stream
+   * forked off the training rng by step, so the clips' draws are those of training without images.
+   */
+  private imageLossInputs(step: number, dropRng: Rng | undefined): LossInputs {
+    const rng = this.rng.fork(`image-batch-${step}`);
+    const { count, shape } = this.opts.latents;
+    const n = this.cfg.image_batch!;
+    const indices = Array.from({ length: n }, () => rng.int(0, count - 1));
+    const frames = Array.from({ length: n }, () => rng.int(0, shape[0] - 1));
+    const z0 = this.opts.latents.sampleFrames(indices, frames, rng);
+    const batch = this.prepareFrom(z0, indices, step, rng);
+    z0.dispose();
+    return this.lossInputs(batch, rng, dropRng);
+  }
+
+  /** The diffusion loss of one part of a step's batch, inside the gradient tape. */
+  private partLoss({ batch, target, selfCond }: LossInputs, dropRng: Rng | undefined): tf.Scalar {
+    const encoded = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
+    const cond = selfCond ? { ...encoded, self_cond: selfCond } : encoded;
+    return diffusionLoss(this.unet.apply(batch.x, batch.t, cond, { rng: dropRng }), target, this.cfg.loss, batch.weights);
   }
 
   /**
@@ -295,8 +360,8 @@ export class LvdmTrainer implements Trainer {
    * network's own x_0 estimate from a first forward at the same x_t and t, outside the gradient tape
    * (a constant input to the trained forward); otherwise null (the network reads zeros).
    */
-  private selfConditionInput(batch: PreparedBatch, dropRng: Rng | undefined): tf.Tensor5D | null {
-    if (!this.unetCfg.self_condition || this.rng.uniform() >= 0.5) return null;
+  private selfConditionInput(batch: PreparedBatch, rng: Rng, dropRng: Rng | undefined): tf.Tensor5D | null {
+    if (!this.unetCfg.self_condition || rng.uniform() >= 0.5) return null;
     return tf.tidy(() => {
       const cond = this.text && batch.cond ? this.text.encodeCond(batch.cond) : batch.cond;
       const out = this.unet.apply(batch.x, batch.t, cond, { rng: dropRng?.fork('self-cond') });
