@@ -341,7 +341,7 @@ export const DiffusionConfig = z
      */
     input_perturbation: z.number().min(0).max(1).optional(),
     /**
-     * Joint image-video training (Ho et al. 2022, "Video Diffusion Models", section 3.2): each step
+     * Joint image-video training (Ho et al. 2022, "Video Diffusion Models"): each step
      * also trains on this many single latent frames, each a random frame of a random training clip,
      * passed through the same network as one-frame videos (temporal attention then attends to the
      * frame itself, the paper's masking). The loss is the mean over all frames, clips' and images',
