@@ -275,7 +275,8 @@ export class LvdmTrainer implements Trainer {
     z0.dispose();
     const dropRng = this.unetCfg.dropout > 0 ? this.rng.fork(`dropout-${step}`) : undefined;
     const video = this.lossInputs(batch, this.rng, dropRng);
-    const images = this.cfg.image_batch ? this.imageLossInputs(step, dropRng?.fork('images')) : null;
+    const imageDrop = dropRng?.fork('images');
+    const images = this.cfg.image_batch ? this.imageLossInputs(step, imageDrop) : null;
     const parts: Record<string, number> = {};
     const { value, grads } = tf.variableGrads(
       () => {
@@ -283,7 +284,7 @@ export class LvdmTrainer implements Trainer {
         if (!images) return lv;
         // Joint image-video training (Ho et al. 2022): the mean over all frames, each part's mean
         // weighted by its frame count, as if the images were concatenated to the clips.
-        const li = this.partLoss(images, dropRng?.fork('images'));
+        const li = this.partLoss(images, imageDrop);
         parts.loss_video = lv.dataSync()[0];
         parts.loss_image = li.dataSync()[0];
         const nv = batch.x.shape[0] * batch.x.shape[1];
